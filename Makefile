@@ -1,0 +1,67 @@
+# The two commands for a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_VERSION ?= 15
+TEST_POSTGRES_URL ?= postgresql://dispatch:dispatch@127.0.0.1:5432/postgres
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint bench postgres system-packages env seed bot
+
+$(VENV)/.runtime: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+.env:
+	$(PY) settings.py init-env
+
+env: $(VENV)/.runtime .env
+
+## make run: embedded SQLite, demo data when empty, Streamlit + voice server (honcho).
+run: env
+	$(PY) -m db migrate
+	$(PY) -m db seed --calls 2000 --if-empty
+	@echo ""
+	@echo "  Streamlit app:  http://127.0.0.1:$${STREAMLIT_PORT:-8501}"
+	@echo "  Voice server:   http://127.0.0.1:$${VOICE_PORT:-8000}  (docs at /docs, health at /healthz)"
+	@echo ""
+	$(VENV)/bin/honcho start web voice
+
+## make bot: the Pipecat bot (needs DEEPGRAM_API_KEY; espeak-ng speaks offline).
+bot: env
+	$(VENV)/bin/honcho start bot
+
+## make test: everything, on SQLite and a real PostgreSQL server.
+system-packages:
+	@missing=""; \
+	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+postgres: system-packages
+	@$(SUDO) pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main status >/dev/null 2>&1 || \
+	  $(SUDO) pg_ctlcluster --skip-systemctl-redirect $(PG_VERSION) main start
+	@for i in $$(seq 30); do $(SUDO) su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1 && break; sleep 1; done
+	@$(SUDO) su postgres -c "psql -qAtc \"select 1 from pg_roles where rolname='dispatch'\"" | grep -q 1 || \
+	  $(SUDO) su postgres -c "psql -qc \"CREATE ROLE dispatch LOGIN SUPERUSER PASSWORD 'dispatch'\""
+
+test: $(VENV)/.dev postgres
+	TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) REQUIRE_POSTGRES=1 $(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench: $(VENV)/.dev
+	$(PY) -m bench.agent_bench
+	$(PY) -m bench.db_bench

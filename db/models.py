@@ -1,0 +1,181 @@
+"""Rows and queries the Store speaks in. Column names here are the schema's column names."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Provider(StrEnum):
+    RETELL = "retell"
+    PIPECAT = "pipecat"
+
+
+class CallStatus(StrEnum):
+    REGISTERED = "registered"  # row created, the provider has not connected yet
+    ONGOING = "ongoing"
+    ENDED = "ended"
+    ERROR = "error"
+
+
+class CallUpdate(BaseModel):
+    """Fields to merge into a call. `None` means "not known by this update": never erases."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    driver_id: int | None = None
+    agent_id: int | None = None
+    load_number: str | None = None
+    origin: str | None = None
+    destination: str | None = None
+    appointment: str | None = None
+    status: CallStatus | None = None
+    scenario: str | None = None
+    call_type: str | None = None  # web_call, phone_call, simulated, webrtc, twilio
+    from_number: str | None = None
+    to_number: str | None = None
+    created_at: datetime | None = None  # only honoured on insert (seeding, backfills)
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_secs: float | None = None
+    interruptions_est: int | None = None
+    tokens_estimated: int | None = None
+    keyword_hits: dict[str, int] | None = None
+    sentiment: float | None = None
+    transcript: list[dict[str, str]] | None = None  # [{role, content}]; kept if longer/equal
+    structured: dict[str, Any] | None = None  # agent.CallResult.to_dict()
+    recording_url: str | None = None
+    disconnection_reason: str | None = None
+    latency: dict[str, Any] | None = None
+    cost: float | None = None  # provider's combined cost, in cents
+    call_analysis: dict[str, Any] | None = None  # provider's post-call analysis
+    metadata: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Call(BaseModel):
+    """One row of `calllog`, joined with the driver's name."""
+
+    id: int
+    provider: Provider
+    provider_call_id: str
+    driver_id: int | None = None
+    driver_name: str | None = None
+    agent_id: int | None = None
+    load_number: str | None = None
+    origin: str | None = None
+    destination: str | None = None
+    appointment: str | None = None
+    status: CallStatus
+    scenario: str | None = None
+    call_type: str | None = None
+    from_number: str | None = None
+    to_number: str | None = None
+    created_at: datetime
+    updated_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    duration_secs: float | None = None
+    interruptions_est: int | None = None
+    tokens_estimated: int | None = None
+    keyword_hits: dict[str, int] | None = None
+    sentiment: float | None = None
+    transcript: list[dict[str, str]] = Field(default_factory=list)
+    structured: dict[str, Any] | None = None
+    call_outcome: str | None = None  # copies of structured[...] kept as indexed columns
+    driver_status: str | None = None
+    emergency_type: str | None = None
+    recording_url: str | None = None
+    disconnection_reason: str | None = None
+    latency: dict[str, Any] | None = None
+    cost: float | None = None
+    call_analysis: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    error: str | None = None
+
+
+SortKey = Literal["created_at", "-created_at", "duration_secs", "-duration_secs"]
+
+
+class CallFilters(BaseModel):
+    """Every filter the UI and the read APIs offer. All optional; combined with AND."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str | None = None  # full text over transcripts; operators are plain text
+    provider: Provider | None = None
+    status: CallStatus | None = None
+    call_outcome: str | None = None
+    driver_status: str | None = None
+    emergency_type: str | None = None
+    driver_id: int | None = None
+    driver_name: str | None = None  # case-insensitive substring of the driver's name
+    load_number: str | None = None  # exact
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
+
+
+class CallPage(BaseModel):
+    items: list[Call]
+    total: int  # exact count of every matching call
+    page: int  # 1-based
+    page_size: int
+
+
+class DayCount(BaseModel):
+    day: str  # YYYY-MM-DD (UTC)
+    call_outcome: str | None
+    calls: int
+
+
+class RetellMetrics(BaseModel):
+    """Aggregates over the matching calls (the filter's provider defaults to retell)."""
+
+    total_calls: int
+    ended_calls: int
+    avg_duration_secs: float | None
+    avg_sentiment: float | None
+    avg_interruptions: float | None
+    total_tokens: int
+    emergencies: int
+    delays: int
+    incomplete: int
+    by_outcome: dict[str, int]
+    by_status: dict[str, int]  # CallStatus -> count
+    by_driver_status: dict[str, int]
+    by_emergency_type: dict[str, int]
+    per_day: list[DayCount]
+    keyword_totals: dict[str, int]
+    duration_histogram: list[dict[str, Any]]  # [{bucket_start_secs, bucket_end_secs, calls}]
+    avg_latency_ms: float | None  # mean of latency["e2e_p50_ms"] where known
+
+
+class PipecatMetricItem(BaseModel):
+    id: int
+    provider_call_id: str
+    driver_id: int | None
+    load_number: str | None
+    created_at: datetime
+    duration_secs: float | None
+    interruptions_est: int | None
+    tokens_estimated: int | None
+    keyword_hits: dict[str, int] | None
+
+
+class PipecatMetrics(BaseModel):
+    items: list[PipecatMetricItem]  # one page, newest first
+    total: int
+    page: int
+    page_size: int
+    aggregates: RetellMetrics  # same aggregate shape, over pipecat calls
+
+
+class Event(BaseModel):
+    provider: Provider
+    provider_call_id: str
+    event_type: str
+    idempotency_key: str  # unique across all events
+    payload: dict[str, Any]

@@ -1,0 +1,100 @@
+"""The Store interface every backend implements, and its typed errors.
+
+Backends: `SqliteStore` (embedded default), `PostgresStore` (psycopg 3), `SupabaseStore`
+(supabase-py; aggregates and search as SQL functions called with `.rpc()`). One contract
+suite (tests/db/test_store_contract.py) holds them to the same behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+from db.models import (
+    Call,
+    CallFilters,
+    CallPage,
+    CallUpdate,
+    Event,
+    PipecatMetrics,
+    Provider,
+    RetellMetrics,
+    SortKey,
+)
+
+
+class StoreError(RuntimeError):
+    """Base of every error a Store raises."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (down, locked for too long, network)."""
+
+
+class NotMigrated(StoreError):
+    """The schema is missing or behind: run `python -m db migrate`."""
+
+
+class StoreAuthError(StoreError):
+    """The database refused our credentials (e.g. a 401 from PostgREST)."""
+
+
+class WriteFailed(StoreError):
+    """A write was rejected; nothing of it was kept."""
+
+
+class Store(Protocol):
+    backend: str
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations in order; return the names applied (idempotent)."""
+
+    def check(self) -> None:
+        """Raise StoreUnavailable / NotMigrated / StoreAuthError when not usable."""
+
+    def ensure_driver(self, name: str, phone: str | None = None) -> int:
+        """Id of the driver with this phone (or this name when no phone), created if new."""
+
+    def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
+        """Id of the agent (provider, external_id or name), created if new."""
+
+    def upsert_call(self, provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
+        """Create or merge. Known fields are never erased by None; the transcript is replaced
+        only by one with at least as many turns; call_outcome/driver_status/emergency_type
+        columns follow `structured`; status never goes back from ended/error to ongoing."""
+
+    def save_transcript(
+        self, provider: Provider, provider_call_id: str, transcript: list[dict[str, str]]
+    ) -> None:
+        """Store the transcript as it grows (same merge rule as upsert_call)."""
+
+    def record_event(self, event: Event) -> bool:
+        """Keep a raw provider event; False when its idempotency key was seen before."""
+
+    def get_call(self, provider_call_id: str, provider: Provider | None = None) -> Call | None: ...
+
+    def search_calls(
+        self,
+        filters: CallFilters,
+        *,
+        sort: SortKey = "-created_at",
+        page: int = 1,
+        page_size: int = 50,
+    ) -> CallPage:
+        """One page of matching calls and the exact total."""
+
+    def iter_calls(self, filters: CallFilters, *, batch_size: int = 1000) -> Iterator[Call]:
+        """Every matching call, newest first, in constant memory (keyset pagination)."""
+
+    def retell_metrics(self, filters: CallFilters) -> RetellMetrics:
+        """Aggregates in SQL; provider defaults to retell when the filter has none."""
+
+    def pipecat_metrics(
+        self, filters: CallFilters, *, page: int = 1, page_size: int = 50
+    ) -> PipecatMetrics:
+        """Per-call items (one page) and aggregates over pipecat calls."""
+
+    def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
+        """Fast insert of new calls (demo data); returns how many were written."""
+
+    def close(self) -> None: ...

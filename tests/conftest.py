@@ -1,0 +1,75 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Tests never read the developer's `.env` nor write into `data/`."""
+    from settings import Settings, get_settings
+
+    monkeypatch.setitem(Settings.model_config, "env_file", None)
+    for name in list(os.environ):
+        if name.startswith(("RETELL_", "SUPABASE_", "OPENAI_", "DEEPGRAM_", "CARTESIA_")) or name in {
+            "DATABASE_URL",
+            "DISPATCH_API_KEY",
+            "PIPECAT_API_KEY",
+            "AGENT_LLM",
+            "DISPATCH_TRANSFER_NUMBER",
+        }:
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'dispatch.db'}")
+    monkeypatch.setenv("PIPECAT_SPOOL_PATH", str(tmp_path / "pipecat_spool.jsonl"))
+    monkeypatch.setenv("OUTBOX_PATH", str(tmp_path / "outbox.jsonl"))
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """A factory of fresh, empty PostgreSQL databases (dropped at the end of the session).
+
+    Uses TEST_POSTGRES_URL (an admin connection; `make test` starts the server and sets it).
+    Without a reachable server the test is skipped, unless REQUIRE_POSTGRES=1 (CI), where it fails.
+    """
+    import psycopg
+
+    admin_url = os.environ.get(
+        "TEST_POSTGRES_URL", "postgresql://dispatch:dispatch@127.0.0.1:5432/postgres"
+    )
+    try:
+        psycopg.connect(admin_url, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but unreachable at TEST_POSTGRES_URL: {exc}")
+        pytest.skip(f"no PostgreSQL server: {exc}")
+
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"dispatch_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+    yield make
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
