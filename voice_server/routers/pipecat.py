@@ -1,0 +1,275 @@
+"""Pipecat: the bot's telemetry events, its metrics read API, and starting a bot session.
+
+- `POST /api/v1/pipecat/event` (bearer PIPECAT_API_KEY): `session_started` / `session_summary`
+  from the bot's SessionObserver; idempotent on (provider_call_id, event_id).
+- `GET /api/v1/pipecat/metrics` (bearer DISPATCH_API_KEY): per-call items and aggregates.
+- `POST /api/v1/voice/start?vendor=pipecat` (bearer DISPATCH_API_KEY): a new bot session.
+"""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from db.models import (
+    CallFilters,
+    CallStatus,
+    CallUpdate,
+    Event,
+    PipecatMetrics,
+    Provider,
+)
+from voice_server.deps import DispatchKeyDep, SettingsDep, StoreDep
+from voice_server.engines.base import EngineError, StartCallRequest, StartedCall
+
+router = APIRouter(tags=["pipecat"])
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def require_pipecat_key(
+    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
+) -> None:
+    """Bearer PIPECAT_API_KEY, compared in constant time."""
+    if settings.pipecat_api_key is None:
+        raise HTTPException(
+            503, "PIPECAT_API_KEY is not set on the voice server: add it to .env (and the bot's)."
+        )
+    expected = settings.pipecat_api_key.get_secret_value().encode()
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+        raise HTTPException(
+            401,
+            "Missing or wrong bearer token: send Authorization: Bearer <PIPECAT_API_KEY>.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+PipecatKeyDep = Annotated[None, Depends(require_pipecat_key)]
+
+
+class SessionContext(BaseModel):
+    """Who and what the session is about; lets an event create a call the server never saw."""
+
+    driver_name: str | None = Field(default=None, max_length=120)
+    driver_phone: str | None = Field(default=None, max_length=32)
+    load_number: str | None = Field(default=None, max_length=64)
+    origin: str | None = Field(default=None, max_length=120)
+    destination: str | None = Field(default=None, max_length=120)
+    appointment: str | None = Field(default=None, max_length=64)
+    scenario: str | None = Field(default=None, max_length=64)
+    transport: str | None = Field(default=None, max_length=32)
+
+
+class TranscriptItem(BaseModel):
+    role: Literal["agent", "user"]
+    content: str
+
+
+class TurnCounts(BaseModel):
+    user: int = Field(default=0, ge=0)
+    bot: int = Field(default=0, ge=0)
+
+
+class SessionSummary(BaseModel):
+    """`data` of a `session_summary` event, as the bot's SessionObserver sends it."""
+
+    duration_secs: float = Field(ge=0)
+    keywords: list[str] = Field(default_factory=list)
+    keyword_hits: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    interruptions: int = Field(default=0, ge=0)
+    sentiment: float | None = Field(default=None, ge=-1, le=1)
+    tokens: int = Field(default=0, ge=0)
+    turns: TurnCounts = Field(default_factory=TurnCounts)
+    latency: dict[str, Any] = Field(default_factory=dict)
+    transcript: list[TranscriptItem] = Field(default_factory=list)
+    structured: dict[str, Any] | None = None
+    speaking_secs: dict[str, float] = Field(default_factory=dict)
+    end_reason: str | None = Field(default=None, max_length=64)
+    context: SessionContext | None = None
+
+
+class SessionStarted(BaseModel):
+    context: SessionContext = Field(default_factory=SessionContext)
+
+
+class PipecatEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    provider_call_id: str = Field(min_length=1, max_length=128)
+    event_type: str = Field(min_length=1, max_length=64)
+    event_id: str = Field(min_length=1, max_length=128)
+    occurred_at: datetime | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+def _parse_data(model: type[ModelT], data: dict[str, Any]) -> ModelT:
+    """Validate `data` for a known event type; 422 naming `body.data.<field>` otherwise."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            err = dict(err)
+            err["loc"] = ("body", "data", *err["loc"])
+            err.pop("url", None)
+            errors.append(err)
+        raise RequestValidationError(errors) from None
+
+
+def _context_update(store: Any, context: SessionContext | None) -> CallUpdate:
+    if context is None:
+        return CallUpdate()
+    driver_id = (
+        store.ensure_driver(context.driver_name, context.driver_phone)
+        if context.driver_name
+        else None
+    )
+    return CallUpdate(
+        driver_id=driver_id,
+        load_number=context.load_number,
+        origin=context.origin,
+        destination=context.destination,
+        appointment=context.appointment,
+        scenario=context.scenario,
+        call_type=context.transport,
+    )
+
+
+def _summary_update(store: Any, summary: SessionSummary, at: datetime) -> CallUpdate:
+    base = _context_update(store, summary.context)
+    merged = base.model_dump(exclude_none=True) | {
+        "status": CallStatus.ENDED,
+        "ended_at": at,
+        "duration_secs": round(summary.duration_secs, 3),
+        "interruptions_est": summary.interruptions,
+        "tokens_estimated": summary.tokens,
+        "keyword_hits": summary.keyword_hits,
+        "sentiment": summary.sentiment,
+        "transcript": [item.model_dump() for item in summary.transcript],
+        "structured": summary.structured,
+        "latency": summary.latency or None,
+        "disconnection_reason": summary.end_reason,
+        "metadata": {
+            "turns": summary.turns.model_dump(),
+            "keywords": summary.keywords,
+            "speaking_secs": summary.speaking_secs,
+        },
+    }
+    return CallUpdate(**merged)
+
+
+@router.post("/api/v1/pipecat/event")
+def receive_event(event: PipecatEvent, _auth: PipecatKeyDep, store: StoreDep) -> dict[str, Any]:
+    """Apply the event to its call (creating the call if unknown), then keep it once.
+
+    Applying is an idempotent merge, so a retried event (same event_id) changes nothing and is
+    reported as a duplicate; an unknown event_type is kept but changes no call column.
+    """
+    at = event.occurred_at or datetime.now(UTC)
+    update: CallUpdate | None = None
+    if event.event_type == "session_summary":
+        update = _summary_update(store, _parse_data(SessionSummary, event.data), at)
+    elif event.event_type == "session_started":
+        started = _parse_data(SessionStarted, event.data)
+        update = _context_update(store, started.context).model_copy(
+            update={"status": CallStatus.ONGOING, "started_at": at}
+        )
+
+    if update is not None:
+        store.upsert_call(Provider.PIPECAT, event.provider_call_id, update)
+    recorded = store.record_event(
+        Event(
+            provider=Provider.PIPECAT,
+            provider_call_id=event.provider_call_id,
+            event_type=event.event_type,
+            idempotency_key=f"pipecat:{event.provider_call_id}:{event.event_id}",
+            payload=event.model_dump(mode="json"),
+        )
+    )
+    return {
+        "ok": True,
+        "duplicate": not recorded,
+        "applied": update is not None,
+        "provider_call_id": event.provider_call_id,
+    }
+
+
+@router.get("/api/v1/pipecat/metrics")
+def pipecat_metrics(
+    _auth: DispatchKeyDep,
+    store: StoreDep,
+    query: Annotated[str | None, Query(max_length=200)] = None,
+    status: CallStatus | None = None,
+    call_outcome: str | None = None,
+    driver_status: str | None = None,
+    emergency_type: str | None = None,
+    driver_id: int | None = None,
+    driver_name: Annotated[str | None, Query(max_length=120)] = None,
+    load_number: Annotated[str | None, Query(max_length=64)] = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> PipecatMetrics:
+    filters = CallFilters(
+        query=query,
+        provider=Provider.PIPECAT,
+        status=status,
+        call_outcome=call_outcome,
+        driver_status=driver_status,
+        emergency_type=emergency_type,
+        driver_id=driver_id,
+        driver_name=driver_name,
+        load_number=load_number,
+        created_from=created_from,
+        created_to=created_to,
+    )
+    return store.pipecat_metrics(filters, page=page, page_size=page_size)
+
+
+@router.post("/api/v1/voice/start")
+async def start_voice_session(
+    request: StartCallRequest,
+    _auth: DispatchKeyDep,
+    settings: SettingsDep,
+    store: StoreDep,
+    vendor: Literal["pipecat"] = "pipecat",
+) -> StartedCall:
+    """Create the call row, then ask the bot runner for a session the driver can join."""
+    from voice_server.engines.pipecat import PipecatEngine
+
+    engine = PipecatEngine()
+    request = request.model_copy(update={"vendor": vendor})
+    if reason := engine.unavailable_reason(settings, request.mode):
+        raise HTTPException(503, reason)
+
+    provider_call_id = f"pc_{uuid.uuid4().hex}"
+    driver_id = store.ensure_driver(request.driver_name, request.driver_phone)
+    call = store.upsert_call(
+        Provider.PIPECAT,
+        provider_call_id,
+        CallUpdate(
+            driver_id=driver_id,
+            load_number=request.load_number,
+            origin=request.origin,
+            destination=request.destination,
+            appointment=request.appointment,
+            scenario=request.scenario,
+            status=CallStatus.REGISTERED,
+            call_type="twilio" if request.mode == "phone" else "webrtc",
+            to_number=request.driver_phone,
+        ),
+    )
+    try:
+        return await engine.start_call(settings, request, call)
+    except EngineError as exc:
+        store.upsert_call(
+            Provider.PIPECAT, provider_call_id, CallUpdate(status=CallStatus.ERROR, error=str(exc))
+        )
+        raise HTTPException(exc.status_code, str(exc)) from None
