@@ -1,0 +1,290 @@
+"""PostgreSQL backend (psycopg 3): every operation is one call to a SQL function from the
+migrations, the same functions SupabaseStore calls through PostgREST.
+
+Also works with a Supabase project's connection string (prepared statements are off, so the
+transaction pooler is fine).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
+from psycopg.types.json import Jsonb
+
+from db import migration_runner
+from db.function_payloads import check_page, check_sort, filters_json, update_json
+from db.models import (
+    Call,
+    CallFilters,
+    CallPage,
+    CallUpdate,
+    Event,
+    PipecatMetrics,
+    Provider,
+    RetellMetrics,
+    SortKey,
+)
+from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, WriteFailed
+
+MIGRATE_HINT = "run `python -m db migrate`"
+MAX_IDLE_CONNECTIONS = 4
+
+# COPY columns for bulk_insert_calls: every CallUpdate field plus the identity and the
+# structured result's indexed copies (the same derivation as insert_calls in SQL).
+STRUCTURED_COLUMNS = ("call_outcome", "driver_status", "emergency_type")
+JSON_COLUMNS = frozenset(
+    {"keyword_hits", "transcript", "structured", "latency", "call_analysis", "metadata"}
+)
+UPDATE_COLUMNS = tuple(CallUpdate.model_fields)
+COPY_COLUMNS = ("provider", "provider_call_id", *UPDATE_COLUMNS, *STRUCTURED_COLUMNS)
+
+
+def redacted_url(database_url: str) -> str:
+    """The URL without its password, for error messages."""
+    try:
+        parts = conninfo_to_dict(database_url)
+    except psycopg.Error:
+        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", database_url)
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    host = parts.get("host", "localhost")
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
+
+
+class PostgresStore:
+    backend = "postgres"
+
+    def __init__(self, database_url: str, *, connect_timeout: int = 5) -> None:
+        self._database_url = database_url
+        self._connect_timeout = connect_timeout
+        self._idle: list[psycopg.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection:
+        try:
+            return psycopg.connect(
+                self._database_url,
+                autocommit=True,
+                connect_timeout=self._connect_timeout,
+                prepare_threshold=None,
+            )
+        except psycopg.Error as exc:
+            reason = str(exc).strip()
+            password = self._password()
+            if password:
+                reason = reason.replace(password, "***")
+            raise StoreUnavailable(
+                f"Cannot connect to PostgreSQL at DATABASE_URL={redacted_url(self._database_url)}: "
+                f"{reason}. Check that the server is running and DATABASE_URL is right."
+            ) from None
+
+    def _password(self) -> str | None:
+        try:
+            return conninfo_to_dict(self._database_url).get("password")  # type: ignore[return-value]
+        except psycopg.Error:
+            return None
+
+    @contextmanager
+    def _connection(self, *, write: bool = False) -> Iterator[psycopg.Connection]:
+        """A pooled autocommit connection; database errors become typed Store errors."""
+        if self._closed:
+            raise StoreUnavailable("this PostgresStore is closed")
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        except psycopg.Error as exc:
+            raise self._typed_error(exc, write=write) from exc
+        finally:
+            self._release(conn)
+
+    def _release(self, conn: psycopg.Connection) -> None:
+        idle = conn.info.transaction_status == TransactionStatus.IDLE
+        usable = idle and not conn.closed and not conn.broken
+        with self._lock:
+            if usable and not self._closed and len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _typed_error(self, exc: psycopg.Error, *, write: bool) -> StoreError:
+        if isinstance(exc, pg_errors.UndefinedTable | pg_errors.UndefinedFunction):
+            return NotMigrated(f"The PostgreSQL schema is missing or behind: {MIGRATE_HINT}.")
+        if isinstance(exc, pg_errors.InsufficientPrivilege):
+            return StoreAuthError(
+                f"PostgreSQL refused the DATABASE_URL user: {exc.diag.message_primary}"
+            )
+        if isinstance(exc, psycopg.OperationalError):
+            return StoreUnavailable(
+                f"Lost the PostgreSQL connection (DATABASE_URL={redacted_url(self._database_url)})"
+                f": {exc.diag.message_primary or exc}"
+            )
+        message = exc.diag.message_primary or str(exc)
+        if write:
+            return WriteFailed(f"The write was rejected and nothing was kept: {message}")
+        return StoreError(f"PostgreSQL query failed: {message}")
+
+    def _call(self, sql: str, params: tuple[Any, ...], *, write: bool = False) -> Any:
+        """Run `select fn(...)` and return its single value."""
+        with self._connection(write=write) as conn:
+            row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
+        return row[0] if row else None
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        with self._connection(write=True) as conn:
+            return migration_runner.apply_migrations(conn)
+
+    def check(self) -> None:
+        with self._connection() as conn:
+            pending = migration_runner.pending_migrations(conn)
+        if pending:
+            raise NotMigrated(
+                f"The PostgreSQL schema is missing migrations {', '.join(pending)}: {MIGRATE_HINT}."
+            )
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def ensure_driver(self, name: str, phone: str | None = None) -> int:
+        return self._call("select ensure_driver(%s, %s)", (name, phone), write=True)
+
+    def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
+        return self._call(
+            "select ensure_agent(%s, %s, %s)",
+            (Provider(provider).value, name, external_id),
+            write=True,
+        )
+
+    def upsert_call(self, provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
+        row = self._call(
+            "select upsert_call(%s, %s, %s)",
+            (Provider(provider).value, provider_call_id, Jsonb(update_json(update))),
+            write=True,
+        )
+        return Call.model_validate(row)
+
+    def save_transcript(
+        self, provider: Provider, provider_call_id: str, transcript: list[dict[str, str]]
+    ) -> None:
+        self.upsert_call(provider, provider_call_id, CallUpdate(transcript=transcript))
+
+    def record_event(self, event: Event) -> bool:
+        return self._call(
+            "select record_event(%s, %s, %s, %s, %s)",
+            (
+                event.provider.value,
+                event.provider_call_id,
+                event.event_type,
+                event.idempotency_key,
+                Jsonb(event.model_dump(mode="json")["payload"]),
+            ),
+            write=True,
+        )
+
+    def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
+        """COPY in one transaction: all rows or none."""
+        copy_sql = f"copy calllog ({', '.join(COPY_COLUMNS)}) from stdin"
+        written = 0
+        with self._connection(write=True) as conn, conn.transaction(), conn.cursor() as cur:
+            now = datetime.now(UTC)
+            with cur.copy(copy_sql) as copy:  # type: ignore[arg-type]
+                for provider, provider_call_id, update in rows:
+                    copy.write_row(_copy_row(provider, provider_call_id, update, now))
+                    written += 1
+        return written
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get_call(self, provider_call_id: str, provider: Provider | None = None) -> Call | None:
+        row = self._call(
+            "select get_call(%s, %s)",
+            (provider_call_id, Provider(provider).value if provider else None),
+        )
+        return Call.model_validate(row) if row is not None else None
+
+    def search_calls(
+        self,
+        filters: CallFilters,
+        *,
+        sort: SortKey = "-created_at",
+        page: int = 1,
+        page_size: int = 50,
+    ) -> CallPage:
+        check_sort(sort)
+        check_page(page, page_size)
+        result = self._call(
+            "select search_calls(%s, %s, %s, %s)",
+            (Jsonb(filters_json(filters)), sort, page, page_size),
+        )
+        return CallPage.model_validate(result)
+
+    def iter_calls(self, filters: CallFilters, *, batch_size: int = 1000) -> Iterator[Call]:
+        check_page(1, batch_size)
+        payload = Jsonb(filters_json(filters))
+        after_created_at: str | None = None
+        after_id: int | None = None
+        while True:
+            batch = self._call(
+                "select export_calls(%s, %s::timestamptz, %s, %s)",
+                (payload, after_created_at, after_id, batch_size),
+            )
+            for row in batch:
+                yield Call.model_validate(row)
+            if len(batch) < batch_size:
+                return
+            after_created_at, after_id = batch[-1]["created_at"], batch[-1]["id"]
+
+    def retell_metrics(self, filters: CallFilters) -> RetellMetrics:
+        result = self._call("select retell_metrics(%s)", (Jsonb(filters_json(filters)),))
+        return RetellMetrics.model_validate(result)
+
+    def pipecat_metrics(
+        self, filters: CallFilters, *, page: int = 1, page_size: int = 50
+    ) -> PipecatMetrics:
+        check_page(page, page_size)
+        result = self._call(
+            "select pipecat_metrics(%s, %s, %s)",
+            (Jsonb(filters_json(filters)), page, page_size),
+        )
+        return PipecatMetrics.model_validate(result)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+def _copy_row(
+    provider: Provider, provider_call_id: str, update: CallUpdate, now: datetime
+) -> tuple[Any, ...]:
+    values: dict[str, Any] = {name: getattr(update, name) for name in UPDATE_COLUMNS}
+    values["status"] = update.status.value if update.status else "registered"
+    values["created_at"] = update.created_at or now
+    values["transcript"] = update.transcript or []
+    for name in JSON_COLUMNS:
+        if values[name] is not None:
+            values[name] = Jsonb(values[name])
+    structured = update.structured or {}
+    return (
+        Provider(provider).value,
+        provider_call_id,
+        *(values[name] for name in UPDATE_COLUMNS),
+        *(structured.get(name) for name in STRUCTURED_COLUMNS),
+    )
