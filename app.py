@@ -1,0 +1,23 @@
+"""Streamlit entry point: page setup and navigation only (each page lives in pages/)."""
+
+import streamlit as st
+
+st.set_page_config(
+    page_title="Dispatch Voice Agent", page_icon=":material/local_shipping:", layout="wide"
+)
+
+navigation = st.navigation(
+    {
+        "Operations": [
+            st.Page(
+                "pages/dashboard.py", title="Dashboard", icon=":material/dashboard:", default=True
+            ),
+            st.Page("pages/trigger_call.py", title="Trigger call", icon=":material/call:"),
+        ],
+        "Insights": [
+            st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:"),
+            st.Page("pages/analytics.py", title="Analytics", icon=":material/monitoring:"),
+        ],
+    }
+)
+navigation.run()

@@ -1,0 +1,98 @@
+"""Analytics: each engine's SQL aggregates as stat cards and charts, and the two compared."""
+
+from datetime import UTC, datetime, timedelta
+
+import streamlit as st
+
+from db.models import Provider, RetellMetrics
+from ui import charts, queries
+from ui.filters import call_filters
+
+SCATTER_CALLS = 200  # the latest sessions plotted as points (one page, never every row)
+
+st.title("Analytics")
+
+today = datetime.now(UTC).date()
+window = st.date_input(
+    "Date range (UTC)",
+    value=(today - timedelta(days=29), today),
+    key="range",
+    bind="query-params",
+    max_value=today,
+)
+start, end = window if isinstance(window, tuple) and len(window) == 2 else (None, None)
+filters = call_filters(start=start, end=end)
+
+with queries.shown_errors():
+    if queries.total_calls() == 0:
+        st.info(
+            "No calls yet. Seed demo data with `python -m db seed --calls 2000` (or `make run`).",
+            icon=":material/inbox:",
+        )
+        st.stop()
+
+
+def _num(value: float | None, fmt: str = "{:.1f}") -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def stat_cards(m: RetellMetrics) -> None:
+    cards = st.columns(6)
+    cards[0].metric("Calls", f"{m.total_calls:,}", border=True)
+    cards[1].metric("Avg duration", _num(m.avg_duration_secs, "{:.0f} s"), border=True)
+    cards[2].metric("Emergencies", f"{m.emergencies:,}", border=True)
+    cards[3].metric("Delays", f"{m.delays:,}", border=True)
+    cards[4].metric("Avg interruptions", _num(m.avg_interruptions, "{:.2f}"), border=True)
+    cards[5].metric("Avg sentiment", _num(m.avg_sentiment, "{:+.2f}"), border=True)
+
+
+def engine_charts(m: RetellMetrics, engine: str) -> None:
+    if m.total_calls == 0:
+        st.info(f"No {engine} calls in this date range.", icon=":material/inbox:")
+        return
+    st.plotly_chart(
+        charts.calls_per_day_by_outcome(m.per_day, f"{engine} calls per day by outcome"),
+        key=f"{engine}-per-day",
+    )
+    left, right = st.columns(2)
+    left.plotly_chart(charts.outcome_share(m.by_outcome), key=f"{engine}-outcomes")
+    right.plotly_chart(charts.keyword_distribution(m.keyword_totals), key=f"{engine}-keywords")
+    st.plotly_chart(charts.duration_distribution(m.duration_histogram), key=f"{engine}-duration")
+
+
+retell_tab, pipecat_tab, compare_tab = st.tabs(
+    ["Retell", "Pipecat", "Compare"], key="tab", on_change="rerun", bind="query-params"
+)
+
+if retell_tab.open:
+    with retell_tab, queries.shown_errors():
+        retell = queries.metrics(filters, Provider.RETELL)
+        stat_cards(retell)
+        if retell.avg_latency_ms is not None:
+            st.caption(f"Average end-to-end latency (p50): {retell.avg_latency_ms:.0f} ms")
+        engine_charts(retell, "Retell")
+
+if pipecat_tab.open:
+    with pipecat_tab, queries.shown_errors():
+        sessions = queries.pipecat(filters, page=1, page_size=SCATTER_CALLS)
+        stat_cards(sessions.aggregates)
+        if sessions.aggregates.avg_latency_ms is not None:
+            st.caption(
+                f"Average end-to-end latency (p50): {sessions.aggregates.avg_latency_ms:.0f} ms"
+            )
+        engine_charts(sessions.aggregates, "Pipecat")
+        if sessions.items:
+            st.plotly_chart(
+                charts.interruptions_vs_duration(sessions.items), key="pipecat-interruptions"
+            )
+
+if compare_tab.open:
+    with compare_tab, queries.shown_errors():
+        retell = queries.metrics(filters, Provider.RETELL)
+        pipecat = queries.metrics(filters, Provider.PIPECAT)
+        st.plotly_chart(charts.engine_comparison(retell, pipecat), key="compare-counts")
+        st.plotly_chart(charts.calls_per_day_by_engine(retell, pipecat), key="compare-per-day")
+        if retell.avg_latency_ms is not None or pipecat.avg_latency_ms is not None:
+            st.plotly_chart(charts.latency_by_engine(retell, pipecat), key="compare-latency")
+        else:
+            st.caption("No latency figures reported yet.")

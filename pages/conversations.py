@@ -1,0 +1,158 @@
+"""Conversations: search and filter every call (filters live in the URL), read one, export all."""
+
+import math
+import zlib
+
+import streamlit as st
+
+from agent.vocabulary import CallOutcome, DriverStatus, EmergencyType
+from ui import export, queries
+from ui.call_view import CALLS_COLUMNS, calls_frame, show_call
+from ui.filters import ENGINE_LABELS, call_filters
+
+PAGE_SIZE = 50
+CLICK_EXPORT_LIMIT = 20_000  # above this, build the file with a progress bar first
+
+st.title("Conversations")
+
+with st.container(border=True):
+    top = st.columns([3, 1, 1])
+    query = top[0].text_input(
+        "Search transcripts", key="q", bind="query-params", placeholder="e.g. flat tire, I-40"
+    )
+    start = top[1].date_input("From", value=None, key="from", bind="query-params")
+    end = top[2].date_input("To", value=None, key="to", bind="query-params")
+    row = st.columns(6)
+    engine = row[0].selectbox(
+        "Engine",
+        list(ENGINE_LABELS),
+        index=None,
+        format_func=ENGINE_LABELS.get,
+        placeholder="Any",
+        key="engine",
+        bind="query-params",
+    )
+    outcome = row[1].selectbox(
+        "Outcome",
+        [o.value for o in CallOutcome],
+        index=None,
+        placeholder="Any",
+        key="outcome",
+        bind="query-params",
+    )
+    driver_status = row[2].selectbox(
+        "Driver status",
+        [s.value for s in DriverStatus],
+        index=None,
+        placeholder="Any",
+        key="driver_status",
+        bind="query-params",
+    )
+    emergency_type = row[3].selectbox(
+        "Emergency type",
+        [e.value for e in EmergencyType],
+        index=None,
+        placeholder="Any",
+        key="emergency",
+        bind="query-params",
+    )
+    driver = row[4].text_input("Driver", key="driver", bind="query-params")
+    load_number = row[5].text_input("Load number", key="load", bind="query-params")
+
+filters = call_filters(
+    query=query,
+    engine=engine,
+    outcome=outcome,
+    driver_status=driver_status,
+    emergency_type=emergency_type,
+    driver=driver,
+    load_number=load_number,
+    start=start,
+    end=end,
+)
+
+with queries.shown_errors():
+    if queries.total_calls() == 0:
+        st.info(
+            "No calls yet. Seed demo data with `python -m db seed --calls 2000` (or `make run`).",
+            icon=":material/inbox:",
+        )
+        st.stop()
+    first = queries.search(filters, page=1, page_size=PAGE_SIZE)
+
+pages = max(1, math.ceil(first.total / PAGE_SIZE))
+# The page number resets whenever the filters change (a new key is a new widget).
+page_key = f"page-{zlib.crc32(filters.model_dump_json().encode())}"
+page_number = st.session_state.get(page_key, 1)
+with queries.shown_errors():
+    results = (
+        first
+        if page_number == 1
+        else queries.search(filters, page=min(page_number, pages), page_size=PAGE_SIZE)
+    )
+
+st.markdown(f"**{results.total:,}** matching calls")
+if results.total == 0:
+    st.info("No call matches these filters.", icon=":material/search_off:")
+else:
+    selection = st.dataframe(
+        calls_frame(results.items),
+        column_config=CALLS_COLUMNS,
+        hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="calls_table",
+        width="stretch",
+    )
+    if pages > 1:
+        st.pagination(pages, key=page_key)
+    selected_rows = selection.selection.rows if selection else []
+
+    with st.container(border=True):
+        st.markdown("**Export**")
+        file_name = export.export_file_name(filters)
+        store = queries.store()
+        if results.total <= CLICK_EXPORT_LIMIT:
+            st.download_button(
+                f"Download CSV ({results.total:,} calls)",
+                data=lambda: export.calls_csv(store, filters),
+                file_name=file_name,
+                mime="text/csv",
+                icon=":material/download:",
+                key="download_csv",
+                on_click="ignore",
+            )
+        elif st.button(f"Prepare CSV of {results.total:,} calls", key="prepare_csv"):
+            bar = st.progress(0.0, text="Exporting…")
+
+            def report(done: int) -> None:
+                bar.progress(min(done / results.total, 1.0), text=f"{done:,} of {results.total:,}")
+
+            with queries.shown_errors():
+                prepared = export.calls_csv(store, filters, report)
+            bar.empty()
+            st.download_button(
+                "Download CSV",
+                data=prepared,
+                file_name=file_name,
+                mime="text/csv",
+                icon=":material/download:",
+                key="download_prepared_csv",
+                on_click="ignore",
+            )
+
+    chosen = (
+        (results.items[selected_rows[0]].provider_call_id, results.items[selected_rows[0]].provider)
+        if selected_rows and selected_rows[0] < len(results.items)
+        else (st.query_params.get("call"), st.query_params.get("provider"))
+    )
+    if chosen[0]:
+        with queries.shown_errors():
+            call = queries.call(chosen[0], chosen[1])
+        st.divider()
+        if call is None:
+            st.warning(f"Call `{chosen[0]}` was not found.")
+        else:
+            show_call(call)
+    else:
+        st.caption("Select a row to read the conversation.")

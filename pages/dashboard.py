@@ -1,0 +1,142 @@
+"""Dashboard: this period against the previous one, live, and the calls that need attention."""
+
+import streamlit as st
+
+from agent.vocabulary import CallOutcome
+from db.models import Call, CallFilters, Provider
+from ui import queries
+from ui.kpis import PERIODS, PeriodSummary, delta, period_filters, share_delta_text
+
+st.title("Dispatch dashboard")
+
+with queries.shown_errors():
+    if queries.total_calls() == 0:
+        st.info(
+            "No calls yet. Seed demo data with `python -m db seed --calls 2000` (or `make run`), "
+            "or place a call from **Trigger call**.",
+            icon=":material/inbox:",
+        )
+        st.page_link("pages/trigger_call.py", label="Trigger a call", icon=":material/call:")
+        st.stop()
+
+period = (
+    st.segmented_control(
+        "Period", list(PERIODS), default="Last 7 days", key="period", bind="query-params"
+    )
+    or "Last 7 days"
+)
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def _fmt_share(share: float | None) -> str:
+    return "—" if share is None else f"{share * 100:.0f}%"
+
+
+@st.fragment(run_every="10s")
+def live_kpis(period: str) -> None:
+    current_filters, previous_filters = period_filters(PERIODS[period])
+    with queries.shown_errors():
+        current_retell = queries.metrics(current_filters, Provider.RETELL)
+        current_pipecat = queries.metrics(current_filters, Provider.PIPECAT)
+        previous_retell = queries.metrics(previous_filters, Provider.RETELL)
+        previous_pipecat = queries.metrics(previous_filters, Provider.PIPECAT)
+    now = PeriodSummary.of(current_retell, current_pipecat)
+    before = PeriodSummary.of(previous_retell, previous_pipecat)
+    daily = {}
+    for row in [*current_retell.per_day, *current_pipecat.per_day]:
+        daily[row.day] = daily.get(row.day, 0) + row.calls
+    sparkline = [daily[day] for day in sorted(daily)]
+
+    row1 = st.columns(3)
+    row1[0].metric(
+        "Calls",
+        f"{now.calls:,}",
+        delta(now.calls, before.calls),
+        border=True,
+        chart_data=sparkline or None,
+        help="Calls started in the period, both engines.",
+    )
+    row1[1].metric(
+        "Completion rate",
+        _fmt_share(now.completion_rate),
+        share_delta_text(now.completion_rate, before.completion_rate),
+        border=True,
+        help="Calls that ended with an outcome other than Incomplete.",
+    )
+    row1[2].metric(
+        "Emergencies",
+        f"{now.emergencies:,}",
+        delta(now.emergencies, before.emergencies),
+        delta_color="inverse",
+        border=True,
+    )
+    row2 = st.columns(3)
+    row2[0].metric(
+        "Delays",
+        f"{now.delays:,}",
+        delta(now.delays, before.delays),
+        delta_color="inverse",
+        border=True,
+    )
+    duration_change = delta(now.avg_duration_secs, before.avg_duration_secs)
+    row2[1].metric(
+        "Average duration",
+        _fmt_duration(now.avg_duration_secs),
+        None if duration_change is None else f"{duration_change:+.0f} s",
+        delta_color="off",
+        border=True,
+    )
+    row2[2].metric(
+        "Retell vs Pipecat",
+        _fmt_share(now.retell_share) + " Retell",
+        share_delta_text(now.retell_share, before.retell_share),
+        delta_color="off",
+        border=True,
+        help="Share of the period's calls placed through Retell (the rest ran on Pipecat).",
+    )
+    st.caption(
+        f"{period}, compared with the {period.lower().replace('last ', 'previous ')}. "
+        "Refreshes every 10 seconds."
+    )
+
+
+live_kpis(period)
+
+
+def _call_links(calls: list[Call], empty_text: str) -> None:
+    if not calls:
+        st.caption(empty_text)
+    for call in calls:
+        when = call.created_at.strftime("%b %d, %H:%M")
+        detail = call.emergency_type or call.driver_status or call.status.value
+        st.page_link(
+            "pages/conversations.py",
+            label=f"{when} · {call.driver_name or 'Unknown driver'} · load "
+            f"{call.load_number or '—'} · {detail}",
+            query_params={"call": call.provider_call_id, "provider": call.provider.value},
+            icon=":material/open_in_new:",
+        )
+
+
+@st.fragment(run_every="10s")
+def attention() -> None:
+    with queries.shown_errors():
+        emergencies = queries.search(
+            CallFilters(call_outcome=CallOutcome.EMERGENCY_ESCALATION.value), page_size=5
+        )
+        incomplete = queries.search(
+            CallFilters(call_outcome=CallOutcome.INCOMPLETE.value), page_size=5
+        )
+    left, right = st.columns(2)
+    with left:
+        st.subheader(":material/emergency: Latest emergencies")
+        _call_links(emergencies.items, "No emergencies reported.")
+    with right:
+        st.subheader(":material/pending: Latest incomplete calls")
+        _call_links(incomplete.items, "No incomplete calls.")
+
+
+attention()

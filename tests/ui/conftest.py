@@ -1,0 +1,92 @@
+"""UI fixtures: a migrated tmp database (the autouse fixture points DATABASE_URL at it) holding
+calls whose every figure the tests know, and an AppTest of the real app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from db import Store, open_store
+from db.models import CallStatus, CallUpdate, Provider
+from settings import get_settings
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    opened = open_store(get_settings())
+    opened.migrate()
+    yield opened
+    opened.close()
+
+
+AddCall = Callable[..., str]
+
+
+@pytest.fixture
+def add_call(store: Store) -> AddCall:
+    """Insert one ended call; returns its provider_call_id."""
+    counter = iter(range(1, 10_000))
+
+    def add(
+        provider: Provider = Provider.RETELL,
+        *,
+        driver: str = "Mike Johnson",
+        load: str = "7891-B",
+        outcome: str | None = "In-Transit Update",
+        driver_status: str | None = "Driving",
+        emergency_type: str | None = None,
+        age: timedelta = timedelta(hours=1),
+        duration: float = 90.0,
+        interruptions: int = 1,
+        keyword_hits: dict[str, int] | None = None,
+        transcript: list[dict[str, str]] | None = None,
+        latency_ms: float | None = None,
+        call_id: str | None = None,
+    ) -> str:
+        call_id = call_id or f"{provider.value}-call-{next(counter)}"
+        structured: dict[str, Any] = {
+            "call_outcome": outcome,
+            "driver_status": driver_status,
+            "emergency_type": emergency_type,
+            "current_location": "I-10 near Indio",
+        }
+        store.upsert_call(
+            provider,
+            call_id,
+            CallUpdate(
+                driver_id=store.ensure_driver(driver),
+                load_number=load,
+                origin="Phoenix, AZ",
+                destination="Los Angeles, CA",
+                status=CallStatus.ENDED,
+                call_type="web_call",
+                created_at=NOW - age,
+                duration_secs=duration,
+                interruptions_est=interruptions,
+                keyword_hits=keyword_hits or {},
+                sentiment=0.2,
+                transcript=transcript
+                or [
+                    {"role": "agent", "content": f"Hi {driver.split()[0]}, how is load {load}?"},
+                    {"role": "user", "content": "Driving on I-10, should be there by 4 pm."},
+                ],
+                structured=structured if outcome else None,
+                latency={"e2e_p50_ms": latency_ms} if latency_ms is not None else None,
+            ),
+        )
+        return call_id
+
+    return add
+
+
+@pytest.fixture
+def app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=60)

@@ -1,0 +1,141 @@
+"""How one call is shown: the calls table, and a call's transcript, result and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from db.models import Call
+from ui.filters import ENGINE_LABELS
+
+STRUCTURED_LABELS = {
+    "call_outcome": "Outcome",
+    "driver_status": "Driver status",
+    "current_location": "Current location",
+    "eta": "ETA",
+    "delay_reason": "Delay reason",
+    "unloading_status": "Unloading status",
+    "pod_reminder_acknowledged": "POD reminder acknowledged",
+    "emergency_type": "Emergency type",
+    "safety_status": "Safety status",
+    "injury_status": "Injury status",
+    "emergency_location": "Emergency location",
+    "load_secure": "Load secure",
+    "escalation_status": "Escalation status",
+}
+
+
+def calls_frame(calls: Sequence[Call]) -> pd.DataFrame:
+    """One row per call of the page on screen (never more than one page)."""
+    return pd.DataFrame(
+        {
+            "Created": [c.created_at for c in calls],
+            "Engine": [ENGINE_LABELS.get(c.provider.value, c.provider.value) for c in calls],
+            "Driver": [c.driver_name for c in calls],
+            "Load": [c.load_number for c in calls],
+            "Outcome": [c.call_outcome for c in calls],
+            "Driver status": [c.driver_status for c in calls],
+            "Emergency": [c.emergency_type for c in calls],
+            "Duration": [c.duration_secs for c in calls],
+            "Sentiment": [c.sentiment for c in calls],
+            "Call": [
+                f"conversations?call={c.provider_call_id}&provider={c.provider.value}"
+                for c in calls
+            ],
+        },
+        columns=[
+            "Created",
+            "Engine",
+            "Driver",
+            "Load",
+            "Outcome",
+            "Driver status",
+            "Emergency",
+            "Duration",
+            "Sentiment",
+            "Call",
+        ],
+    )
+
+
+CALLS_COLUMNS: dict[str, Any] = {
+    "Created": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm"),
+    "Duration": st.column_config.NumberColumn("Duration", format="%.0f s"),
+    "Sentiment": st.column_config.ProgressColumn(
+        "Sentiment", min_value=-1.0, max_value=1.0, format="%.2f"
+    ),
+    "Call": st.column_config.LinkColumn("Link", display_text="open"),
+}
+
+
+def show_transcript(transcript: Sequence[dict[str, str]]) -> None:
+    if not transcript:
+        st.caption("No transcript recorded.")
+    for turn in transcript:
+        is_agent = turn.get("role") == "agent"
+        with st.chat_message(
+            "assistant" if is_agent else "user",
+            avatar=":material/support_agent:" if is_agent else ":material/local_shipping:",
+        ):
+            st.markdown(turn.get("content") or "")
+
+
+def structured_table(structured: dict[str, Any] | None) -> pd.DataFrame:
+    structured = structured or {}
+    rows = [
+        (label, structured.get(key))
+        for key, label in STRUCTURED_LABELS.items()
+        if structured.get(key) not in (None, "")
+    ]
+    return pd.DataFrame({"Field": [r[0] for r in rows], "Value": [_text(r[1]) for r in rows]})
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return str(value)
+
+
+def show_structured(structured: dict[str, Any] | None) -> None:
+    table = structured_table(structured)
+    if table.empty:
+        st.caption("No structured result yet.")
+    else:
+        st.dataframe(table, hide_index=True, width="stretch")
+
+
+def show_call(call: Call) -> None:
+    """Transcript as a chat, structured result and the call's metrics."""
+    engine = ENGINE_LABELS.get(call.provider.value, call.provider.value)
+    st.subheader(f"{call.driver_name or 'Unknown driver'} · load {call.load_number or '—'}")
+    st.caption(
+        f"{engine} {call.call_type or ''} call `{call.provider_call_id}` · {call.status.value} · "
+        f"{call.created_at:%Y-%m-%d %H:%M} UTC"
+        + (f" · {call.origin} → {call.destination}" if call.origin and call.destination else "")
+    )
+    cols = st.columns(5)
+    cols[0].metric("Duration", "—" if call.duration_secs is None else f"{call.duration_secs:.0f} s")
+    cols[1].metric(
+        "Interruptions", "—" if call.interruptions_est is None else call.interruptions_est
+    )
+    cols[2].metric("Sentiment", "—" if call.sentiment is None else f"{call.sentiment:+.2f}")
+    cols[3].metric("Tokens", "—" if call.tokens_estimated is None else f"{call.tokens_estimated:,}")
+    latency = (call.latency or {}).get("e2e_p50_ms")
+    cols[4].metric("Latency p50", "—" if latency is None else f"{latency:.0f} ms")
+    transcript_col, result_col = st.columns([3, 2])
+    with transcript_col:
+        st.markdown("**Transcript**")
+        show_transcript(call.transcript)
+    with result_col:
+        st.markdown("**Structured result**")
+        show_structured(call.structured)
+        if call.keyword_hits:
+            st.markdown("**Keywords**")
+            st.write(", ".join(f"{k} ×{v}" for k, v in sorted(call.keyword_hits.items())))
+        if call.recording_url:
+            st.link_button("Recording", call.recording_url, icon=":material/headphones:")
+        if call.error:
+            st.warning(call.error)

@@ -1,0 +1,168 @@
+"""Plotly figures built from the Store's SQL aggregates (pure functions: metrics in, figure out).
+
+Outcome colours are fixed so one outcome looks the same in every chart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+
+from agent.vocabulary import CallOutcome
+from db.models import DayCount, PipecatMetricItem, RetellMetrics
+
+OUTCOME_COLORS: dict[str, str] = {
+    CallOutcome.IN_TRANSIT_UPDATE.value: "#1f6feb",
+    CallOutcome.ARRIVAL_CONFIRMATION.value: "#2da44e",
+    CallOutcome.EMERGENCY_ESCALATION.value: "#cf222e",
+    CallOutcome.INCOMPLETE.value: "#8c959f",
+}
+NO_OUTCOME = "No outcome yet"
+ENGINE_COLORS = {"Retell": "#1f6feb", "Pipecat": "#8250df"}
+
+
+def _layout(fig: go.Figure, title: str, **extra: Any) -> go.Figure:
+    fig.update_layout(
+        title=title,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        legend={"orientation": "h", "y": -0.2},
+        **extra,
+    )
+    return fig
+
+
+def _outcome_order(outcomes: Sequence[str]) -> list[str]:
+    known = [o for o in OUTCOME_COLORS if o in outcomes]
+    return known + sorted(o for o in outcomes if o not in OUTCOME_COLORS)
+
+
+def calls_per_day_by_outcome(
+    per_day: Sequence[DayCount], title: str = "Calls per day"
+) -> go.Figure:
+    """Stacked bars: one trace per outcome, x = day."""
+    days = sorted({d.day for d in per_day})
+    counts: dict[str, dict[str, int]] = {}
+    for row in per_day:
+        outcome = row.call_outcome or NO_OUTCOME
+        counts.setdefault(outcome, {})[row.day] = (
+            counts.get(outcome, {}).get(row.day, 0) + row.calls
+        )
+    fig = go.Figure()
+    for outcome in _outcome_order(list(counts)):
+        fig.add_bar(
+            name=outcome,
+            x=days,
+            y=[counts[outcome].get(day, 0) for day in days],
+            marker_color=OUTCOME_COLORS.get(outcome, "#d0d7de"),
+        )
+    return _layout(fig, title, barmode="stack", xaxis_title="Day (UTC)", yaxis_title="Calls")
+
+
+def outcome_share(by_outcome: Mapping[str | None, int], title: str = "Outcome share") -> go.Figure:
+    labels = _outcome_order([k or NO_OUTCOME for k, v in by_outcome.items() if v])
+    values_by_label = {(k or NO_OUTCOME): v for k, v in by_outcome.items()}
+    fig = go.Figure(
+        go.Pie(
+            labels=labels,
+            values=[values_by_label[label] for label in labels],
+            hole=0.5,
+            marker={"colors": [OUTCOME_COLORS.get(label, "#d0d7de") for label in labels]},
+            sort=False,
+        )
+    )
+    return _layout(fig, title)
+
+
+def keyword_distribution(
+    keyword_totals: Mapping[str, int], title: str = "Keywords mentioned", top: int = 10
+) -> go.Figure:
+    ranked = sorted(((k, v) for k, v in keyword_totals.items() if v), key=lambda kv: -kv[1])[:top]
+    fig = go.Figure(
+        go.Pie(labels=[k for k, _ in ranked], values=[v for _, v in ranked], hole=0.5, sort=False)
+    )
+    return _layout(fig, title)
+
+
+def duration_distribution(
+    histogram: Sequence[Mapping[str, Any]], title: str = "Call duration"
+) -> go.Figure:
+    labels = [_bucket_label(b) for b in histogram]
+    fig = go.Figure(
+        go.Bar(x=labels, y=[int(b["calls"]) for b in histogram], marker_color="#1f6feb")
+    )
+    return _layout(fig, title, xaxis_title="Duration (seconds)", yaxis_title="Calls")
+
+
+def _bucket_label(bucket: Mapping[str, Any]) -> str:
+    start = int(bucket["bucket_start_secs"])
+    end = bucket.get("bucket_end_secs")
+    return f"{start}+" if end is None else f"{start}–{int(end)}"
+
+
+def interruptions_vs_duration(
+    items: Sequence[PipecatMetricItem], title: str = "Interruptions vs duration (latest calls)"
+) -> go.Figure:
+    points = [i for i in items if i.duration_secs is not None and i.interruptions_est is not None]
+    fig = go.Figure(
+        go.Scatter(
+            x=[p.duration_secs for p in points],
+            y=[p.interruptions_est for p in points],
+            mode="markers",
+            text=[p.provider_call_id for p in points],
+            marker={"color": "#8250df", "opacity": 0.7},
+            name="Calls",
+        )
+    )
+    return _layout(fig, title, xaxis_title="Duration (seconds)", yaxis_title="Interruptions")
+
+
+def engine_comparison(retell: RetellMetrics, pipecat: RetellMetrics) -> go.Figure:
+    """Grouped bars of the figures both engines have, side by side."""
+    measures = {
+        "Calls": lambda m: m.total_calls,
+        "Emergencies": lambda m: m.emergencies,
+        "Delays": lambda m: m.delays,
+        "Incomplete": lambda m: m.incomplete,
+    }
+    fig = go.Figure()
+    for engine, m in (("Retell", retell), ("Pipecat", pipecat)):
+        fig.add_bar(
+            name=engine,
+            x=list(measures),
+            y=[measure(m) for measure in measures.values()],
+            marker_color=ENGINE_COLORS[engine],
+        )
+    return _layout(fig, "Retell vs Pipecat", barmode="group")
+
+
+def latency_by_engine(retell: RetellMetrics, pipecat: RetellMetrics) -> go.Figure:
+    """Mean end-to-end latency per engine, only for engines that reported it."""
+    known = [(e, m.avg_latency_ms) for e, m in (("Retell", retell), ("Pipecat", pipecat))]
+    known = [(e, v) for e, v in known if v is not None]
+    fig = go.Figure(
+        go.Bar(
+            x=[e for e, _ in known],
+            y=[v for _, v in known],
+            marker_color=[ENGINE_COLORS[e] for e, _ in known],
+        )
+    )
+    return _layout(fig, "Average latency (ms, where known)", yaxis_title="ms")
+
+
+def calls_per_day_by_engine(retell: RetellMetrics, pipecat: RetellMetrics) -> go.Figure:
+    fig = go.Figure()
+    for engine, m in (("Retell", retell), ("Pipecat", pipecat)):
+        per_day: dict[str, int] = {}
+        for row in m.per_day:
+            per_day[row.day] = per_day.get(row.day, 0) + row.calls
+        days = sorted(per_day)
+        fig.add_scatter(
+            name=engine,
+            x=days,
+            y=[per_day[d] for d in days],
+            mode="lines+markers",
+            line={"color": ENGINE_COLORS[engine]},
+        )
+    return _layout(fig, "Calls per day by engine", xaxis_title="Day (UTC)", yaxis_title="Calls")

@@ -1,0 +1,154 @@
+"""Cached reads from the Store. Every page goes through these, so every number is one SQL query
+(aggregate or one page of rows) cached for a short time, shared across sessions.
+
+Filters travel to the cached functions as JSON so their cache keys are plain strings; the store
+is cached per database location so tests and processes pointing elsewhere never share one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+import db
+from db.models import (
+    Call,
+    CallFilters,
+    CallPage,
+    PipecatMetrics,
+    Provider,
+    RetellMetrics,
+    SortKey,
+)
+from settings import ConfigError, Settings, get_settings
+
+QUERY_TTL = "10s"
+SEED_HINT = "python -m db seed --calls 2000"
+
+
+class DataUnavailable(RuntimeError):
+    """The data cannot be read; the message says what the user can do about it."""
+
+
+def _location(settings: Settings) -> str:
+    return settings.supabase_url or settings.database_url
+
+
+@st.cache_resource(show_spinner=False)
+def _store_at(location: str) -> db.Store:
+    return db.open_store(get_settings())
+
+
+def store() -> db.Store:
+    """The process-wide Store for the configured database (opened once, shared by sessions)."""
+    try:
+        settings = get_settings()
+        return _store_at(_location(settings))
+    except (ConfigError, db.StoreError) as exc:
+        raise DataUnavailable(explain(exc)) from exc
+
+
+def _store_key() -> str:
+    return _location(get_settings())
+
+
+def explain(exc: BaseException) -> str:
+    """A message a dispatch manager can act on, for any failure of the data layer."""
+    if isinstance(exc, DataUnavailable):
+        return str(exc)
+    if isinstance(exc, ConfigError):
+        return f"The configuration is invalid: {exc}"
+    if isinstance(exc, db.NotMigrated):
+        return f"The database has no tables yet. {exc} Then `{SEED_HINT}` adds demo data."
+    if isinstance(exc, db.StoreAuthError):
+        return (
+            "The database refused the app's credentials: check DATABASE_URL, or SUPABASE_URL and "
+            f"SUPABASE_SERVICE_ROLE_KEY. Details: {exc}"
+        )
+    if isinstance(exc, db.StoreUnavailable):
+        return (
+            "The database cannot be reached right now: check that it is running and that "
+            f"DATABASE_URL points at it. Details: {exc}"
+        )
+    return f"Reading the database failed: {exc}"
+
+
+@contextmanager
+def shown_errors() -> Iterator[None]:
+    """Turn a data-layer failure into an `st.error` and stop the page (never a traceback)."""
+    try:
+        yield
+    except (DataUnavailable, ConfigError, db.StoreError) as exc:
+        st.error(explain(exc), icon=":material/database:")
+        st.stop()
+
+
+def _run(query):  # type: ignore[no-untyped-def]
+    try:
+        return query(store())
+    except db.StoreError as exc:
+        raise DataUnavailable(explain(exc)) from exc
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def _total_calls(store_key: str) -> int:
+    return _run(lambda s: s.search_calls(CallFilters(), page=1, page_size=1).total)
+
+
+def total_calls() -> int:
+    """How many calls the database holds (drives the empty states)."""
+    return _total_calls(_store_key())
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def _search(store_key: str, filters_json: str, sort: str, page: int, page_size: int) -> CallPage:
+    filters = CallFilters.model_validate_json(filters_json)
+    return _run(lambda s: s.search_calls(filters, sort=sort, page=page, page_size=page_size))
+
+
+def search(
+    filters: CallFilters, *, sort: SortKey = "-created_at", page: int = 1, page_size: int = 50
+) -> CallPage:
+    return _search(_store_key(), filters.model_dump_json(), sort, page, page_size)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def _metrics(store_key: str, filters_json: str) -> RetellMetrics:
+    filters = CallFilters.model_validate_json(filters_json)
+    return _run(lambda s: s.retell_metrics(filters))
+
+
+def metrics(filters: CallFilters, provider: Provider) -> RetellMetrics:
+    """SQL aggregates over one engine's calls matching the filters."""
+    scoped = filters.model_copy(update={"provider": provider})
+    return _metrics(_store_key(), scoped.model_dump_json())
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def _pipecat(store_key: str, filters_json: str, page: int, page_size: int) -> PipecatMetrics:
+    filters = CallFilters.model_validate_json(filters_json)
+    return _run(lambda s: s.pipecat_metrics(filters, page=page, page_size=page_size))
+
+
+def pipecat(filters: CallFilters, *, page: int = 1, page_size: int = 50) -> PipecatMetrics:
+    """One page of Pipecat sessions with their metrics, and aggregates over all of them."""
+    scoped = filters.model_copy(update={"provider": Provider.PIPECAT})
+    return _pipecat(_store_key(), scoped.model_dump_json(), page, page_size)
+
+
+@st.cache_data(ttl="5s", show_spinner=False)
+def _call(store_key: str, provider_call_id: str, provider: str | None) -> Call | None:
+    engine = Provider(provider) if provider else None
+    return _run(lambda s: s.get_call(provider_call_id, engine))
+
+
+def call(provider_call_id: str, provider: Provider | str | None = None) -> Call | None:
+    return _call(_store_key(), provider_call_id, str(provider) if provider else None)
+
+
+def refresh() -> None:
+    """Forget cached query results (after a call ends, or on the user's request)."""
+    for cached in (_total_calls, _search, _metrics, _pipecat, _call):
+        cached.clear()
