@@ -1,0 +1,283 @@
+"""SessionObserver: one observer that turns a bot session into analytics for the voice server.
+
+Built on Pipecat's own observers: SpeakingObserver (who spoke when, barge-ins),
+ServiceMetricsObserver (TTFB and LLM token usage from MetricsFrames), TurnTrackingObserver
+(conversation turns) and UserBotLatencyObserver (user-stopped to bot-started latency). It adds
+the transcript (final transcriptions and the text the bot spoke) and, at session end -- EndFrame,
+CancelFrame or transport disconnect, whichever comes first, exactly once -- the summary computed
+with the dispatch agent's analysis and structured result, sent through the EventClient.
+
+It watches the flow without changing it and never raises into the pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    InterimTranscriptionFrame,
+    StartFrame,
+    TranscriptionFrame,
+    TTSTextFrame,
+)
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.observers.service_metrics_observer import (
+    ServiceLatencyKind,
+    ServiceLatencyRecord,
+    ServiceMetricsObserver,
+    ServiceUsageKind,
+    ServiceUsageRecord,
+)
+from pipecat.observers.speaking_observer import SpeakingObserver, SpeechEvent, SpeechEventKind
+from pipecat.observers.turn_tracking_observer import TurnTrackingObserver
+from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver
+from pipecat.processors.frame_processor import FrameDirection
+
+from agent import analyze, extract_result
+from agent.types import CallContext, Turn
+from bot.event_client import EventClient
+
+FINISH_TIMEOUT_SECS = 15.0
+
+
+def event_id(provider_call_id: str, event_type: str) -> str:
+    """The same id for the same (session, event type): a resent event is stored once."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"pipecat:{provider_call_id}:{event_type}").hex
+
+
+def _ms_stats(seconds: list[float]) -> dict[str, float | int]:
+    ms = [s * 1000 for s in seconds]
+    return {
+        "p50": round(statistics.median(ms), 1),
+        "max": round(max(ms), 1),
+        "count": len(ms),
+    }
+
+
+class SessionObserver(BaseObserver):
+    def __init__(
+        self,
+        *,
+        provider_call_id: str,
+        call_context: CallContext,
+        session_context: Mapping[str, Any] | None = None,
+        event_client: EventClient,
+        keywords: tuple[str, ...],
+        time_source: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(observe_every_push=False)
+        self.provider_call_id = provider_call_id
+        self._call_context = call_context
+        self._session_context = dict(session_context or {})
+        self._events = event_client
+        self._keywords = keywords
+        self._now = time_source
+
+        self._speaking = SpeakingObserver(time_source=time_source)
+        self._metrics = ServiceMetricsObserver(time_source=time_source)
+        self._turns = TurnTrackingObserver()
+        self._latency = UserBotLatencyObserver(time_source=time_source)
+        self._children: tuple[BaseObserver, ...] = (
+            self._speaking,
+            self._metrics,
+            self._turns,
+            self._latency,
+        )
+        self._speaking.add_event_handler("on_speech_event", self._on_speech_event)
+        self._metrics.add_event_handler("on_service_latency", self._on_service_latency)
+        self._metrics.add_event_handler("on_service_usage", self._on_service_usage)
+        self._turns.add_event_handler("on_turn_ended", self._on_turn_ended)
+        self._latency.add_event_handler("on_latency_measured", self._on_latency_measured)
+
+        self.started_at: float | None = None
+        self.transcript: list[dict[str, str]] = []
+        self.interruptions = 0
+        self.speaking_secs: dict[str, float] = {"user": 0.0, "bot": 0.0}
+        self.llm_tokens = 0
+        self.conversation_turns = 0
+        self.interrupted_turns = 0
+        self._bot_speaking = False
+        self._ttfb: dict[str, list[float]] = defaultdict(list)
+        self._e2e: list[float] = []
+
+        self._started_sent: asyncio.Task | None = None
+        self._finish_task: asyncio.Task | None = None
+        self.summary: dict[str, Any] | None = None
+
+    # Lifecycle -------------------------------------------------------------------------------
+
+    async def setup(self, task_manager) -> None:  # type: ignore[no-untyped-def]
+        await super().setup(task_manager)
+        for child in self._children:
+            await child.setup(task_manager)
+
+    async def on_pipeline_started(self) -> None:
+        for child in self._children:
+            await child.on_pipeline_started()
+        self._mark_started()
+        self._started_sent = asyncio.create_task(self._send_started())
+
+    async def cleanup(self) -> None:
+        """The worker tears the pipeline down: make sure the summary went out (or is spooled)."""
+        await self.finish("pipeline_finished")
+        await super().cleanup()
+
+    async def finish(self, reason: str) -> dict[str, Any] | None:
+        """Compute and send the session summary, once, whoever asks first; never raises."""
+        if self._finish_task is None:
+            self._finish_task = asyncio.create_task(self._finish(reason))
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._finish_task), FINISH_TIMEOUT_SECS)
+        except Exception as exc:
+            logger.warning(f"Session summary for {self.provider_call_id} still in flight: {exc!r}")
+            return None
+
+    # Frames ----------------------------------------------------------------------------------
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        try:
+            for child in self._children:
+                await child.on_push_frame(data)
+            self._record(data)
+        except Exception:
+            logger.exception("SessionObserver failed on a frame; the pipeline is unaffected")
+        if isinstance(data.frame, (EndFrame, CancelFrame)):
+            reason = "end" if isinstance(data.frame, EndFrame) else "cancel"
+            # Not awaited here: this proxy task is cancelled at teardown, cleanup() awaits it.
+            self._finish_task = self._finish_task or asyncio.create_task(self._finish(reason))
+
+    def _record(self, data: FramePushed) -> None:
+        frame = data.frame
+        if isinstance(frame, StartFrame):
+            self._mark_started()
+        elif isinstance(frame, TranscriptionFrame) and not isinstance(
+            frame, InterimTranscriptionFrame
+        ):
+            self._append("user", frame.text)
+        elif isinstance(frame, TTSTextFrame) and data.direction == FrameDirection.DOWNSTREAM:
+            self._append("agent", frame.text)
+
+    def _mark_started(self) -> None:
+        if self.started_at is None:
+            self.started_at = self._now()
+
+    def _append(self, role: str, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        if self.transcript and self.transcript[-1]["role"] == role:
+            self.transcript[-1]["content"] += " " + text
+        else:
+            self.transcript.append({"role": role, "content": text})
+
+    # Pipecat observers' events ---------------------------------------------------------------
+
+    def _on_speech_event(self, _observer: SpeakingObserver, event: SpeechEvent) -> None:
+        kind = event.kind
+        if kind == SpeechEventKind.BOT_SPEECH_STARTED:
+            self._bot_speaking = True
+        elif kind == SpeechEventKind.BOT_SPEECH_STOPPED:
+            self._bot_speaking = False
+            self._add_speaking("bot", event)
+        elif kind == SpeechEventKind.USER_TURN_STARTED and self._bot_speaking:
+            # A barge-in: the user took the floor while the bot was talking. InterruptionFrames
+            # are not counted: every user turn broadcasts one, bot speaking or not.
+            self.interruptions += 1
+        elif kind == SpeechEventKind.USER_TURN_STOPPED:
+            self._add_speaking("user", event)
+
+    def _add_speaking(self, who: str, event: SpeechEvent) -> None:
+        if event.started_at is not None:
+            self.speaking_secs[who] += max(0.0, event.timestamp - event.started_at)
+
+    def _on_service_latency(self, _observer: Any, record: ServiceLatencyRecord) -> None:
+        if record.kind == ServiceLatencyKind.TTFB:
+            self._ttfb[record.processor].append(record.seconds)
+
+    def _on_service_usage(self, _observer: Any, record: ServiceUsageRecord) -> None:
+        if record.kind == ServiceUsageKind.LLM:
+            self.llm_tokens += record.total_tokens or (
+                (record.prompt_tokens or 0) + (record.completion_tokens or 0)
+            )
+
+    def _on_turn_ended(self, _observer: Any, _turn: int, _duration: float, interrupted: bool):
+        self.conversation_turns += 1
+        self.interrupted_turns += int(interrupted)
+
+    def _on_latency_measured(self, _observer: Any, seconds: float) -> None:
+        self._e2e.append(seconds)
+
+    # Summary ---------------------------------------------------------------------------------
+
+    def latency(self) -> dict[str, Any]:
+        latency: dict[str, Any] = {
+            "ttfb_ms": {name: _ms_stats(values) for name, values in self._ttfb.items()}
+        }
+        if self._e2e:
+            stats = _ms_stats(self._e2e)
+            latency |= {
+                "e2e_p50_ms": stats["p50"],
+                "e2e_max_ms": stats["max"],
+                "e2e_count": stats["count"],
+            }
+        return latency
+
+    def build_summary(self, reason: str) -> dict[str, Any]:
+        turns = tuple(Turn(role=t["role"], content=t["content"]) for t in self.transcript)  # type: ignore[arg-type]
+        analysis = analyze(turns, keywords=self._keywords)
+        result = extract_result(self._call_context, turns)
+        duration = max(0.0, self._now() - self.started_at) if self.started_at else 0.0
+        return {
+            "duration_secs": round(duration, 3),
+            "keywords": sorted(k for k, n in analysis.keyword_hits.items() if n),
+            "keyword_hits": dict(analysis.keyword_hits),
+            "interruptions": self.interruptions,
+            "sentiment": analysis.sentiment,
+            "tokens": self.llm_tokens or analysis.tokens_estimated,
+            "turns": {"user": analysis.user_turns, "bot": analysis.agent_turns},
+            "conversation_turns": self.conversation_turns,
+            "speaking_secs": {k: round(v, 3) for k, v in self.speaking_secs.items()},
+            "latency": self.latency(),
+            "transcript": [dict(item) for item in self.transcript],
+            "structured": result.to_dict(),
+            "end_reason": reason,
+            "context": self._session_context,
+        }
+
+    async def _finish(self, reason: str) -> dict[str, Any] | None:
+        try:
+            # Let the children's event handlers (run as tasks) land before summing up.
+            await asyncio.sleep(0)
+            for child in self._children:
+                await child.cleanup()
+            self.summary = self.build_summary(reason)
+            await self._events.send(self._event("session_summary", self.summary))
+            return self.summary
+        except Exception:
+            logger.exception(f"Could not build or spool the summary of {self.provider_call_id}")
+            return self.summary
+
+    async def _send_started(self) -> None:
+        try:
+            await self._events.send(
+                self._event("session_started", {"context": self._session_context})
+            )
+        except Exception:
+            logger.exception("Could not send session_started")
+
+    def _event(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "provider_call_id": self.provider_call_id,
+            "event_type": event_type,
+            "event_id": event_id(self.provider_call_id, event_type),
+            "data": data,
+        }
