@@ -21,7 +21,14 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from db import migration_runner
-from db.function_payloads import check_page, check_sort, filters_json, update_json
+from db.function_payloads import (
+    check_call_key,
+    check_name,
+    check_page,
+    check_sort,
+    filters_json,
+    update_json,
+)
 from db.models import (
     Call,
     CallFilters,
@@ -37,6 +44,7 @@ from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, 
 
 MIGRATE_HINT = "run `python -m db migrate`"
 MAX_IDLE_CONNECTIONS = 4
+BULK_CHUNK_ROWS = 20_000
 
 # COPY columns for bulk_insert_calls: every CallUpdate field plus the identity and the
 # structured result's indexed copies (the same derivation as insert_calls in SQL).
@@ -161,9 +169,11 @@ class PostgresStore:
     # -- writes ----------------------------------------------------------------------------
 
     def ensure_driver(self, name: str, phone: str | None = None) -> int:
+        name = check_name(name, "driver")
         return self._call("select ensure_driver(%s, %s)", (name, phone), write=True)
 
     def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
+        name = check_name(name, "agent")
         return self._call(
             "select ensure_agent(%s, %s, %s)",
             (Provider(provider).value, name, external_id),
@@ -171,6 +181,7 @@ class PostgresStore:
         )
 
     def upsert_call(self, provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
+        check_call_key(provider_call_id)
         row = self._call(
             "select upsert_call(%s, %s, %s)",
             (Provider(provider).value, provider_call_id, Jsonb(update_json(update))),
@@ -197,15 +208,24 @@ class PostgresStore:
         )
 
     def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
-        """COPY in one transaction: all rows or none."""
-        copy_sql = f"copy calllog ({', '.join(COPY_COLUMNS)}) from stdin"
+        """COPY into a session staging table, then insert what is new, a chunk per transaction.
+
+        Calls that already exist are left as they are (so an interrupted seed can be rerun);
+        returns how many were inserted. A failing chunk keeps none of its rows.
+        """
+        columns = ", ".join(COPY_COLUMNS)
         written = 0
-        with self._connection(write=True) as conn, conn.transaction(), conn.cursor() as cur:
-            now = datetime.now(UTC)
-            with cur.copy(copy_sql) as copy:  # type: ignore[arg-type]
-                for provider, provider_call_id, update in rows:
-                    copy.write_row(_copy_row(provider, provider_call_id, update, now))
-                    written += 1
+        now = datetime.now(UTC)
+        with self._connection(write=True) as conn:
+            chunk: list[tuple[Any, ...]] = []
+            for provider, provider_call_id, update in rows:
+                check_call_key(provider_call_id)
+                chunk.append(_copy_row(provider, provider_call_id, update, now))
+                if len(chunk) >= BULK_CHUNK_ROWS:
+                    written += _insert_chunk(conn, columns, chunk)
+                    chunk = []
+            if chunk:
+                written += _insert_chunk(conn, columns, chunk)
         return written
 
     # -- reads -----------------------------------------------------------------------------
@@ -288,3 +308,19 @@ def _copy_row(
         *(values[name] for name in UPDATE_COLUMNS),
         *(structured.get(name) for name in STRUCTURED_COLUMNS),
     )
+
+
+def _insert_chunk(conn: psycopg.Connection, columns: str, chunk: list[tuple[Any, ...]]) -> int:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "create temp table if not exists calllog_staging on commit delete rows as "  # type: ignore[arg-type]
+            f"select {columns} from calllog with no data"
+        )
+        with cur.copy(f"copy calllog_staging ({columns}) from stdin") as copy:  # type: ignore[arg-type]
+            for row in chunk:
+                copy.write_row(row)
+        cur.execute(
+            f"insert into calllog ({columns}) select {columns} from calllog_staging "  # type: ignore[arg-type]
+            "on conflict (provider, provider_call_id) do nothing"
+        )
+        return cur.rowcount

@@ -56,7 +56,7 @@ $$;
 
 -- The WHERE clause (over calllog c left join drivers d) for a CallFilters object. Values are
 -- quoted literals, so every query is planned for its actual filters; the full-text query is
--- plain text (websearch syntax), never raw tsquery operators.
+-- plain text (plainto_tsquery: every word must occur), never raw tsquery operators.
 create or replace function dispatch_call_filter(p_filters jsonb)
 returns text language plpgsql stable as $$
 declare
@@ -78,10 +78,15 @@ begin
         raise exception using errcode = '22023', message = format('unknown filter(s): %s', unknown);
     end if;
 
+    -- Every word must occur (stemmed, stop words dropped); words only match nothing.
     search_text := nullif(btrim(f ->> 'query'), '');
     if search_text is not null then
-        clauses := clauses || format(
-            'c.search_tsv @@ websearch_to_tsquery(''english''::regconfig, %L)', search_text);
+        if numnode(plainto_tsquery('english'::regconfig, search_text)) = 0 then
+            clauses := clauses || 'false'::text;
+        else
+            clauses := clauses || format(
+                'c.search_tsv @@ plainto_tsquery(''english''::regconfig, %L)', search_text);
+        end if;
     end if;
     foreach column_name in array array[
         'provider', 'status', 'call_outcome', 'driver_status', 'emergency_type', 'load_number']
@@ -252,7 +257,8 @@ end
 $$;
 
 -- Fast insert of new calls (demo data, backfills through PostgREST): a JSON array of objects,
--- each a call update plus provider and provider_call_id. All or nothing; returns the count.
+-- each a call update plus provider and provider_call_id. Calls that already exist are left as
+-- they are; returns how many were inserted.
 create or replace function insert_calls(p_calls jsonb)
 returns integer language plpgsql volatile as $$
 declare
@@ -287,7 +293,8 @@ begin
         p -> 'structured' ->> 'driver_status', p -> 'structured' ->> 'emergency_type',
         p ->> 'recording_url', p ->> 'disconnection_reason', p -> 'latency',
         (p ->> 'cost')::double precision, p -> 'call_analysis', p -> 'metadata', p ->> 'error'
-    from jsonb_array_elements(p_calls) as e(value), jsonb_strip_nulls(e.value) as p;
+    from jsonb_array_elements(p_calls) as e(value), jsonb_strip_nulls(e.value) as p
+    on conflict (provider, provider_call_id) do nothing;
     get diagnostics inserted = row_count;
     return inserted;
 end
