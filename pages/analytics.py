@@ -8,7 +8,7 @@ from db.models import Provider, RetellMetrics
 from ui import charts, queries
 from ui.filters import call_filters
 
-SCATTER_CALLS = 200  # the latest sessions plotted as points (one page, never every row)
+SCATTER_CALLS = queries.PAGE_ROWS  # the latest sessions as points: one page, never every row
 
 st.title("Analytics")
 

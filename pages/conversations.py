@@ -10,7 +10,7 @@ from ui import export, queries
 from ui.call_view import CALLS_COLUMNS, calls_frame, show_call
 from ui.filters import ENGINE_LABELS, call_filters
 
-PAGE_SIZE = 50
+PAGE_SIZE = queries.PAGE_ROWS
 CLICK_EXPORT_LIMIT = 20_000  # above this, build the file with a progress bar first
 
 st.title("Conversations")

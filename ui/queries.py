@@ -25,6 +25,8 @@ from db.models import (
 from settings import ConfigError, Settings, get_settings
 
 QUERY_TTL = "10s"
+# The most call rows any page holds at once: one page of the table (or of the scatter plot).
+PAGE_ROWS = 100
 SEED_HINT = "python -m db seed --calls 2000"
 
 

@@ -1,0 +1,328 @@
+"""Every page through Streamlit's AppTest, on a real SQLite database (DATABASE_URL from the
+autouse fixture): what the manager sees, and that filters and charts follow the data."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from streamlit.testing.v1 import AppTest
+
+from db.models import Provider
+from tests.ui.conftest import APP, AddCall
+
+
+def run_page(app: AppTest, page: str, **query_params: str) -> AppTest:
+    for name, value in query_params.items():
+        app.query_params[name] = value
+    app.switch_page(f"pages/{page}.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def figures(app: AppTest) -> list[dict[str, Any]]:
+    return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def metric_values(app: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in app.metric}
+
+
+# --- empty database and failing database ------------------------------------------------------
+
+
+def test_every_page_on_an_empty_database_says_how_to_seed_demo_data(store, app: AppTest) -> None:
+    for page in ("dashboard", "conversations", "analytics"):
+        shown = run_page(AppTest.from_file(APP, default_timeout=60), page)
+        assert not shown.error
+        assert any("python -m db seed --calls 2000" in info.value for info in shown.info), page
+
+
+def test_a_database_that_was_never_migrated_shows_an_error_not_a_traceback(app: AppTest) -> None:
+    for page in ("dashboard", "conversations", "analytics"):
+        shown = run_page(AppTest.from_file(APP, default_timeout=60), page)
+        assert len(shown.error) == 1, page
+        assert "python -m db migrate" in shown.error[0].value
+
+
+def test_an_unreachable_postgres_database_shows_an_error(monkeypatch, app: AppTest) -> None:
+    from tests.conftest import free_port
+
+    unreachable = f"postgresql://dispatch:dispatch@127.0.0.1:{free_port()}/nowhere"
+    monkeypatch.setenv("DATABASE_URL", unreachable)
+    from settings import get_settings
+
+    get_settings.cache_clear()
+    shown = run_page(app, "conversations")
+    assert len(shown.error) == 1
+    assert "cannot be reached" in shown.error[0].value
+
+
+def test_an_invalid_configuration_names_the_variable(monkeypatch, app: AppTest) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://nope")
+    from settings import get_settings
+
+    get_settings.cache_clear()
+    shown = run_page(app, "analytics")
+    assert "DATABASE_URL" in shown.error[0].value
+
+
+# --- dashboard ------------------------------------------------------------------------------
+
+
+def test_dashboard_compares_the_period_with_the_one_before(add_call: AddCall, app: AppTest) -> None:
+    add_call(
+        Provider.RETELL,
+        outcome="Emergency Escalation",
+        emergency_type="Accident",
+        driver_status=None,
+        driver="Ana Silva",
+    )
+    add_call(Provider.RETELL, outcome="In-Transit Update", driver_status="Delayed")
+    add_call(Provider.PIPECAT, outcome="Incomplete", driver_status=None, driver="Bo Chen")
+    add_call(Provider.RETELL, outcome="Arrival Confirmation", driver_status="Arrived")
+    # The previous 7 days: one call only.
+    add_call(Provider.RETELL, outcome="In-Transit Update", age=timedelta(days=10))
+
+    shown = run_page(app, "dashboard")
+    cards = {m.label: m for m in shown.metric}
+    assert cards["Calls"].value == "4"
+    assert cards["Calls"].delta == "3"
+    assert cards["Completion rate"].value == "75%"  # 3 of 4 reached a real outcome
+    assert cards["Emergencies"].value == "1"
+    assert cards["Delays"].value == "1"
+    assert cards["Retell vs Pipecat"].value == "75% Retell"
+    assert cards["Average duration"].value == "1.5 min"
+
+
+def test_dashboard_period_filter_changes_the_figures(add_call: AddCall, app: AppTest) -> None:
+    add_call(age=timedelta(hours=2))
+    add_call(age=timedelta(days=3))
+    add_call(age=timedelta(days=20))
+    assert metric_values(run_page(app, "dashboard"))["Calls"] == "2"
+    app.segmented_control(key="period").set_value("Last 30 days").run()
+    assert metric_values(app)["Calls"] == "3"
+    app.segmented_control(key="period").set_value("Last 24 hours").run()
+    assert metric_values(app)["Calls"] == "1"
+
+
+def test_dashboard_links_latest_emergencies_and_incomplete_calls_to_the_call(
+    add_call: AddCall, app: AppTest
+) -> None:
+    emergency = add_call(
+        outcome="Emergency Escalation",
+        emergency_type="Breakdown",
+        driver_status=None,
+        driver="Ana Silva",
+    )
+    incomplete = add_call(Provider.PIPECAT, outcome="Incomplete", driver_status=None)
+    add_call(outcome="In-Transit Update")
+    shown = run_page(app, "dashboard")
+    links = {link.proto.label: link.proto for link in shown.get("page_link")}
+    emergency_links = [p for label, p in links.items() if "Ana Silva" in label]
+    assert len(emergency_links) == 1 and "Breakdown" in next(iter(links))
+    targets = " ".join(p.page for p in links.values())
+    assert "conversations" in targets
+    query_strings = [p.query_string for p in links.values()]
+    assert any(f"call={emergency}" in q for q in query_strings)
+    assert any(f"call={incomplete}" in q for q in query_strings)
+    assert len(links) == 2
+
+
+# --- conversations -------------------------------------------------------------------------
+
+
+def table(app: AppTest):  # noqa: ANN201 - a pandas DataFrame
+    return app.dataframe[0].value
+
+
+def test_conversations_filters_change_the_rows(add_call: AddCall, app: AppTest) -> None:
+    add_call(
+        Provider.RETELL,
+        driver="Ana Silva",
+        load="L-1",
+        outcome="Emergency Escalation",
+        emergency_type="Medical",
+        driver_status=None,
+    )
+    add_call(
+        Provider.PIPECAT,
+        driver="Bo Chen",
+        load="L-2",
+        outcome="In-Transit Update",
+        driver_status="Delayed",
+    )
+    add_call(
+        Provider.RETELL,
+        driver="Bo Chen",
+        load="L-3",
+        outcome="Arrival Confirmation",
+        driver_status="Unloading",
+        age=timedelta(days=40),
+    )
+
+    shown = run_page(app, "conversations")
+    assert len(table(shown)) == 3
+    app.selectbox(key="engine").set_value("pipecat").run()
+    assert list(table(app)["Load"]) == ["L-2"]
+    app.selectbox(key="engine").set_value(None).run()
+    app.selectbox(key="outcome").set_value("Emergency Escalation").run()
+    assert list(table(app)["Driver"]) == ["Ana Silva"]
+    app.selectbox(key="outcome").set_value(None).run()
+    app.text_input(key="driver").input("bo chen").run()
+    assert sorted(table(app)["Load"]) == ["L-2", "L-3"]
+    app.selectbox(key="driver_status").set_value("Unloading").run()
+    assert list(table(app)["Load"]) == ["L-3"]
+
+
+def test_conversations_full_text_search_finds_words_in_transcripts(
+    add_call: AddCall, app: AppTest
+) -> None:
+    add_call(
+        load="TIRE", transcript=[{"role": "user", "content": "I had a flat tire near exit 12"}]
+    )
+    add_call(load="FINE", transcript=[{"role": "user", "content": "All good, rolling along"}])
+    run_page(app, "conversations", q="flat tire")
+    assert list(table(app)["Load"]) == ["TIRE"]
+    assert "**1** matching calls" in [m.value for m in app.markdown]
+
+
+def test_conversation_filters_come_from_the_url(add_call: AddCall, app: AppTest) -> None:
+    add_call(
+        load="A-1", outcome="Emergency Escalation", emergency_type="Accident", driver_status=None
+    )
+    add_call(load="B-2", outcome="Incomplete", driver_status=None)
+    run_page(app, "conversations", emergency="Accident")
+    assert list(table(app)["Load"]) == ["A-1"]
+
+
+def test_selecting_a_row_opens_the_transcript_result_and_metrics(
+    add_call: AddCall, app: AppTest
+) -> None:
+    add_call(load="OLD", age=timedelta(hours=5))
+    add_call(
+        load="NEW",
+        driver="Ana Silva",
+        duration=125,
+        interruptions=3,
+        transcript=[
+            {"role": "agent", "content": "Hi Ana, where are you?"},
+            {"role": "user", "content": "Stuck at the Blythe weigh station."},
+        ],
+    )
+    run_page(app, "conversations")
+    assert not app.chat_message
+    app.session_state["calls_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    app.run()
+    said = [block.markdown[0].value for block in app.chat_message]
+    assert said == ["Hi Ana, where are you?", "Stuck at the Blythe weigh station."]
+    assert metric_values(app)["Duration"] == "125 s"
+    assert metric_values(app)["Interruptions"] == "3"
+    result = app.dataframe[1].value
+    assert dict(zip(result["Field"], result["Value"], strict=True))["Current location"] == (
+        "I-10 near Indio"
+    )
+
+
+def test_a_call_link_opens_that_call(add_call: AddCall, app: AppTest) -> None:
+    call_id = add_call(load="LINKED", driver="Ana Silva")
+    add_call(load="OTHER")
+    run_page(app, "conversations", call=call_id, provider="retell")
+    assert any("Ana Silva" in h.value for h in app.subheader)
+
+
+def test_conversations_paginate_in_sql(add_call: AddCall, app: AppTest) -> None:
+    for i in range(120):
+        add_call(load=f"P-{i:03d}", age=timedelta(minutes=i + 1))
+    run_page(app, "conversations")
+    assert len(table(app)) == 100
+    assert table(app)["Load"].iloc[0] == "P-000"
+    pagination = app.get("pagination")[0]
+    pagination.set_value(2).run()
+    assert list(table(app)["Load"]) == [f"P-{i:03d}" for i in range(100, 120)]
+
+
+# --- analytics ------------------------------------------------------------------------------
+
+
+def test_analytics_charts_carry_the_aggregates(add_call: AddCall, app: AppTest) -> None:
+    add_call(
+        Provider.RETELL,
+        outcome="Emergency Escalation",
+        emergency_type="Accident",
+        driver_status=None,
+        keyword_hits={"accident": 2},
+        duration=45,
+    )
+    add_call(Provider.RETELL, outcome="In-Transit Update", keyword_hits={"traffic": 1}, duration=95)
+    add_call(
+        Provider.RETELL, outcome="In-Transit Update", keyword_hits={"traffic": 3}, duration=100
+    )
+    add_call(Provider.PIPECAT, outcome="Incomplete", driver_status=None)
+
+    shown = run_page(app, "analytics")
+    assert metric_values(shown)["Calls"] == "3"
+    assert metric_values(shown)["Emergencies"] == "1"
+    per_day, outcomes, keywords, durations = figures(shown)
+    bars = {trace["name"]: sum(trace["y"]) for trace in per_day["data"]}
+    assert bars == {"In-Transit Update": 2, "Emergency Escalation": 1}
+    pie = outcomes["data"][0]
+    assert dict(zip(pie["labels"], pie["values"], strict=True)) == {
+        "In-Transit Update": 2,
+        "Emergency Escalation": 1,
+    }
+    donut = keywords["data"][0]
+    assert dict(zip(donut["labels"], donut["values"], strict=True)) == {"traffic": 4, "accident": 2}
+    histogram = durations["data"][0]
+    buckets = {
+        tuple(int(edge) for edge in label.split("–")): calls
+        for label, calls in zip(histogram["x"], histogram["y"], strict=True)
+    }
+    durations_seen = [45, 95, 100]
+    for (low, high), calls in buckets.items():
+        assert calls == sum(low <= d < high for d in durations_seen), (low, high)
+    assert sum(buckets.values()) == 3
+
+
+def test_analytics_pipecat_tab_plots_interruptions_against_duration(
+    add_call: AddCall, app: AppTest
+) -> None:
+    add_call(Provider.PIPECAT, duration=60, interruptions=2)
+    add_call(Provider.PIPECAT, duration=200, interruptions=5)
+    add_call(Provider.RETELL, duration=999, interruptions=9)
+    shown = run_page(app, "analytics", tab="Pipecat")
+    assert metric_values(shown)["Calls"] == "2"
+    scatter = figures(shown)[-1]["data"][0]
+    assert sorted(zip(scatter["x"], scatter["y"], strict=True)) == [(60, 2), (200, 5)]
+
+
+def test_analytics_compare_tab_puts_the_engines_side_by_side(
+    add_call: AddCall, app: AppTest
+) -> None:
+    add_call(Provider.RETELL, latency_ms=800)
+    add_call(Provider.RETELL, latency_ms=600)
+    add_call(
+        Provider.PIPECAT,
+        outcome="Emergency Escalation",
+        emergency_type="Medical",
+        driver_status=None,
+    )
+    shown = run_page(app, "analytics", tab="Compare")
+    counts, per_day, latency = figures(shown)
+    by_engine = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in counts["data"]}
+    assert by_engine["Retell"]["Calls"] == 2 and by_engine["Pipecat"]["Calls"] == 1
+    assert by_engine["Pipecat"]["Emergencies"] == 1
+    assert latency["data"][0]["x"] == ["Retell"] and latency["data"][0]["y"] == [700]
+
+
+def test_analytics_date_range_filters_every_figure(add_call: AddCall, app: AppTest) -> None:
+    add_call(age=timedelta(days=1))
+    add_call(age=timedelta(days=60))
+    run_page(app, "analytics")
+    assert metric_values(app)["Calls"] == "1"
+    today = app.date_input(key="range").value[1]
+    app.date_input(key="range").set_value((today - timedelta(days=90), today)).run()
+    assert metric_values(app)["Calls"] == "2"
+    per_day = figures(app)[0]
+    assert sum(sum(t["y"]) for t in per_day["data"]) == 2
