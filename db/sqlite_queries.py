@@ -14,7 +14,7 @@ from db.models import CallFilters, DayCount, Provider, RetellMetrics, SortKey
 from db.sqlite_fulltext import fts_match_expression
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-DURATION_BUCKET_SECS = 30  # width of each duration_histogram bucket
+DURATION_BUCKET_SECS = 60  # width of each duration_histogram bucket
 
 CALL_COLUMNS = """
     c.id, c.provider, c.provider_call_id, c.driver_id, d.name AS driver_name, c.agent_id,
@@ -76,7 +76,7 @@ def where(filters: CallFilters, *, provider: Provider | None = None) -> tuple[st
     if filters.driver_name:
         pattern = filters.driver_name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(
-            "c.driver_id IN (SELECT id FROM drivers WHERE lower(name) LIKE ? ESCAPE '\\')"
+            "c.driver_id IN (SELECT id FROM drivers WHERE unicode_lower(name) LIKE ? ESCAPE '\\')"
         )
         params.append(f"%{pattern.lower()}%")
     if filters.created_from is not None:
@@ -127,7 +127,7 @@ def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) 
         for day, outcome, calls in conn.execute(
             f"""SELECT substr(c.created_at, 1, 10) AS day, c.call_outcome, count(*)
                 FROM calllog AS c WHERE {condition}
-                GROUP BY day, c.call_outcome ORDER BY day, c.call_outcome NULLS LAST""",
+                GROUP BY day, c.call_outcome ORDER BY day, c.call_outcome NULLS FIRST""",
             params,
         )
     ]

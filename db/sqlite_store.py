@@ -205,6 +205,8 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA cache_size = -65536")
+            # SQLite's lower() folds ASCII only; driver names are often not ASCII.
+            conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(
                 f"Cannot open the SQLite database at {self.path}: {exc}"
@@ -332,8 +334,10 @@ class SqliteStore:
             if phone is not None:
                 found = conn.execute("SELECT id FROM drivers WHERE phone = ?", (phone,)).fetchone()
             else:
+                # A name alone finds that driver even if a phone was recorded later.
                 found = conn.execute(
-                    "SELECT id FROM drivers WHERE name = ? AND phone IS NULL", (name,)
+                    "SELECT id FROM drivers WHERE name = ? ORDER BY phone IS NULL DESC, id LIMIT 1",
+                    (name,),
                 ).fetchone()
             if found:
                 return found[0]
@@ -560,6 +564,10 @@ def _fetch_call(conn: sqlite3.Connection, condition: str, params: list[Any]) -> 
         params,
     ).fetchone()
     return _call_from_row(row) if row else None
+
+
+def _unicode_lower(value: str | None) -> str | None:
+    return value.lower() if value is not None else None
 
 
 def _check_page(page: int, page_size: int) -> None:
