@@ -1,4 +1,4 @@
-"""What handlers need, injected by type: `SettingsDep`, `StoreDep`, `PolicyDep`, `DispatchKeyDep`.
+"""What handlers need, injected by type: settings, Store, policy, API key check, filters.
 
 The settings, the Store and the agent's policy are built once in the app's lifespan and kept on
 `app.state`; these aliases read them from there for HTTP and WebSocket handlers alike.
@@ -7,12 +7,14 @@ The settings, the Store and the agent's policy are built once in the app's lifes
 from __future__ import annotations
 
 import hmac
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Header, HTTPException
+from fastapi import Depends, Header, HTTPException, Query
 from starlette.requests import HTTPConnection
 
 from db import Store
+from db.models import CallFilters, CallStatus, Provider
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -62,3 +64,37 @@ def require_dispatch_key(
 
 
 DispatchKeyDep = Annotated[None, Depends(require_dispatch_key)]
+
+
+def call_filters(
+    query: Annotated[
+        str | None, Query(max_length=200, description="Full text over transcripts")
+    ] = None,
+    provider: Provider | None = None,
+    status: CallStatus | None = None,
+    call_outcome: Annotated[str | None, Query(max_length=64)] = None,
+    driver_status: Annotated[str | None, Query(max_length=64)] = None,
+    emergency_type: Annotated[str | None, Query(max_length=64)] = None,
+    driver_id: int | None = None,
+    driver_name: Annotated[str | None, Query(max_length=120)] = None,
+    load_number: Annotated[str | None, Query(max_length=64)] = None,
+    created_from: Annotated[datetime | None, Query(description="Inclusive")] = None,
+    created_to: Annotated[datetime | None, Query(description="Exclusive")] = None,
+) -> CallFilters:
+    """The read APIs' filters, one query parameter per `CallFilters` field."""
+    return CallFilters(
+        query=query,
+        provider=provider,
+        status=status,
+        call_outcome=call_outcome,
+        driver_status=driver_status,
+        emergency_type=emergency_type,
+        driver_id=driver_id,
+        driver_name=driver_name,
+        load_number=load_number,
+        created_from=created_from,
+        created_to=created_to,
+    )
+
+
+CallFiltersDep = Annotated[CallFilters, Depends(call_filters)]

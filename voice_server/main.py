@@ -1,0 +1,88 @@
+"""The voice server: `create_app()` builds the FastAPI app; `uvicorn voice_server.main:app`.
+
+Settings, the Store and the agent's policy are created in the lifespan, not at import, so a
+configuration problem surfaces as one `ConfigError` naming the variable when the server starts.
+Tests pass their own settings (and, where they need one, a policy double) to `create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from db import StoreError, open_store
+from settings import Settings, load_settings
+from voice_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from voice_server.routers import (
+    calls,
+    conversations,
+    health,
+    metrics,
+    pipecat,
+    retell_webhook,
+    retell_ws,
+)
+
+if TYPE_CHECKING:
+    from agent import Policy
+
+log = logging.getLogger(__name__)
+
+
+def build_policy(settings: Settings) -> Policy:
+    """The agent's conversation policy the settings select (rules, or an OpenAI-compatible LLM)."""
+    from agent import make_policy
+
+    return make_policy(
+        settings.agent_llm,
+        openai_base_url=settings.openai_base_url,
+        openai_api_key=(
+            settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        ),
+        openai_model=settings.openai_model,
+        openai_timeout_secs=settings.openai_timeout_secs,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    policy: Policy | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings or load_settings()
+        app.state.policy = policy or build_policy(app.state.settings)
+        app.state.store = open_store(app.state.settings)
+        try:
+            applied = await asyncio.to_thread(app.state.store.migrate)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+        except StoreError as exc:
+            # Stay up: /healthz reports the database, and writes retry when it is back.
+            log.error("database not ready at start: %s", exc)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(app.state.store.close)
+
+    app = FastAPI(
+        title="Dispatch voice server",
+        summary="Retell custom-LLM WebSocket and webhooks, Pipecat events, call control, reads.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    for module in (retell_ws, retell_webhook, calls, conversations, metrics, health, pipecat):
+        app.include_router(module.router)
+    return app
+
+
+# Safe at import: settings are read when the server starts, not here.
+app = create_app()

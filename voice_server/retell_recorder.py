@@ -1,0 +1,210 @@
+"""Keeps one Retell call's row in step with its socket, off the socket's hot path.
+
+The socket handler tells the recorder what it learns (call details, the transcript Retell
+resends, the replies the agent finished); a single writer task saves the newest state at most
+every `flush_interval` seconds through `asyncio.to_thread`, so a slow or locked database never
+delays a ping answer or a reply frame. `finalize` computes the structured result and analysis
+from (context, transcript) and writes the ended call; it can run more than once (end_call, then
+the socket closing, then a reconnect closing) and each run is a full idempotent merge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from agent import analyze, extract_result
+from agent.types import CallContext, transcript_from
+from db import Store, StoreError
+from db.models import Call, CallStatus, CallUpdate, Provider
+
+log = logging.getLogger(__name__)
+
+TranscriptRows = list[dict[str, str]]
+
+FINALIZE_ATTEMPTS = 3
+
+
+def context_from_call(call: Call | None, *, transfer_number: str | None) -> CallContext:
+    """The call context already known from the row (a call started through our API)."""
+    if call is None:
+        return CallContext(transfer_number=transfer_number)
+    return CallContext.from_mapping(
+        {
+            "driver_name": call.driver_name,
+            "load_number": call.load_number,
+            "origin": call.origin,
+            "destination": call.destination,
+            "appointment": call.appointment,
+            "scenario": call.scenario,
+        },
+        transfer_number=transfer_number,
+    )
+
+
+class RetellCallRecorder:
+    def __init__(
+        self,
+        store: Store,
+        provider_call_id: str,
+        *,
+        keywords: tuple[str, ...],
+        flush_interval: float = 0.25,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.provider_call_id = provider_call_id
+        self.keywords = keywords
+        self.flush_interval = flush_interval
+        self.clock = clock
+        self.transcript: TranscriptRows = []
+        self.started_at: datetime | None = None
+        self._pending: dict[str, Any] = {}
+        self._driver: tuple[str, str | None] | None = None
+        self._dirty = asyncio.Event()
+        self._closing = False
+        self._writer: asyncio.Task[None] | None = None
+        self._final_lock = asyncio.Lock()
+
+    # --- what the socket learns ---------------------------------------------------------------
+
+    async def open(self) -> Call | None:
+        """Read the row (a reconnect continues it), mark the call ongoing, start the writer."""
+        existing = await self._read_existing()
+        now = self.clock()
+        self.started_at = (existing.started_at if existing else None) or now
+        if existing is not None:
+            self.transcript = [dict(turn) for turn in existing.transcript]
+        self._merge(
+            status=CallStatus.ONGOING,
+            started_at=None if existing and existing.started_at else self.started_at,
+        )
+        self._writer = asyncio.create_task(self._write_loop())
+        return existing
+
+    def learn_call_details(self, context: CallContext, call_info: dict[str, Any]) -> None:
+        if context.driver_name:
+            phone = call_info.get("to_number") if call_info.get("direction") != "inbound" else None
+            self._driver = (context.driver_name, phone or call_info.get("driver_phone"))
+        self._merge(
+            load_number=context.load_number,
+            origin=context.origin,
+            destination=context.destination,
+            appointment=context.appointment,
+            scenario=context.scenario,
+            call_type=call_info.get("call_type"),
+            from_number=call_info.get("from_number"),
+            to_number=call_info.get("to_number"),
+            metadata=_retell_metadata(call_info),
+        )
+
+    def observe_transcript(self, transcript: TranscriptRows) -> None:
+        """Retell's transcript (what was really said) wins over our own guess at equal length."""
+        if len(transcript) >= len(self.transcript):
+            self.transcript = transcript
+            self._dirty.set()
+
+    def agent_replied(self, transcript: TranscriptRows, text: str) -> None:
+        """A finished reply, kept until Retell resends a transcript containing it."""
+        if text.strip():
+            self.observe_transcript([*transcript, {"role": "agent", "content": text.strip()}])
+
+    def _merge(self, **fields: Any) -> None:
+        self._pending.update({k: v for k, v in fields.items() if v is not None})
+        self._dirty.set()
+
+    # --- writing -----------------------------------------------------------------------------
+
+    async def _read_existing(self) -> Call | None:
+        try:
+            return await asyncio.to_thread(
+                self.store.get_call, self.provider_call_id, Provider.RETELL
+            )
+        except StoreError as exc:
+            log.warning("call %s: could not read the existing row: %s", self.provider_call_id, exc)
+            return None
+
+    async def _write_loop(self) -> None:
+        while not self._closing:
+            await self._dirty.wait()
+            self._dirty.clear()
+            if not await self._write_snapshot():
+                self._dirty.set()  # try again at the next interval
+            await asyncio.sleep(self.flush_interval)
+
+    async def _write_snapshot(self, **final_fields: Any) -> bool:
+        pending, self._pending = self._pending, {}
+        driver = self._driver
+        fields = {**pending, **final_fields, "transcript": list(self.transcript) or None}
+        try:
+            await asyncio.to_thread(self._write, driver, fields)
+            return True
+        except StoreError as exc:
+            log.warning("call %s: write failed, will retry: %s", self.provider_call_id, exc)
+            self._pending = {**pending, **self._pending}
+            return False
+
+    def _write(self, driver: tuple[str, str | None] | None, fields: dict[str, Any]) -> None:
+        if driver is not None and "driver_id" not in fields:
+            fields["driver_id"] = self.store.ensure_driver(*driver)
+        self.store.upsert_call(Provider.RETELL, self.provider_call_id, CallUpdate(**fields))
+
+    async def finalize(
+        self, context: CallContext, *, reason: str | None = None, socket_open: bool = False
+    ) -> bool:
+        """Write the ended call: transcript, structured result, analysis, duration.
+
+        Safe to call again; the writer task is drained first so no older snapshot lands after.
+        With `socket_open` (the agent ended the call, Retell has not hung up yet) the writer
+        resumes afterwards, so turns after a discarded end_call are still saved as they come.
+        Returns False when every attempt failed (the row keeps its last saved state).
+        """
+        async with self._final_lock:
+            self._closing = True
+            self._dirty.set()
+            if self._writer is not None:
+                await asyncio.gather(self._writer, return_exceptions=True)
+            ended_at = self.clock()
+            started_at = self.started_at or ended_at
+            final = await asyncio.to_thread(self._final_fields, context, list(self.transcript))
+            final.update(
+                status=CallStatus.ENDED,
+                ended_at=ended_at,
+                duration_secs=round(max(0.0, (ended_at - started_at).total_seconds()), 3),
+                disconnection_reason=reason,
+            )
+            written = False
+            for attempt in range(FINALIZE_ATTEMPTS):
+                if written := await self._write_snapshot(**final):
+                    break
+                await asyncio.sleep(0.1 * (attempt + 1))
+            else:
+                log.error("call %s: finalization failed", self.provider_call_id)
+            if socket_open:
+                self._closing = False
+                self._writer = asyncio.create_task(self._write_loop())
+            return written
+
+    def _final_fields(self, context: CallContext, transcript: TranscriptRows) -> dict[str, Any]:
+        turns = transcript_from(transcript)
+        result = extract_result(context, turns)
+        analysis = analyze(turns, keywords=self.keywords)
+        return {
+            "structured": result.to_dict(),
+            "keyword_hits": analysis.keyword_hits,
+            "sentiment": analysis.sentiment,
+            "interruptions_est": analysis.interruptions_est,
+            "tokens_estimated": analysis.tokens_estimated,
+        }
+
+
+def _retell_metadata(call_info: dict[str, Any]) -> dict[str, Any] | None:
+    keep = {
+        key: call_info[key]
+        for key in ("agent_id", "direction", "metadata", "retell_llm_dynamic_variables")
+        if call_info.get(key) not in (None, {}, "")
+    }
+    return keep or None

@@ -1,0 +1,260 @@
+"""One Retell custom-LLM WebSocket: a per-call session between Retell and the dispatch agent.
+
+The receive loop never waits on a reply or on the database: it answers `ping_pong` at once,
+records what it learns, and hands each `response_required` / `reminder_required` to a reply task.
+A newer request cancels the older reply task and, before any await, becomes the only id allowed
+to send, so no frame for a stale id goes out after the newer request arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import TYPE_CHECKING, Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from agent import opening
+from agent.types import CallContext, transcript_from
+from voice_server.retell_protocol import (
+    CallDetailsRequest,
+    ConfigResponse,
+    PingPongRequest,
+    PingPongResponse,
+    ProtocolError,
+    ReminderRequiredRequest,
+    ReplyRequest,
+    ResponseRequiredRequest,
+    ResponseResponse,
+    UpdateOnlyRequest,
+    encode,
+    parse_retell_request,
+)
+from voice_server.retell_recorder import RetellCallRecorder, context_from_call
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from agent import Policy
+
+log = logging.getLogger(__name__)
+
+FALLBACK_REPLY = "Sorry, could you say that again?"
+MALFORMED_LOG_LIMIT = 20  # per call; a flood of bad frames must not flood the log
+
+
+def merge_context(base: CallContext, override: CallContext) -> CallContext:
+    """`base` with every field `override` knows."""
+    known = {f.name: v for f in dataclasses.fields(override) if (v := getattr(override, f.name))}
+    return dataclasses.replace(base, **known)
+
+
+class RetellCallSession:
+    # How long the begin message waits for `call_details` so the opening can greet by name.
+    begin_wait_secs = 0.5
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        call_id: str,
+        *,
+        policy: Policy,
+        recorder: RetellCallRecorder,
+        transfer_number: str | None,
+    ) -> None:
+        self.websocket = websocket
+        self.call_id = call_id
+        self.policy = policy
+        self.recorder = recorder
+        self.transfer_number = transfer_number
+        self.context = CallContext(transfer_number=transfer_number)
+        self._details_context = CallContext()
+        self._details_arrived = asyncio.Event()
+        self._send_lock = asyncio.Lock()
+        self._current_response_id = 0  # the begin message is response 0
+        self._reply_task: asyncio.Task[None] | None = None
+        self._reminders_in_a_row = 0
+        self._background: set[asyncio.Task[Any]] = set()
+        self._malformed = 0
+        self._closed = False
+
+    async def run(self) -> None:
+        await self.websocket.accept()
+        await self._send(ConfigResponse())
+        start = self._spawn(self._start(), "start")
+        try:
+            await self._receive_loop()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self._closed = True
+            for task in (start, self._reply_task):
+                if task is not None:
+                    task.cancel()
+            # Shielded: a server shutting down must still write the ended call.
+            await asyncio.shield(self.recorder.finalize(self.context))
+
+    # --- the receive loop: never awaits generation or the database -----------------------------
+
+    async def _receive_loop(self) -> None:
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                self._skip("binary frame", message.get("bytes"))
+                continue
+            try:
+                request = parse_retell_request(text)
+            except ProtocolError as exc:
+                self._skip(str(exc), text)
+                continue
+            await self._handle(request)
+
+    async def _handle(self, request: Any) -> None:
+        if isinstance(request, PingPongRequest):
+            await self._send(PingPongResponse(timestamp=request.timestamp))
+        elif isinstance(request, CallDetailsRequest):
+            info = request.call.model_dump(exclude_none=True)
+            variables = {
+                **(request.call.metadata or {}),
+                **(request.call.retell_llm_dynamic_variables or {}),
+            }
+            self._details_context = CallContext.from_mapping(variables)
+            self.context = merge_context(self.context, self._details_context)
+            self.recorder.learn_call_details(self.context, info)
+            self._details_arrived.set()
+        elif isinstance(request, UpdateOnlyRequest):
+            self.recorder.observe_transcript([u.as_turn() for u in request.transcript])
+        elif isinstance(request, ResponseRequiredRequest | ReminderRequiredRequest):
+            self._start_reply(request)
+
+    def _start_reply(self, request: ReplyRequest) -> None:
+        # Becoming current before any await is what makes every older reply stale at once.
+        self._current_response_id = request.response_id
+        if self._reply_task is not None and not self._reply_task.done():
+            self._reply_task.cancel()
+        if isinstance(request, ReminderRequiredRequest):
+            self._reminders_in_a_row += 1
+        else:
+            self._reminders_in_a_row = 0
+        rows = [u.as_turn() for u in request.transcript]
+        self.recorder.observe_transcript(rows)
+        self._reply_task = asyncio.create_task(
+            self._reply(request.response_id, rows, self._reminders_in_a_row),
+            name=f"reply:{self.call_id}:{request.response_id}",
+        )
+
+    def _skip(self, reason: str, frame: str | bytes | None) -> None:
+        self._malformed += 1
+        if self._malformed <= MALFORMED_LOG_LIMIT:
+            preview = (frame or "")[:120]
+            log.warning("call %s: skipped a frame (%s): %r", self.call_id, reason, preview)
+        elif self._malformed % 1000 == 0:
+            log.warning("call %s: %d malformed frames so far", self.call_id, self._malformed)
+
+    # --- begin message and replies -----------------------------------------------------------
+
+    async def _start(self) -> None:
+        existing = await self.recorder.open()
+        self.context = merge_context(
+            context_from_call(existing, transfer_number=self.transfer_number),
+            self._details_context,
+        )
+        resumed = existing is not None and any(t["role"] == "agent" for t in existing.transcript)
+        if not self.context.driver_name and not resumed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._details_arrived.wait(), self.begin_wait_secs)
+        # A reconnect must not greet again: an empty begin message waits for the caller.
+        content = "" if resumed else opening(self.context).text
+        if await self._send_reply_frame(0, content, last=True) and content:
+            self.recorder.agent_replied([], content)
+
+    async def _reply(self, response_id: int, rows: list[dict[str, str]], reminders: int) -> None:
+        spoken: list[str] = []
+        end_call = False
+        transfer_number: str | None = None
+        turns = transcript_from(rows)
+        stream = self.policy.stream(self.context, turns, reminders_in_a_row=reminders)
+        try:
+            finished = False
+            async for part in stream:
+                text = part.text
+                if spoken and text and not text[0].isspace():
+                    text = " " + text  # Retell concatenates frames as they are
+                end_call = end_call or bool(part.end_call)
+                transfer_number = transfer_number or part.transfer_number
+                if not await self._send_reply_frame(
+                    response_id,
+                    text,
+                    last=part.last,
+                    end_call=end_call if part.last else False,
+                    transfer_number=transfer_number if part.last else None,
+                ):
+                    return
+                spoken.append(text)
+                if part.last:
+                    finished = True
+                    break
+            if not finished and not await self._send_reply_frame(response_id, "", last=True):
+                return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("call %s: the agent failed on response %d", self.call_id, response_id)
+            if await self._send_reply_frame(response_id, FALLBACK_REPLY, last=True):
+                spoken = [FALLBACK_REPLY]
+        finally:
+            # Stops the upstream generation (e.g. an LLM stream) of a cancelled reply at once.
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        self.recorder.agent_replied(rows, "".join(spoken))
+        if end_call or transfer_number:
+            self._spawn(self.recorder.finalize(self.context, socket_open=True), "finalize")
+
+    async def _send_reply_frame(
+        self,
+        response_id: int,
+        content: str,
+        *,
+        last: bool,
+        end_call: bool = False,
+        transfer_number: str | None = None,
+    ) -> bool:
+        """Send one frame of a reply unless a newer request made it stale; False if not sent."""
+        frame = ResponseResponse(
+            response_id=response_id,
+            content=content,
+            content_complete=last,
+            end_call=True if end_call else None,
+            transfer_number=transfer_number,
+        )
+        async with self._send_lock:
+            if response_id != self._current_response_id or self._closed:
+                return False
+            return await self._send_text(encode(frame))
+
+    async def _send(self, message: BaseModel) -> None:
+        async with self._send_lock:
+            if not self._closed:
+                await self._send_text(encode(message))
+
+    async def _send_text(self, text: str) -> bool:
+        """Send under the lock; a peer that went away closes the session instead of raising."""
+        try:
+            await self.websocket.send_text(text)
+            return True
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            log.info("call %s: peer gone while sending: %r", self.call_id, exc)
+            self._closed = True
+            return False
+
+    def _spawn(self, coro: Any, label: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"{label}:{self.call_id}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task

@@ -1,0 +1,42 @@
+"""`GET /healthz` (no auth): the server is up; the database is ok or degraded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from db import NotMigrated, StoreError
+
+router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT_SECS = 3.0
+
+
+@router.get("/healthz")
+async def healthz(request: Request) -> dict[str, Any]:
+    """200 while the server runs; `status` is `degraded` when the database is not usable.
+
+    Writes wait and retry while degraded, so a load balancer should keep the server in rotation;
+    the reason is a category, never a connection string.
+    """
+    store = getattr(request.app.state, "store", None)
+    database = "ok"
+    if store is None:
+        database = "not open"
+    else:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(store.check), CHECK_TIMEOUT_SECS)
+        except NotMigrated:
+            database = "not migrated: run `python -m db migrate`"
+        except (StoreError, TimeoutError) as exc:
+            log.warning("health check: database unavailable: %s", exc)
+            database = "unavailable"
+    return {
+        "status": "ok" if database == "ok" else "degraded",
+        "database": database,
+        "backend": getattr(store, "backend", None),
+    }
