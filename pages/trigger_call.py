@@ -32,7 +32,9 @@ with st.form("call_form", border=True):
     origin = left.text_input("Origin", "Phoenix, AZ", key="origin")
     destination = right.text_input("Destination", "Los Angeles, CA", key="destination")
     engine = st.radio("Engine", list(ENGINES), horizontal=True, key="engine")
-    submitted = st.form_submit_button("Start call", type="primary", icon=":material/call:")
+    submitted = st.form_submit_button(
+        "Start call", type="primary", icon=":material/call:", key="start_call"
+    )
 
 if submitted:
     form = CallForm(

@@ -1,0 +1,179 @@
+"""How the Streamlit pages scale: each page's AppTest run on a database of N demo calls
+(default 1,000,000) as a ratio to the same page on an empty database, and the most call rows
+any page pulls into memory.
+
+    python -m bench.ui_bench                 # 1,000,000 calls (seeding takes a few minutes)
+    python -m bench.ui_bench --calls 50000   # a quick run
+
+Targets: every page at most 3x its empty-database time; no page holds more rows than one page
+of the table (ui.queries.PAGE_ROWS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+
+# (label, page file, query parameters)
+PAGES: list[tuple[str, str, dict[str, str]]] = [
+    ("Dashboard", "pages/dashboard.py", {}),
+    ("Trigger call", "pages/trigger_call.py", {}),
+    ("Conversations", "pages/conversations.py", {}),
+    ("Conversations, filtered", "pages/conversations.py", {"outcome": "Emergency Escalation"}),
+    ("Conversations, search", "pages/conversations.py", {"q": "flat tire"}),
+    ("Analytics: Retell", "pages/analytics.py", {}),
+    ("Analytics: Pipecat", "pages/analytics.py", {"tab": "Pipecat"}),
+    ("Analytics: Compare", "pages/analytics.py", {"tab": "Compare"}),
+]
+
+
+@dataclass
+class RowCounter:
+    """Counts the call rows the Store hands to the app during one page run."""
+
+    rows_this_run: int = 0
+    peak: dict[str, int] = field(default_factory=dict)
+
+    def add(self, rows: int) -> None:
+        self.rows_this_run += rows
+
+
+class CountingStore:
+    """Delegates to the real Store; counts every call row it returns (measurement only)."""
+
+    def __init__(self, store: Any, counter: RowCounter) -> None:
+        self._store = store
+        self._counter = counter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def search_calls(self, *args: Any, **kwargs: Any) -> Any:
+        page = self._store.search_calls(*args, **kwargs)
+        self._counter.add(len(page.items))
+        return page
+
+    def pipecat_metrics(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._store.pipecat_metrics(*args, **kwargs)
+        self._counter.add(len(result.items))
+        return result
+
+    def get_call(self, *args: Any, **kwargs: Any) -> Any:
+        call = self._store.get_call(*args, **kwargs)
+        self._counter.add(call is not None)
+        return call
+
+    def iter_calls(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        for call in self._store.iter_calls(*args, **kwargs):
+            self._counter.add(1)
+            yield call
+
+
+def seed(database_url: str, calls: int) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    python = sys.executable
+    subprocess.run([python, "-m", "db", "migrate"], cwd=ROOT, env=env, check=True)
+    if calls:
+        subprocess.run(
+            [python, "-m", "db", "seed", "--calls", str(calls), "--quiet"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+
+
+def time_pages(database_url: str, counter: RowCounter, repeat: int) -> dict[str, float]:
+    """Median seconds per page, each run on cold query caches (the store stays open)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    import db
+    from settings import get_settings
+
+    os.environ["DATABASE_URL"] = database_url
+    get_settings.cache_clear()
+    st.cache_resource.clear()
+    real_open_store = db.open_store
+    db.open_store = lambda settings: CountingStore(real_open_store(settings), counter)
+    try:
+        timings: dict[str, float] = {}
+        for label, page, params in PAGES:
+            runs = []
+            for attempt in range(repeat + 1):  # the first run warms imports and the store
+                st.cache_data.clear()
+                app = AppTest.from_file(APP, default_timeout=600)
+                for name, value in params.items():
+                    app.query_params[name] = value
+                counter.rows_this_run = 0
+                started = time.perf_counter()
+                app.switch_page(page).run()
+                elapsed = time.perf_counter() - started
+                problems = [e.value for e in app.exception] + [e.value for e in app.error]
+                if problems:
+                    raise RuntimeError(f"{label} failed: {problems}")
+                if attempt:
+                    runs.append(elapsed)
+                counter.peak[label] = max(counter.peak.get(label, 0), counter.rows_this_run)
+            timings[label] = statistics.median(runs)
+        return timings
+    finally:
+        db.open_store = real_open_store
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per page (median)")
+    parser.add_argument("--keep", type=Path, help="reuse/keep the seeded database file here")
+    args = parser.parse_args(argv)
+
+    from ui.queries import PAGE_ROWS
+
+    with tempfile.TemporaryDirectory(prefix="ui_bench_") as tmp:
+        empty_url = f"sqlite:///{Path(tmp) / 'empty.db'}"
+        full_path = args.keep or Path(tmp) / "full.db"
+        full_url = f"sqlite:///{full_path}"
+        seed(empty_url, 0)
+        if not full_path.exists():
+            started = time.perf_counter()
+            print(f"Seeding {args.calls:,} demo calls…", flush=True)
+            seed(full_url, args.calls)
+            print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
+
+        empty_rows, full_rows = RowCounter(), RowCounter()
+        empty = time_pages(empty_url, empty_rows, args.repeat)
+        full = time_pages(full_url, full_rows, args.repeat)
+
+    print(f"\nPage run time with {args.calls:,} calls vs an empty database (target <= 3x)")
+    print(f"{'page':<26}{'empty s':>9}{'full s':>9}{'ratio':>8}{'rows':>7}")
+    worst = 0.0
+    for label, *_ in PAGES:
+        ratio = full[label] / empty[label]
+        worst = max(worst, ratio)
+        print(
+            f"{label:<26}{empty[label]:>9.3f}{full[label]:>9.3f}{ratio:>7.2f}x"
+            f"{full_rows.peak[label]:>7}"
+        )
+    peak = max(full_rows.peak.values())
+    print(f"\nWorst ratio: {worst:.2f}x (target <= 3x): {'met' if worst <= 3 else 'NOT met'}")
+    print(
+        f"Peak call rows any page held: {peak} (one table page is {PAGE_ROWS}): "
+        f"{'met' if peak <= PAGE_ROWS else 'NOT met'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

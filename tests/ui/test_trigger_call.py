@@ -1,0 +1,153 @@
+"""Trigger call page through AppTest, against a real voice server on uvicorn (same database):
+form checks, missing provider keys, an unreachable server, and a whole simulated call."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from streamlit.testing.v1 import AppTest
+
+from db import Store
+from db.models import CallStatus, Provider
+from settings import get_settings, load_settings
+from tests.conftest import free_port
+from tests.ui.conftest import APP
+
+API_KEY = "test-dispatch-key"
+
+
+@pytest.fixture
+def voice_server(monkeypatch: pytest.MonkeyPatch, store: Store) -> Iterator[str]:
+    """The real voice server app on a free port; the Streamlit side is pointed at it."""
+    from voice_server.main import create_app
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.setenv("VOICE_SERVER_URL", url)
+    monkeypatch.setenv("DISPATCH_API_KEY", API_KEY)
+    get_settings.cache_clear()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(load_settings()), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the voice server did not start"
+        time.sleep(0.05)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def open_trigger_page() -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.switch_page("pages/trigger_call.py").run()
+    assert not app.exception
+    return app
+
+
+def submit(app: AppTest, engine: str, **fields: str) -> AppTest:
+    app.radio(key="engine").set_value(engine)
+    for key, value in fields.items():
+        app.text_input(key=key).input(value)
+    app.button(key="start_call").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def test_a_phone_number_that_is_not_e164_is_refused_before_anything_is_sent(store: Store) -> None:
+    app = submit(open_trigger_page(), "Retell phone call", driver_phone="555-1234")
+    assert any("Driver phone" in e.value for e in app.error)
+    assert store.search_calls(store_filters()).total == 0
+
+
+def test_a_phone_call_needs_a_phone_number(store: Store) -> None:
+    app = submit(open_trigger_page(), "Retell phone call", driver_phone="")
+    assert any("needs the driver's number" in e.value for e in app.error)
+
+
+def store_filters():  # noqa: ANN201
+    from db.models import CallFilters
+
+    return CallFilters()
+
+
+def test_without_retell_keys_the_page_names_the_variable_to_set(voice_server: str) -> None:
+    app = submit(open_trigger_page(), "Retell web call")
+    assert len(app.error) == 1
+    assert "RETELL_API_KEY" in app.error[0].value
+
+
+def test_an_unreachable_voice_server_is_an_error_message(monkeypatch) -> None:
+    monkeypatch.setenv("VOICE_SERVER_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("DISPATCH_API_KEY", API_KEY)
+    get_settings.cache_clear()
+    for engine in ("Pipecat session", "Simulated call"):
+        app = submit(open_trigger_page(), engine)
+        assert len(app.error) == 1, engine
+        assert "not reachable" in app.error[0].value
+
+
+def chat(app: AppTest) -> list[tuple[str, str]]:
+    return [(m.name, m.markdown[0].value) for m in app.chat_message]
+
+
+def test_a_simulated_call_runs_through_the_real_agent_and_is_saved(
+    voice_server: str, store: Store
+) -> None:
+    app = submit(open_trigger_page(), "Simulated call", driver_name="Mike Johnson")
+    assert not app.error
+    (opening,) = chat(app)
+    assert opening[0] == "assistant" and "Mike" in opening[1]
+
+    driver_turns = [
+        "I just had an accident, I hit the guardrail",
+        "Nobody is hurt, everyone is safe",
+        "I'm on I-10 at mile marker 42 near Indio",
+        "Yes the load is secure",
+    ]
+    for turn in driver_turns:
+        if not app.chat_input:
+            break
+        app.chat_input(key="driver_turn").set_value(turn).run()
+        assert not app.error, [e.value for e in app.error]
+    said = chat(app)
+    assert ("user", driver_turns[0]) in said
+    assert said[-1][0] == "assistant" and len(said) >= 4
+    assert not app.chat_input, "the call should have ended"
+    assert any("transferred" in i.value or "ended" in i.value for i in app.info)
+
+    result = dict(
+        zip(app.dataframe[0].value["Field"], app.dataframe[0].value["Value"], strict=True)
+    )
+    assert result["Outcome"] == "Emergency Escalation"
+    assert result["Emergency type"] == "Accident"
+
+    (call_id,) = [c.provider_call_id for c in store.search_calls(store_filters()).items]
+    saved = store.get_call(call_id, Provider.RETELL)
+    assert saved is not None and saved.status == CallStatus.ENDED
+    assert saved.call_type == "simulated"
+    assert saved.transcript[1] == {"role": "user", "content": driver_turns[0]}
+
+    conversations = AppTest.from_file(APP, default_timeout=60)
+    conversations.query_params["outcome"] = "Emergency Escalation"
+    conversations.switch_page("pages/conversations.py").run()
+    assert list(conversations.dataframe[0].value["Driver"]) == ["Mike Johnson"]
+
+
+def test_hanging_up_a_simulated_call_keeps_what_was_said(voice_server: str, store: Store) -> None:
+    app = submit(open_trigger_page(), "Simulated call", driver_name="Ana Silva")
+    app.chat_input(key="driver_turn").set_value("Hi, I'm driving on I-40").run()
+    app.button(key="hang_up").click().run()
+    assert not app.chat_input
+    assert any("You hung up" in i.value for i in app.info)
+    (call,) = store.search_calls(store_filters()).items
+    assert call.status == CallStatus.ENDED
+    assert {"role": "user", "content": "Hi, I'm driving on I-40"} in call.transcript
