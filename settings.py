@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     cartesia_api_key: SecretStr | None = None
     cartesia_voice_id: str = "71a7ad14-091c-4e8e-a314-022ece01c121"
     pipecat_spool_path: str = "data/pipecat_spool.jsonl"
+    # Twilio media streams: with both set, the bot hangs up and transfers through Twilio's API.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
 
     # Durable local outbox for writes that could not reach the database.
     outbox_path: str = "data/outbox.jsonl"

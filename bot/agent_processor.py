@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
 from loguru import logger
 from pipecat.frames.frames import (
@@ -36,24 +36,9 @@ from pipecat.metrics.metrics import LLMTokenUsage
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from agent.types import CallContext, Turn
+from bot.call_control import CallControl, NoTransfer
 
 DEFAULT_SILENCE_TIMEOUT_SECS = 8.0
-
-
-class CallControl(Protocol):
-    """What the transport can do with the call beyond speaking."""
-
-    async def transfer(self, number: str) -> bool:
-        """Hand the call to a human at `number`; False when this transport cannot."""
-        ...
-
-
-class NoTransfer:
-    """WebRTC sessions (and Twilio without credentials) have no phone line to transfer."""
-
-    async def transfer(self, number: str) -> bool:
-        logger.warning(f"This transport cannot transfer calls; would have dialled {number}")
-        return False
 
 
 def transcript_from_messages(messages: Iterable[Any]) -> tuple[Turn, ...]:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import uuid
 from datetime import UTC, datetime
@@ -17,7 +18,9 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from db import Store, StoreError
 from db.models import (
+    Call,
     CallFilters,
     CallStatus,
     CallUpdate,
@@ -122,7 +125,7 @@ def _parse_data(model: type[ModelT], data: dict[str, Any]) -> ModelT:
         raise RequestValidationError(errors) from None
 
 
-def _context_update(store: Any, context: SessionContext | None) -> CallUpdate:
+def _context_update(store: Store, context: SessionContext | None) -> CallUpdate:
     if context is None:
         return CallUpdate()
     driver_id = (
@@ -141,7 +144,7 @@ def _context_update(store: Any, context: SessionContext | None) -> CallUpdate:
     )
 
 
-def _summary_update(store: Any, summary: SessionSummary, at: datetime) -> CallUpdate:
+def _summary_update(store: Store, summary: SessionSummary, at: datetime) -> CallUpdate:
     base = _context_update(store, summary.context)
     merged = base.model_dump(exclude_none=True) | {
         "status": CallStatus.ENDED,
@@ -171,6 +174,14 @@ def receive_event(event: PipecatEvent, _auth: PipecatKeyDep, store: StoreDep) ->
     Applying is an idempotent merge, so a retried event (same event_id) changes nothing and is
     reported as a duplicate; an unknown event_type is kept but changes no call column.
     """
+    try:
+        return _apply_event(store, event)
+    except StoreError:
+        # Retryable for the bot: its spool keeps the event until the database is back.
+        raise HTTPException(503, "The database is unavailable; retry the event later.") from None
+
+
+def _apply_event(store: Store, event: PipecatEvent) -> dict[str, Any]:
     at = event.occurred_at or datetime.now(UTC)
     update: CallUpdate | None = None
     if event.event_type == "session_summary":
@@ -233,7 +244,7 @@ def pipecat_metrics(
     return store.pipecat_metrics(filters, page=page, page_size=page_size)
 
 
-@router.post("/api/v1/voice/start")
+@router.post("/api/v1/voice/start", status_code=201)
 async def start_voice_session(
     request: StartCallRequest,
     _auth: DispatchKeyDep,
@@ -241,7 +252,7 @@ async def start_voice_session(
     store: StoreDep,
     vendor: Literal["pipecat"] = "pipecat",
 ) -> StartedCall:
-    """Create the call row, then ask the bot runner for a session the driver can join."""
+    """Create the call row, then register a session with the bot that the driver can join."""
     from voice_server.engines.pipecat import PipecatEngine
 
     engine = PipecatEngine()
@@ -250,8 +261,21 @@ async def start_voice_session(
         raise HTTPException(503, reason)
 
     provider_call_id = f"pc_{uuid.uuid4().hex}"
+    try:
+        call = await asyncio.to_thread(_register_call, store, provider_call_id, request)
+    except StoreError:
+        raise HTTPException(503, "The database is unavailable; no session was started.") from None
+    try:
+        return await engine.start_call(settings, request, call)
+    except EngineError as exc:
+        failed = CallUpdate(status=CallStatus.ERROR, error=str(exc))
+        await asyncio.to_thread(store.upsert_call, Provider.PIPECAT, provider_call_id, failed)
+        raise HTTPException(exc.status_code, str(exc)) from None
+
+
+def _register_call(store: Store, provider_call_id: str, request: StartCallRequest) -> Call:
     driver_id = store.ensure_driver(request.driver_name, request.driver_phone)
-    call = store.upsert_call(
+    return store.upsert_call(
         Provider.PIPECAT,
         provider_call_id,
         CallUpdate(
@@ -264,12 +288,6 @@ async def start_voice_session(
             status=CallStatus.REGISTERED,
             call_type="twilio" if request.mode == "phone" else "webrtc",
             to_number=request.driver_phone,
+            metadata={"started_via": "api"},
         ),
     )
-    try:
-        return await engine.start_call(settings, request, call)
-    except EngineError as exc:
-        store.upsert_call(
-            Provider.PIPECAT, provider_call_id, CallUpdate(status=CallStatus.ERROR, error=str(exc))
-        )
-        raise HTTPException(exc.status_code, str(exc)) from None

@@ -1,0 +1,220 @@
+"""The Pipecat bot: one dispatch call per session, over WebRTC (browser) or Twilio media streams.
+
+    transport in -> STT -> user turns -> dispatch agent -> TTS -> transport out -> assistant turns
+
+The runner (`python -m bot`) calls `bot(runner_args)` for each session. The call's context comes
+from the session body (see bot.sessions); the agent speaks first when the client connects; the
+SessionObserver reports the session to the voice server when it ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import LLMRunFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.runner.types import RunnerArguments, WebSocketRunnerArguments
+from pipecat.runner.utils import create_transport, parse_telephony_websocket
+from pipecat.transports.base_transport import BaseTransport, TransportParams
+from pipecat.workers.runner import WorkerRunner
+
+from agent.types import CallContext
+from bot.agent_processor import DispatchAgentProcessor
+from bot.call_control import CallControl, NoTransfer, TwilioTransfer
+from bot.event_client import EventClient
+from bot.observer import SessionObserver
+from bot.services import check_bot_config, make_policy, make_stt, make_tts, user_turn_params
+from bot.sessions import REGISTRY, SessionSpec
+from settings import Settings, get_settings
+
+
+def event_client_for(settings: Settings) -> EventClient:
+    api_key = settings.pipecat_api_key.get_secret_value() if settings.pipecat_api_key else ""
+    return EventClient(settings.voice_server_url, api_key, settings.pipecat_spool_path)
+
+
+@dataclass
+class DispatchSession:
+    """The per-call parts around which the pipeline is assembled."""
+
+    spec: SessionSpec
+    context: LLMContext
+    aggregators: LLMContextAggregatorPair
+    agent: DispatchAgentProcessor
+    observer: SessionObserver
+
+
+def dispatch_session(
+    spec: SessionSpec,
+    settings: Settings,
+    *,
+    policy: Any,
+    event_client: EventClient,
+    call_control: CallControl | None = None,
+    user_params: LLMUserAggregatorParams | None = None,
+    silence_timeout_secs: float | None = 8.0,
+) -> DispatchSession:
+    call_context = CallContext.from_mapping(
+        spec.context, transfer_number=settings.dispatch_transfer_number
+    )
+    context = LLMContext()
+    return DispatchSession(
+        spec=spec,
+        context=context,
+        aggregators=LLMContextAggregatorPair(context, user_params=user_params),
+        agent=DispatchAgentProcessor(
+            policy=policy,
+            call_context=call_context,
+            call_control=call_control or NoTransfer(),
+            silence_timeout_secs=silence_timeout_secs,
+        ),
+        observer=SessionObserver(
+            provider_call_id=spec.provider_call_id,
+            call_context=call_context,
+            session_context=spec.context | {"transport": spec.transport},
+            event_client=event_client,
+            keywords=settings.keywords,
+        ),
+    )
+
+
+async def transport_for(
+    runner_args: RunnerArguments, settings: Settings
+) -> tuple[BaseTransport, SessionSpec, CallControl]:
+    """WebRTC through the runner's factory; Twilio built here so it runs without credentials."""
+    if (
+        isinstance(runner_args, WebSocketRunnerArguments)
+        and runner_args.transport_type != "websocket"
+    ):
+        from pipecat.serializers.twilio import TwilioFrameSerializer
+        from pipecat.transports.websocket.fastapi import (
+            FastAPIWebsocketParams,
+            FastAPIWebsocketTransport,
+        )
+
+        kind, call_data = await parse_telephony_websocket(runner_args.websocket)
+        if kind != "twilio":
+            raise ValueError(f"Only Twilio media streams are supported, not {kind!r}")
+        account_sid = settings.twilio_account_sid
+        auth_token = (
+            settings.twilio_auth_token.get_secret_value() if settings.twilio_auth_token else None
+        )
+        has_credentials = bool(account_sid and auth_token)
+        serializer = TwilioFrameSerializer(
+            stream_sid=call_data["stream_id"],
+            call_sid=call_data["call_id"],
+            account_sid=account_sid or "",
+            auth_token=auth_token or "",
+            # Hanging up goes through Twilio's REST API; without credentials closing the
+            # stream ends the <Connect> and so the call.
+            params=TwilioFrameSerializer.InputParams(auto_hang_up=has_credentials),
+        )
+        transport = FastAPIWebsocketTransport(
+            websocket=runner_args.websocket,
+            params=FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                add_wav_header=False,
+                serializer=serializer,
+            ),
+        )
+        control: CallControl = (
+            TwilioTransfer(
+                account_sid=account_sid or "",
+                auth_token=auth_token or "",
+                call_sid=call_data["call_id"],
+            )
+            if has_credentials
+            else NoTransfer()
+        )
+        spec = REGISTRY.resolve(
+            call_data.get("body") or {}, fallback_id=str(call_data["call_id"]), transport="twilio"
+        )
+        return transport, spec, control
+
+    transport = await create_transport(
+        runner_args,
+        {"webrtc": lambda: TransportParams(audio_in_enabled=True, audio_out_enabled=True)},
+    )
+    spec = REGISTRY.resolve(
+        runner_args.body, fallback_id=runner_args.session_id or "adhoc", transport="webrtc"
+    )
+    return transport, spec, NoTransfer()
+
+
+async def run_bot(
+    transport: BaseTransport,
+    spec: SessionSpec,
+    settings: Settings,
+    *,
+    call_control: CallControl,
+    handle_sigint: bool = False,
+) -> None:
+    session = dispatch_session(
+        spec,
+        settings,
+        policy=make_policy(settings),
+        event_client=event_client_for(settings),
+        call_control=call_control,
+        user_params=user_turn_params(),
+    )
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            make_stt(settings),
+            session.aggregators.user(),
+            session.agent,
+            make_tts(settings),
+            transport.output(),
+            session.aggregators.assistant(),
+        ]
+    )
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
+        observers=[session.observer],
+    )
+
+    @transport.event_handler("on_client_connected")
+    async def on_client_connected(_transport: Any, _client: Any) -> None:
+        logger.info(f"Driver connected to session {spec.provider_call_id}")
+        await worker.queue_frames([LLMRunFrame()])  # the agent speaks first
+
+    @transport.event_handler("on_client_disconnected")
+    async def on_client_disconnected(_transport: Any, _client: Any) -> None:
+        logger.info(f"Driver left session {spec.provider_call_id}")
+        await session.observer.finish("client_disconnected")
+        await worker.cancel()
+
+    @worker.event_handler("on_pipeline_finished")
+    async def on_pipeline_finished(_worker: Any, _frame: Any) -> None:
+        await session.observer.finish("pipeline_finished")
+
+    runner = WorkerRunner(handle_sigint=handle_sigint)
+    await runner.add_workers(worker)
+    await runner.run()
+
+
+async def bot(runner_args: RunnerArguments) -> None:
+    """Entry point the Pipecat runner calls for every session."""
+    settings = get_settings()
+    check_bot_config(settings)
+    transport, spec, control = await transport_for(runner_args, settings)
+    logger.info(f"Session {spec.provider_call_id} over {spec.transport}")
+    await run_bot(
+        transport, spec, settings, call_control=control, handle_sigint=runner_args.handle_sigint
+    )
+
+
+if __name__ == "__main__":
+    from bot.__main__ import main
+
+    main()

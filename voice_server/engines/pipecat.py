@@ -1,0 +1,121 @@
+"""Pipecat: sessions on our own bot (`python -m bot`, Pipecat's runner at BOT_URL).
+
+Starting a call registers the session with the bot (`POST {BOT_URL}/dispatch/sessions`, bearer
+PIPECAT_API_KEY) with the call's provider_call_id and context. The answer says where to join:
+the prebuilt browser client (`{BOT_URL}/client/?session=<token>`) for web calls, or the Twilio
+media-stream endpoint (`wss://<bot host>/ws` with a `session` <Parameter>) for phone calls.
+Each session has its own token, so several run at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import httpx
+
+from db.models import Call
+from settings import Settings
+from voice_server.engines.base import EngineError, StartCallRequest, StartedCall
+
+TIMEOUT_SECS = 5.0
+
+
+def stream_url(bot_url: str, path: str) -> str:
+    parsed = urlparse(bot_url)
+    scheme = "wss" if parsed.scheme == "https" else "ws"
+    return f"{scheme}://{parsed.netloc}{path}"
+
+
+class PipecatEngine:
+    name: Literal["pipecat"] = "pipecat"
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._transport = transport
+
+    def unavailable_reason(self, settings: Settings, mode: str) -> str | None:
+        if settings.pipecat_api_key is None:
+            return (
+                "PIPECAT_API_KEY is not set: add it to .env (the bot and the voice server share "
+                "it) to start Pipecat sessions."
+            )
+        if not settings.bot_url.startswith(("http://", "https://")):
+            return f"BOT_URL={settings.bot_url!r} must be the bot runner's http(s) address."
+        return None
+
+    def _client(self, settings: Settings) -> httpx.AsyncClient:
+        assert settings.pipecat_api_key is not None
+        return httpx.AsyncClient(
+            base_url=settings.bot_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {settings.pipecat_api_key.get_secret_value()}"},
+            timeout=TIMEOUT_SECS,
+            transport=self._transport,
+        )
+
+    async def start_call(
+        self, settings: Settings, request: StartCallRequest, call: Call
+    ) -> StartedCall:
+        transport = "twilio" if request.mode == "phone" else "webrtc"
+        context = {
+            "driver_name": request.driver_name,
+            "driver_phone": request.driver_phone,
+            "load_number": request.load_number,
+            "origin": request.origin,
+            "destination": request.destination,
+            "appointment": request.appointment,
+            "scenario": request.scenario,
+        }
+        body = {
+            "provider_call_id": call.provider_call_id,
+            "transport": transport,
+            "context": {k: v for k, v in context.items() if v},
+        }
+        try:
+            async with self._client(settings) as client:
+                response = await client.post("/dispatch/sessions", json=body)
+        except httpx.HTTPError as exc:
+            raise EngineError(
+                f"Could not reach the Pipecat bot at BOT_URL={settings.bot_url} "
+                f"(is `make bot` running?): {type(exc).__name__}",
+                502,
+            ) from None
+        if response.status_code in (401, 403):
+            raise EngineError(
+                "The Pipecat bot refused PIPECAT_API_KEY: use the same value for the bot and "
+                "the voice server.",
+                502,
+            )
+        if response.status_code >= 300:
+            raise EngineError(
+                f"The Pipecat bot failed to register the session ({response.status_code}).", 502
+            )
+        session = response.json()
+        base = settings.bot_url.rstrip("/")
+        join_url = (
+            stream_url(base, session["stream_path"])
+            if transport == "twilio"
+            else base + session["client_path"]
+        )
+        return StartedCall(
+            provider="pipecat",
+            provider_call_id=call.provider_call_id,
+            status="registered",
+            join_url=join_url,
+            details={
+                "transport": transport,
+                "session": session["session"],
+                "stream_parameters": session.get("stream_parameters", {}),
+            },
+        )
+
+    async def describe(self, settings: Settings, provider_call_id: str) -> dict[str, Any]:
+        try:
+            async with self._client(settings) as client:
+                response = await client.get(f"/dispatch/sessions/{provider_call_id}")
+        except httpx.HTTPError:
+            return {"provider_call_id": provider_call_id, "status": "bot_unreachable"}
+        if response.status_code == 404:
+            return {"provider_call_id": provider_call_id, "status": "joined_or_expired"}
+        if response.status_code >= 300:
+            return {"provider_call_id": provider_call_id, "status": "unknown"}
+        return response.json()
