@@ -5,7 +5,14 @@ import streamlit as st
 from agent.vocabulary import CallOutcome
 from db.models import Call, CallFilters, Provider
 from ui import queries
-from ui.kpis import PERIODS, PeriodSummary, delta, period_filters, share_delta_text
+from ui.kpis import (
+    PERIODS,
+    PeriodSummary,
+    daily_calls,
+    delta,
+    period_filters,
+    share_delta_text,
+)
 
 st.title("Dispatch dashboard")
 
@@ -45,10 +52,10 @@ def live_kpis(period: str) -> None:
         previous_pipecat = queries.metrics(previous_filters, Provider.PIPECAT)
     now = PeriodSummary.of(current_retell, current_pipecat)
     before = PeriodSummary.of(previous_retell, previous_pipecat)
-    daily = {}
-    for row in [*current_retell.per_day, *current_pipecat.per_day]:
-        daily[row.day] = daily.get(row.day, 0) + row.calls
-    sparkline = [daily[day] for day in sorted(daily)]
+    calls_per_day = daily_calls(current_retell, current_pipecat)
+    emergencies_per_day = daily_calls(
+        current_retell, current_pipecat, outcome=CallOutcome.EMERGENCY_ESCALATION.value
+    )
 
     row1 = st.columns(3)
     row1[0].metric(
@@ -56,7 +63,8 @@ def live_kpis(period: str) -> None:
         f"{now.calls:,}",
         delta(now.calls, before.calls),
         border=True,
-        chart_data=sparkline or None,
+        chart_data=calls_per_day or None,
+        height="stretch",
         help="Calls started in the period, both engines.",
     )
     row1[1].metric(
@@ -64,6 +72,7 @@ def live_kpis(period: str) -> None:
         _fmt_share(now.completion_rate),
         share_delta_text(now.completion_rate, before.completion_rate),
         border=True,
+        height="stretch",
         help="Calls that ended with an outcome other than Incomplete.",
     )
     row1[2].metric(
@@ -72,6 +81,9 @@ def live_kpis(period: str) -> None:
         delta(now.emergencies, before.emergencies),
         delta_color="inverse",
         border=True,
+        chart_data=emergencies_per_day or None,
+        chart_type="bar",
+        height="stretch",
     )
     row2 = st.columns(3)
     row2[0].metric(
@@ -111,7 +123,9 @@ def _call_links(calls: list[Call], empty_text: str) -> None:
         st.caption(empty_text)
     for call in calls:
         when = call.created_at.strftime("%b %d, %H:%M")
-        detail = call.emergency_type or call.driver_status or call.status.value
+        detail = call.emergency_type or (
+            f"{call.duration_secs:.0f} s" if call.duration_secs is not None else call.status.value
+        )
         st.page_link(
             "pages/conversations.py",
             label=f"{when} · {call.driver_name or 'Unknown driver'} · load "

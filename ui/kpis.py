@@ -69,3 +69,13 @@ def delta(current: float | None, previous: float | None) -> float | None:
 def share_delta_text(current: float | None, previous: float | None) -> str | None:
     change = delta(current, previous)
     return None if change is None else f"{change * 100:+.1f} pts"
+
+
+def daily_calls(*metrics: RetellMetrics, outcome: str | None = None) -> list[int]:
+    """Calls per day (oldest first) over the engines, optionally only those with `outcome`."""
+    days: dict[str, int] = {}
+    for m in metrics:
+        for row in m.per_day:
+            matched = outcome is None or row.call_outcome == outcome
+            days[row.day] = days.get(row.day, 0) + (row.calls if matched else 0)
+    return [days[day] for day in sorted(days)]
