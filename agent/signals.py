@@ -1,0 +1,512 @@
+"""Everything one driver utterance says, read next to the question it answers.
+
+`read_user_turn` is the only place that looks at a driver's words; the conversation state
+(`agent.state`) folds these readings over the transcript. All patterns run on normalized text
+(`agent.text.normalize`) and are compiled once at import.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from agent.places import Location, find_location
+from agent.text import is_garbled, normalize
+from agent.times import find_eta
+from agent.topics import Topic
+from agent.vocabulary import DriverStatus, EmergencyType
+
+
+class Question(StrEnum):
+    DESTINATION = "destination"
+    APPOINTMENT = "appointment"
+    ORIGIN = "origin"
+    LOAD = "load"
+    WHO = "who"
+    REPEAT = "repeat"
+
+
+@dataclass(frozen=True, slots=True)
+class Emergency:
+    kind: EmergencyType
+    in_danger: bool  # someone is in danger right now: transfer at once
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One user turn, interpreted. None means "this turn did not say"."""
+
+    garbled: bool = False
+    yes: bool = False
+    no: bool = False
+    question: Question | None = None
+    emergency: Emergency | None = None
+    status: DriverStatus | None = None
+    location: Location | None = None
+    eta: str | None = None
+    delay_reasons: tuple[str, ...] = ()
+    unloading: tuple[str, ...] = ()
+    pod_ack: bool | None = None
+    safety: str | None = None
+    unsafe: bool = False
+    injury: str | None = None
+    injured: bool = False
+    load_secure: bool | None = None
+
+    @property
+    def says_something(self) -> bool:
+        return bool(
+            self.question
+            or self.emergency
+            or self.status
+            or self.location
+            or self.eta
+            or self.delay_reasons
+            or self.unloading
+            or self.pod_ack is not None
+            or self.safety
+            or self.injury
+            or self.load_secure is not None
+        )
+
+
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+_NEGATORS = frozenset(
+    {"no", "not", "never", "without", "nothing", "didn't", "wasn't", "isn't", "ain't", "don't"}
+    | {"nobody", "none", "zero", "dont", "didnt", "wasnt", "isnt", "aint", "haven't", "havent"}
+)
+
+
+def _negated(text: str, start: int) -> bool:
+    """A negator among the three words before a match: "no accidents", "didn't break down"."""
+    return any(word in _NEGATORS for word in text[:start].split()[-3:])
+
+
+def _find(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+    """The first match of the pattern that is not negated."""
+    for match in pattern.finditer(text):
+        if not _negated(text, match.start()):
+            return match
+    return None
+
+
+_YES = _rx(
+    r"^(?:yes|yeah|yea|yep|yup|ya|sure|ok|okay|correct|affirmative|right|10 4|roger|copy|"
+    r"absolutely|definitely|uh huh|mhm|will do|i will|i am|we are|i'm good|all good|it is|"
+    r"you bet|of course|sounds good|got it|no problem|for sure|yes sir|yes ma'am)\b"
+)
+_NO = _rx(r"^(?:no|nope|nah|negative|not really|not yet|no sir|no ma'am|i'm not|it's not|not)\b")
+
+_QUESTIONS: tuple[tuple[Question, re.Pattern[str]], ...] = (
+    (
+        Question.DESTINATION,
+        _rx(
+            r"where (?:am i|are we|do i|i'm|we're|is this|is it) ?(?:supposed to be )?"
+            r"(?:delivering|going|headed|heading|dropping|taking|deliver|drop|going to)|"
+            r"where(?:'s| is) (?:this|the|my) (?:load |delivery |drop )?(?:going|headed|deliver)|"
+            r"(?:delivery|receiver'?s?|consignee) address|what'?s the address|"
+            r"where (?:is|'s) (?:the )?(?:receiver|consignee|delivery|drop)|who am i delivering to|"
+            r"remind me where|where(?:'s| is) it going"
+        ),
+    ),
+    (
+        Question.APPOINTMENT,
+        _rx(
+            r"what time (?:is|'s) (?:my|the|our) (?:appointment|appt|delivery)|"
+            r"when (?:is|'s) (?:my|the|our) (?:appointment|appt|delivery)|"
+            r"(?:appointment|appt) time|what time do (?:they|i|you) (?:need|want|expect)|"
+            r"when do (?:i|they|you) (?:need|want|expect)|what(?:'s| is) my appointment|"
+            r"when am i supposed to"
+        ),
+    ),
+    (
+        Question.ORIGIN,
+        _rx(r"where did (?:i|we) pick up|where'?s the pick ?up|where (?:was|is) the shipper"),
+    ),
+    (Question.LOAD, _rx(r"what(?:'s| is) (?:the|my|this) load number|which load|what load")),
+    (
+        Question.WHO,
+        _rx(
+            r"who (?:is this|'s this|is calling|'s calling|are you)|"
+            r"(?:is this|are you) (?:a )?(?:robot|bot|computer|real person|ai)"
+        ),
+    ),
+    (
+        Question.REPEAT,
+        _rx(
+            r"what did you say|say (?:that|it) again|come again|repeat (?:that|it|the question)|"
+            r"didn'?t (?:catch|hear|get) (?:that|you|it)|^pardon|^what$|^huh$|^sorry what|"
+            r"you'?re breaking up|can'?t hear you"
+        ),
+    ),
+)
+
+# --- emergencies -------------------------------------------------------------------------
+_ACCIDENT = _rx(
+    r"\b(?:accident|crash(?:ed)?|wreck(?:ed)?|collision|rear ended|rolled (?:over|it|the truck)|"
+    r"jack ?knifed?|sideswiped?|t boned|ran off the road|went off the road|in the ditch|"
+    r"hit (?:a |an |the |another |some )?(?:deer|car|truck|vehicle|pole|guard ?rail|rail|wall|"
+    r"barrier|median|bridge|cow|tree|pedestrian|person|van|suv|pickup|semi|moose|elk|sign)|"
+    r"hit by|hit me|got hit|been hit|flipped)"
+)
+_BREAKDOWN = _rx(
+    r"\b(?:broke down|broken down|breakdown|blow ?out|blew (?:a|my|the) (?:tire|steer|drive)|"
+    r"blown tire|flat tire|(?:engine|motor|truck) (?:died|quit|failed|blew|shut (?:down|off)|"
+    r"overheat\w*|is smoking|won'?t start|is dead|just died)|won'?t start|"
+    r"brakes? (?:went out|failed|are gone|gone out|locked up|are out)|lost (?:my |the )?brakes|"
+    r"transmission (?:went|failed|is (?:out|gone|shot))|lost power|stalled|dead battery|"
+    r"broke an axle|axle broke|air line|mechanical (?:problem|issue|failure)|on fire|"
+    r"fire in|flames|smoke (?:coming|pouring|everywhere)|caught fire)"
+)
+_MEDICAL = _rx(
+    r"\b(?:chest pains?|heart attack|can'?t breathe|trouble breathing|passed out|blacked out|"
+    r"seizure|stroke|diabetic|allergic reaction|unconscious|collapsed|numb|really dizzy|"
+    r"(?:feel|feeling|i'm|im) (?:really )?(?:sick|dizzy|faint)(?! of)|throwing up|"
+    r"medical emergency|"
+    r"need an ambulance|call an ambulance|bleeding bad)"
+)
+_OTHER_DANGER = _rx(
+    r"\b(?:stolen|stole|steal|theft|robbed|robbery|break in|broke into|breaking into|"
+    r"broken into|trying to (?:get|break) in|gun|knife|threaten\w*|following me|being followed|"
+    r"attacked|hijack\w*|cut (?:the|my) seal|seal (?:is |was )?(?:cut|broken)|somebody in my|"
+    r"someone in my|got in a fight|trying to fight|assault\w*)"
+)
+_DANGER_NOW = _rx(
+    r"\b(?:trapped|stuck in the (?:cab|truck)|can'?t get out|on fire|fire in|flames|caught fire|"
+    r"gun|knife|trying to (?:get|break) in|following me|being followed|attacked|"
+    r"still here|they'?re here|help me|need help now|in the (?:middle of the )?(?:road|lane)|"
+    r"blocking (?:the )?(?:lane|road|traffic)|chest pains?|heart attack|can'?t breathe|"
+    r"passed out|unconscious|seizure|stroke|bleeding)"
+)
+_WITNESSED = _rx(
+    r"\b(?:saw|seen|see|witnessed|ahead|up ahead|in front of (?:me|us)|passed|passing|"
+    r"traffic from|backed up|there'?s (?:an?|a bad|some) (?:accident|wreck|crash)|"
+    r"there was (?:an?|a bad) (?:accident|wreck|crash)|somebody else|someone else|"
+    r"other (?:car|truck|guy|driver)s?|cops (?:are|got)|lanes? (?:closed|blocked)|"
+    r"on the other side|southbound side|northbound side)\b"
+)
+_ME_INVOLVED = _rx(
+    r"\b(?:i hit|i crashed|hit me|rear ended me|i got hit|we got hit|i rolled|i jack|"
+    r"i'?m in the ditch|i went off|i ran off|i wrecked|i flipped|"
+    r"(?:my truck|my trailer|my rig|i) (?:got |was |just )?(?:hit|rear ended|sideswiped|rolled|"
+    r"jack ?knifed|flipped|crashed|wrecked)|"
+    r"i was in an? (?:accident|wreck)|i'?ve been in|we'?ve been in|i'?m hurt|i got in an?|"
+    r"i had an? (?:accident|wreck)|i just had an? (?:accident|wreck)|i was hit|hit my)\b"
+)
+_FIXED = _rx(
+    r"\b(?:fixed|repaired|got it changed|changed it|changed the tire|patched|all good now|"
+    r"back on the road|back rolling|rolling again|moving again|on my way again|"
+    r"road service (?:came|fixed|got)|took care of it|taken care of|good to go|replaced)\b"
+)
+
+# --- check-in ----------------------------------------------------------------------------
+_UNLOADING_NOW = _rx(
+    r"\b(?:unloading|being unloaded|getting unloaded|unload(?:ing)? me|in (?:a |the )?door|"
+    r"at door|in door|backed (?:in|into)|bumped (?:in|into|a door)|in (?:a |the )?dock|"
+    r"lumpers? (?:is|are|'s) (?:unloading|working|on it|pulling)|"
+    r"(?:taking|pulling) (?:it|the load|the freight) off|all unloaded|done unloading|"
+    r"finished unloading|empty now|i'm empty|got me in)"
+)
+_ARRIVED = _rx(
+    r"\b(?:arrived|i'?m here|we'?re here|just got here|got here|made it|pulled in|checked in|"
+    r"in the yard|at the gate|at the guard shack|waiting (?:for|on) (?:a |the |my )?(?:door|dock|"
+    r"lumper)|waiting to (?:unload|get unloaded|be unloaded|get in|back in)|here at|"
+    r"at the (?:receiver|receiving|consignee|dock|docks|facility|warehouse|customer|dc|"
+    r"distribution center|delivery)|sitting at the (?:receiver|dock|customer))"
+)
+_DELAYED = _rx(
+    r"\b(?:running (?:late|behind)|behind schedule|late|delayed|delay|stuck|held up|"
+    r"won'?t make|not gonna make|not going to make|can'?t make|gonna miss|going to miss|"
+    r"slowed (?:down|up)|backed up|sitting in traffic|crawling|at a standstill)\b"
+)
+_ON_SCHEDULE = _rx(
+    r"\b(?:on time|on schedule|no delays?|not late|no problems?|should (?:still )?make it|"
+    r"ahead of schedule|early|all good|smooth)"
+)
+_DRIVING = _rx(
+    r"\b(?:driving|rolling|on the road|headed|heading|en route|on my way|moving|cruising|"
+    r"trucking|making good time|going good|miles out|on the interstate|on the highway|"
+    r"just left|left the)\b"
+)
+
+_DELAY_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (
+        "Traffic",
+        _rx(
+            r"\b(?:traffic|backed up|bumper to bumper|congestion|gridlock|rush hour|"
+            r"stop and go|crawling|at a standstill)"
+        ),
+    ),
+    (
+        "Construction",
+        _rx(r"\b(?:construction|road ?work|lane closure|lanes? (?:closed|shut)|work zone|detour)"),
+    ),
+    (
+        "Weather",
+        _rx(
+            r"\b(?:snow\w*|ice|icy|rain|raining|rainy|storms?|fog|foggy|wind|windy|winds|blizzard|hail|tornado|"
+            r"flood\w*|weather|chain law|chains? up|whiteout|sleet)\b"
+        ),
+    ),
+    ("Road closure", _rx(r"\b(?:road closed|roads? (?:is |are )?closed|closure|shut down the)")),
+    (
+        "DOT inspection",
+        _rx(r"\b(?:dot|inspection|inspected|weigh station|scales?|level (?:1|one|2|3))\b"),
+    ),
+    ("Fuel stop", _rx(r"\b(?:fuel\w*|gas(?:sing)? up|getting gas|diesel|refuel\w*)\b")),
+    (
+        "Hours-of-service break",
+        _rx(
+            r"\b(?:hours of service|10 hour|34 hour|out of hours|hos|my break|on break|"
+            r"taking a break|reset|logs? (?:ran|run) out|ran out of hours|out of time on my clock)"
+        ),
+    ),
+    (
+        "Late loading at the shipper",
+        _rx(
+            r"\b(?:loaded late|late loading|shipper (?:was|took|had)|took forever to load|"
+            r"slow (?:at|loading) (?:the )?shipper|waited at the shipper|load wasn'?t ready)"
+        ),
+    ),
+)
+_FIXED_PROBLEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("Tire blowout, repaired", _rx(r"\b(?:blow ?out|blew (?:a|my|the) \w*|blown tire)")),
+    ("Flat tire, repaired", _rx(r"\b(?:flat|tire)")),
+    ("Mechanical problem, fixed", _rx(r"")),
+)
+
+_DOOR = _rx(r"\b(?:door|dock|bay)\s(?:number\s)?(\d{1,3}[a-z]?)\b")
+_WAITING_DOOR = _rx(
+    r"\b(?:waiting (?:for|on) (?:a |the |my )?(?:door|dock|bay)|waiting to (?:unload|get unloaded|"
+    r"be unloaded|get in|back in)|no doors?|doors? (?:are )?full|haven'?t (?:got|gotten) a door|"
+    r"no door yet|not in a door)"
+)
+_LUMPER_WAIT = _rx(r"\bwaiting (?:for|on) (?:a |the )?lumpers?")
+_LUMPER = _rx(r"\blumpers?\b")
+_DETENTION = _rx(
+    r"\b(?:detention|been (?:here|waiting|sitting)(?: here)? (?:for )?(?:like |about |over )?"
+    r"(\d+|an?|a couple(?: of)?|couple) (hours?|hrs?|minutes?))"
+)
+_UNLOADED = _rx(r"\b(?:all unloaded|done unloading|finished unloading|empty now|i'?m empty)")
+
+_POD_YES = _rx(
+    r"\b(?:will do|i will|i'll (?:send|get|do|take|snap|scan)|sure|yes|yeah|yep|ok|okay|"
+    r"got it|no problem|10 4|roger|copy|sounds good|you got it|already (?:sent|did)|for sure|"
+    r"absolutely|definitely)\b"
+)
+_POD_NO = _rx(
+    r"\b(?:can'?t|won'?t|don'?t have|didn'?t (?:get|give)|not gonna|no way|nope|they won'?t)\b"
+    r"|^no\b"
+)
+
+_SAFE = _rx(
+    r"\b(?:i'?m (?:safe|ok|okay|fine|alright|good)|we'?re (?:safe|ok|okay|fine)|safe|"
+    r"pulled over|on the shoulder|off the road|off to the side|in a parking lot|out of the truck|"
+    r"got out|hazards on|flashers on|triangles out|in a safe spot|at a truck stop|in the lot)"
+)
+_SAFETY_DETAILS = (
+    ("pulled over", _rx(r"\bpulled over\b")),
+    ("on the shoulder", _rx(r"\bon the shoulder\b")),
+    ("off the road", _rx(r"\boff (?:the road|to the side)\b")),
+    ("out of the truck", _rx(r"\b(?:out of the truck|got out)\b")),
+    ("hazards on", _rx(r"\b(?:hazards|flashers) on\b")),
+    ("triangles out", _rx(r"\btriangles out\b")),
+    ("at a truck stop", _rx(r"\b(?:at a truck stop|in the lot|in a parking lot)\b")),
+)
+_UNSAFE = _rx(
+    r"\b(?:not safe|unsafe|in the (?:middle of the )?(?:road|lane)|still in (?:the )?(?:lane|road|"
+    r"traffic)|blocking (?:the )?(?:lane|road|traffic)|trapped|can'?t get out|stuck in the (?:cab|"
+    r"truck)|on fire|flames|still here|they'?re here|following me|help me)"
+)
+_NO_INJURY = _rx(
+    r"\b(?:nobody(?:'s| is|s)? (?:hurt|injured)|no one(?:'s| is|s)? (?:hurt|injured)|"
+    r"no ?body got hurt|no one got hurt|no injur\w*|not hurt|not injured|everybody'?s? (?:ok|fine)|"
+    r"everyone'?s? (?:ok|fine|safe)|nobody'?s hurt|i'?m not hurt|didn'?t get hurt|no one hurt|"
+    r"nobody hurt|we'?re all (?:ok|fine)|"
+    r"don'?t think (?:any|some)(?:one|body)'?s? (?:is |got )?hurt)"
+)
+_INJURY = _rx(
+    r"\b(?:hurt|injured|injury|injuries|bleeding|broke my|broken (?:arm|leg|rib)|can'?t move|"
+    r"hit my head|pain|ambulance|unconscious|passed out|cut my|bruised|concussion)"
+)
+_LOAD_OK = _rx(
+    r"\b(?:load(?:'s| is)? (?:secure|fine|ok|okay|good|intact|safe)|secure|secured|"
+    r"trailer(?:'s| is) (?:fine|ok|okay|good|locked|sealed)|still sealed|seal(?:'s| is)? "
+    r"(?:intact|good|on)|nothing spilled|(?:freight|cargo)(?:'s| is) (?:fine|ok|good)|locked up|"
+    r"didn'?t shift|load held)"
+)
+_LOAD_BAD = _rx(
+    r"\b(?:spill\w*|shifted|on (?:its|it'?s) side|all over the road|everywhere|stolen|stole|"
+    r"took (?:some|the|my)|seal (?:is |was )?(?:broken|cut)|cut (?:the|my) seal|"
+    r"doors? (?:are |is )?open|not secure|lost (?:some|part)|damaged|leaking|broke into|"
+    r"broken into)"
+)
+
+_CLAUSE_SPLIT = _rx(r"\b(?:and|but|so|because|cause|cuz)\b")
+_RAW_CLAUSE_SPLIT = _rx(r"[,.;!?]+")
+_EVASIVE = _rx(
+    r"^(?:i (?:don'?t|dunno) know|dunno|i dunno|no idea|not sure|doesn'?t matter|whatever|"
+    r"stuff|things|same as always|you know how it is|it is what it is|why|who cares)"
+)
+
+
+def _clause_with(raw: str, pattern: re.Pattern[str]) -> str:
+    """The driver's own clause that holds a match, trimmed for a result field."""
+    for sentence in _RAW_CLAUSE_SPLIT.split(raw):
+        for clause in _CLAUSE_SPLIT.split(normalize(sentence)):
+            if pattern.search(clause):
+                return clause.strip()[:80]
+    return normalize(raw)[:80]
+
+
+def _emergency(text: str) -> Emergency | None:
+    danger = bool(_find(_DANGER_NOW, text))
+    if _find(_ACCIDENT, text) and (_ME_INVOLVED.search(text) or not _WITNESSED.search(text)):
+        return Emergency(EmergencyType.ACCIDENT, in_danger=danger)
+    if _find(_MEDICAL, text):
+        return Emergency(EmergencyType.MEDICAL, in_danger=True)
+    if _find(_OTHER_DANGER, text):
+        return Emergency(EmergencyType.OTHER, in_danger=danger)
+    if _find(_BREAKDOWN, text) and not _find(_FIXED, text):
+        return Emergency(EmergencyType.BREAKDOWN, in_danger=danger)
+    return None
+
+
+def _delay_reasons(text: str, topic: Topic) -> tuple[str, ...]:
+    reasons: list[str] = []
+    if _find(_ACCIDENT, text) and _WITNESSED.search(text) and not _ME_INVOLVED.search(text):
+        reasons.append("Accident ahead")
+    if _find(_BREAKDOWN, text) and _find(_FIXED, text):
+        reasons.append(next(label for label, rx in _FIXED_PROBLEMS if rx.search(text)))
+    for label, pattern in _DELAY_REASONS:
+        if _find(pattern, text):
+            reasons.append(label)
+    if (
+        not reasons
+        and topic is Topic.DELAY_REASON
+        and len(text.split()) >= 2
+        and not _EVASIVE.search(text)
+        and not _NO.search(text)
+    ):
+        reasons.append(text[:60].capitalize())  # the driver's own words
+    return tuple(reasons)
+
+
+def _status(text: str, has_road: bool, delays: tuple[str, ...]) -> DriverStatus | None:
+    if _find(_UNLOADING_NOW, text) and not _WAITING_DOOR.search(text):
+        return DriverStatus.UNLOADING
+    if _find(_ARRIVED, text):
+        return DriverStatus.ARRIVED
+    if (_find(_DELAYED, text) or delays) and not _ON_SCHEDULE.search(text):
+        return DriverStatus.DELAYED
+    if _find(_DRIVING, text) or has_road or _ON_SCHEDULE.search(text):
+        return DriverStatus.DRIVING
+    return None
+
+
+def _unloading(text: str, topic: Topic, no: bool) -> tuple[str, ...]:
+    parts: list[str] = []
+    if match := _DOOR.search(text):
+        parts.append(f"Door {match.group(1).upper()}")
+    if _WAITING_DOOR.search(text) or (topic is Topic.UNLOADING and no and not parts):
+        parts.append("Waiting for a door")
+    if _LUMPER_WAIT.search(text):
+        parts.append("Waiting for a lumper")
+    elif _find(_LUMPER, text):
+        parts.append("Lumper unloading")
+    if match := _find(_DETENTION, text):
+        if match.group(1):
+            amount = {"a": "1", "an": "1"}.get(match.group(1), match.group(1))
+            amount = "2" if "couple" in amount else amount
+            parts.append(f"Detention ({amount} {match.group(2)})")
+        else:
+            parts.append("Detention")
+    if _UNLOADED.search(text):
+        parts.append("Unloaded")
+    elif not parts and _find(_UNLOADING_NOW, text):
+        parts.append("Unloading")
+    return tuple(parts)
+
+
+def _safety(raw: str, text: str, topic: Topic, yes: bool, no: bool) -> tuple[str | None, bool]:
+    if _find(_UNSAFE, text):
+        return "Not safe: " + _clause_with(raw, _UNSAFE), True
+    if topic is Topic.SAFETY and no and not _find(_SAFE, text):
+        return "Not safe", True
+    if _find(_SAFE, text) or (topic is Topic.SAFETY and yes):
+        details = [label for label, rx in _SAFETY_DETAILS if rx.search(text)]
+        return ("Safe, " + ", ".join(details)) if details else "Safe", False
+    return None, False
+
+
+def _injury(raw: str, text: str, topic: Topic, yes: bool, no: bool, medical: bool) -> str | None:
+    if _NO_INJURY.search(text) or (topic is Topic.INJURY and (no or _SAFE.search(text))):
+        return "No injuries"
+    if medical:
+        return "Medical: " + _clause_with(raw, _MEDICAL)
+    if _find(_INJURY, text):
+        return "Injured: " + _clause_with(raw, _INJURY)
+    if topic is Topic.INJURY and yes:
+        return "Injured"
+    return None
+
+
+def _load_secure(text: str, topic: Topic, yes: bool, no: bool) -> bool | None:
+    if _find(_LOAD_BAD, text):
+        return False
+    if _find(_LOAD_OK, text):
+        return True
+    if topic is Topic.LOAD_SECURE:
+        if yes:
+            return True
+        if no:
+            return False
+    return None
+
+
+def read_user_turn(content: str, topic: Topic, *, in_emergency: bool) -> Reading:
+    """Interpret one driver utterance given the question it answers and the call's mode."""
+    text = normalize(content)
+    if is_garbled(content):
+        return Reading(garbled=True)
+    yes = bool(_YES.search(text))
+    no = bool(_NO.search(text)) and not yes
+    question = next((q for q, rx in _QUESTIONS if rx.search(text)), None)
+    emergency = _emergency(text)
+    if in_emergency or emergency:
+        safety, unsafe = _safety(content, text, topic, yes, no)
+        medical = bool(emergency and emergency.kind is EmergencyType.MEDICAL)
+        injury = _injury(content, text, topic, yes, no, medical)
+        return Reading(
+            yes=yes,
+            no=no,
+            question=question,
+            emergency=emergency,
+            location=find_location(text, expecting_location=topic is Topic.LOCATION),
+            safety=safety,
+            unsafe=unsafe,
+            injury=injury,
+            injured=bool(injury and injury != "No injuries"),
+            load_secure=_load_secure(text, topic, yes, no),
+        )
+    location = find_location(text, expecting_location=topic is Topic.LOCATION)
+    delays = _delay_reasons(text, topic)
+    return Reading(
+        yes=yes,
+        no=no,
+        question=question,
+        status=_status(text, bool(location and location.highway), delays),
+        location=location,
+        eta=find_eta(text, expecting_eta=topic is Topic.ETA),
+        delay_reasons=delays,
+        unloading=_unloading(text, topic, no),
+        pod_ack=(
+            (False if _POD_NO.search(text) else True if _POD_YES.search(text) else None)
+            if topic is Topic.POD
+            else None
+        ),
+    )

@@ -1,0 +1,209 @@
+"""The call so far, folded left to right over the transcript.
+
+`follow(transcript)` is the single reading of a call that both the reply (`agent.rules`) and the
+structured result (`agent.result`) use, so what the agent says and what it records never
+disagree. Each user turn is read next to the question the agent asked before it; facts only
+accumulate or get refined, never vanish, which keeps the result monotonic as the call grows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agent.places import Location
+from agent.signals import Question, Reading, read_user_turn
+from agent.topics import Topic, asked_topic
+from agent.types import Turn
+from agent.vocabulary import DriverStatus, EmergencyType
+
+PROBE_LIMIT = 3  # probes with specific options before the agent gives up politely
+EMERGENCY_ASK_LIMIT = 2  # times one emergency question is asked before moving on
+SILENCE_REMINDER_LIMIT = 3  # reminders in a row before the agent ends the call
+SILENCE_GOODBYE = "I'm not hearing anything, so I'll end the call here."
+
+HANDOVER_PHRASE = re.compile(
+    r"(?i)\b(?:human )?dispatcher\b.*\b(?:connect|on the line|transfer)|"
+    r"\b(?:connect|transfer)\w* you to (?:a |the )?(?:human|dispatcher)"
+)
+
+_EMERGENCY_TOPICS = (Topic.SAFETY, Topic.INJURY, Topic.LOCATION, Topic.LOAD_SECURE)
+
+
+@dataclass(frozen=True, slots=True)
+class CallState:
+    # check-in
+    status: DriverStatus | None = None
+    location: Location | None = None
+    eta: str | None = None
+    delay_reasons: tuple[str, ...] = ()
+    unloading: tuple[str, ...] = ()
+    pod_reminded: bool = False
+    pod_answered: bool = False
+    pod_ack: bool | None = None
+    # emergency
+    emergency: EmergencyType | None = None
+    in_danger: bool = False
+    safety: str | None = None
+    injury: str | None = None
+    injured: bool = False
+    emergency_location: Location | None = None
+    load_secure: bool | None = None
+    emergency_asks: tuple[tuple[Topic, int], ...] = ()
+    # conversation
+    user_turns: int = 0
+    last_reading: Reading | None = None
+    topic: Topic = Topic.NONE  # what the agent asked last, still unanswered
+    unproductive_streak: int = 0
+    repeat_asked: bool = False
+    trailing_agent_turns: int = 0
+    silence_goodbye_said: bool = False
+    connecting_announced: bool = False  # the agent told the driver a dispatcher is coming
+
+    def emergency_asked(self, topic: Topic) -> int:
+        return dict(self.emergency_asks).get(topic, 0)
+
+    @property
+    def gave_up(self) -> bool:
+        """The driver stayed evasive through every probe."""
+        return self.emergency is None and self.unproductive_streak > PROBE_LIMIT
+
+    @property
+    def ended_in_silence(self) -> bool:
+        return self.silence_goodbye_said or self.trailing_agent_turns > SILENCE_REMINDER_LIMIT
+
+    def next_emergency_topic(self) -> Topic | None:
+        """The next emergency question to ask, None when it is time to transfer."""
+        if self.emergency is None:
+            return None
+        if self.injured or self.in_danger:
+            return None
+        missing = {
+            Topic.SAFETY: self.safety is None,
+            Topic.INJURY: self.injury is None,
+            Topic.LOCATION: self.emergency_location is None or not self.emergency_location.exact,
+            Topic.LOAD_SECURE: self.load_secure is None,
+        }
+        for topic in _EMERGENCY_TOPICS:
+            if missing[topic] and self.emergency_asked(topic) < EMERGENCY_ASK_LIMIT:
+                return topic
+        return None
+
+    @property
+    def escalated(self) -> bool:
+        return self.emergency is not None and (
+            self.connecting_announced or self.next_emergency_topic() is None
+        )
+
+
+def _apply_agent(values: dict[str, object], asks: dict[Topic, int], turn: Turn) -> None:
+    topic = asked_topic(turn.content)
+    values["trailing_agent_turns"] = int(values.get("trailing_agent_turns", 0)) + 1
+    if SILENCE_GOODBYE in turn.content:
+        values["silence_goodbye_said"] = True
+    if values.get("emergency") is not None and HANDOVER_PHRASE.search(turn.content):
+        values["connecting_announced"] = True
+    if topic is Topic.REPEAT:
+        values["repeat_asked"] = True  # the question being repeated stays the pending one
+        return
+    if topic is Topic.NONE:
+        return  # a nudge or a statement: the pending question stays pending
+    values["topic"] = topic
+    if topic is Topic.POD:
+        values["pod_reminded"] = True
+    if values.get("emergency") is not None and topic in _EMERGENCY_TOPICS:
+        asks[topic] = asks.get(topic, 0) + 1
+
+
+def _apply_emergency_reading(values: dict[str, object], reading: Reading) -> None:
+    if reading.unsafe:
+        values["in_danger"] = True
+    if reading.emergency and reading.emergency.in_danger:
+        values["in_danger"] = True
+    if reading.safety and (values.get("safety") is None or reading.unsafe):
+        values["safety"] = reading.safety
+    if reading.injury and (values.get("injury") in (None, "No injuries") or reading.injured):
+        values["injury"] = reading.injury
+        values["injured"] = bool(values.get("injured")) or reading.injured
+    if reading.location:
+        older = values.get("emergency_location")
+        values["emergency_location"] = reading.location.merged_over(
+            older if isinstance(older, Location) else None
+        )
+    if reading.load_secure is not None:
+        values["load_secure"] = reading.load_secure
+
+
+def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: Topic) -> None:
+    if reading.status:
+        values["status"] = reading.status
+    if reading.location:
+        older = values.get("location")
+        values["location"] = reading.location.merged_over(
+            older if isinstance(older, Location) else None
+        )
+        if values.get("status") is None and reading.location.highway:
+            values["status"] = DriverStatus.DRIVING
+    if reading.eta:
+        values["eta"] = reading.eta
+        if values.get("status") is None:
+            values["status"] = DriverStatus.DRIVING
+    if reading.delay_reasons:
+        known = tuple(values.get("delay_reasons", ()))  # type: ignore[arg-type]
+        values["delay_reasons"] = known + tuple(r for r in reading.delay_reasons if r not in known)
+        if values.get("status") in (None, DriverStatus.DRIVING):
+            values["status"] = DriverStatus.DELAYED
+    if reading.unloading:
+        known = tuple(values.get("unloading", ()))  # type: ignore[arg-type]
+        values["unloading"] = known + tuple(u for u in reading.unloading if u not in known)
+        if values.get("status") in (None, DriverStatus.DRIVING, DriverStatus.DELAYED):
+            values["status"] = (
+                DriverStatus.UNLOADING
+                if any(
+                    u.startswith(("Door", "Lumper unloading", "Unload")) for u in reading.unloading
+                )
+                else DriverStatus.ARRIVED
+            )
+    if topic is Topic.POD:
+        values["pod_answered"] = True
+        if reading.pod_ack is not None:
+            values["pod_ack"] = reading.pod_ack
+
+
+def follow(transcript: Sequence[Turn]) -> CallState:
+    """Fold the transcript into the state of the call."""
+    values: dict[str, object] = {}
+    asks: dict[Topic, int] = {}
+    user_turns = 0
+    for turn in transcript:
+        if turn.role == "agent":
+            _apply_agent(values, asks, turn)
+            continue
+        topic = values.get("topic", Topic.NONE)
+        assert isinstance(topic, Topic)
+        in_emergency = values.get("emergency") is not None
+        reading = read_user_turn(turn.content, topic, in_emergency=in_emergency)
+        user_turns += 1
+        values["trailing_agent_turns"] = 0
+        values["silence_goodbye_said"] = False
+        values["last_reading"] = reading
+        if reading.emergency and not in_emergency:
+            values["emergency"] = reading.emergency.kind
+            in_emergency = True
+        if in_emergency:
+            _apply_emergency_reading(values, reading)
+        else:
+            _apply_checkin_reading(values, reading, topic)
+        productive = reading.says_something or (reading.garbled and not values.get("repeat_asked"))
+        streak = int(values.get("unproductive_streak", 0))  # type: ignore[call-overload]
+        values["unproductive_streak"] = 0 if productive else streak + 1
+        values["topic"] = Topic.NONE if productive and not reading.garbled else topic
+    values["user_turns"] = user_turns
+    values["emergency_asks"] = tuple(sorted(asks.items()))
+    return CallState(**values)  # type: ignore[arg-type]
+
+
+def question_asked(state: CallState) -> Question | None:
+    reading = state.last_reading
+    return reading.question if reading else None

@@ -1,0 +1,106 @@
+"""When a driver says they will arrive: "4 pm", "14:30", "noon", "tomorrow morning", "in 2 hours".
+
+Reads text already passed through `agent.text.normalize` (numbers are digits there).
+"""
+
+from __future__ import annotations
+
+import re
+
+_UNIT_AHEAD = r"(?!\s*(?:miles?|mph|minutes?|mins?|hours?|hrs?|percent|dollars|bucks|\d))"
+_CLOCK_AMPM = re.compile(r"\b(1[0-2]|0?[1-9])(?::([0-5]\d))?\s?(am|pm)\b")
+_CLOCK_COLON = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b(?!\s?[ap]m)")
+_OCLOCK = re.compile(r"\b(1[0-2]|[1-9]) oclock\b")
+_CUED_HOUR = re.compile(
+    r"\b(?:by|around|about|before|til|till|until|at|like|roughly|maybe|say)\s(1[0-2]|[1-9])\b"
+    + _UNIT_AHEAD
+)
+_NAMED_TIME = re.compile(r"\b(noon|midnight|midday|lunch ?time|end of (?:the )?day)\b")
+_DAY_PART = re.compile(
+    r"\b(tomorrow(?: morning| afternoon| evening| night)?|tonight"
+    r"|this (?:morning|afternoon|evening)|later (?:today|tonight|this afternoon)"
+    r"|first thing (?:tomorrow )?(?:morning)?|in the morning"
+    r"|this time tomorrow|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+)
+_RELATIVE = re.compile(
+    r"\b(?:in|about|like|around|roughly|another|maybe|within|under|less than|over)\s"
+    r"(?:about |like |around |roughly |maybe |another |an? |a good |just |only )*"
+    r"(\d+(?:\.\d+)?|an?|half an?|a couple(?: of)?|couple(?: of)?|a few|few)\s?"
+    r"(hours?|hrs?|minutes?|mins?)\b( and a half)?"
+)
+_OUT_AWAY = re.compile(
+    r"\b(\d+(?:\.\d+)?|an?|half an?|a couple(?: of)?|couple(?: of)?)\s?(hours?|hrs?|minutes?|mins?)"
+    r"( and a half)? (?:out|away|left|to go|from (?:here|there|the receiver|delivery))\b"
+)
+_BARE_DURATION = re.compile(
+    r"(?<!waiting )(?<!waited )(?<!been )(?<!for )"
+    r"\b(\d+(?:\.\d+)?|an?|half an?|a couple(?: of)?|couple(?: of)?)"
+    r"\s?(hours?|hrs?|minutes?|mins?)\b( and a half)?"
+)
+_ON_TIME = re.compile(
+    r"\b(?:on time|make (?:my|the|our) (?:appointment|appt)|right on schedule|on schedule)\b"
+)
+
+_AMOUNTS = {"a": 1.0, "an": 1.0, "half a": 0.5, "half an": 0.5, "a few": 3.0, "few": 3.0}
+
+
+def _amount(word: str) -> float:
+    if word in _AMOUNTS:
+        return _AMOUNTS[word]
+    if "couple" in word:
+        return 2.0
+    return float(word)
+
+
+def _relative(amount_word: str, unit: str, and_a_half: str | None) -> str:
+    amount = _amount(amount_word) + (0.5 if and_a_half else 0.0)
+    if unit.startswith(("hour", "hr")):
+        if amount < 1:
+            return f"in {round(amount * 60)} minutes"
+        shown = f"{amount:g}"
+        return f"in {shown} hour" if amount == 1 else f"in {shown} hours"
+    return f"in {amount:g} minutes"
+
+
+def find_eta(text: str, *, expecting_eta: bool = False) -> str | None:
+    """The arrival time a driver states, normalized; None when there is none."""
+    if not text:
+        return None
+    day_part = _DAY_PART.search(text)
+    day = f" {day_part.group(1)}" if day_part else ""
+    if match := _CLOCK_AMPM.search(text):
+        minutes = f":{match.group(2)}" if match.group(2) and match.group(2) != "00" else ""
+        return f"{int(match.group(1))}{minutes} {match.group(3)}" + day
+    if match := _CLOCK_COLON.search(text):
+        return f"{int(match.group(1))}:{match.group(2)}" + day
+    if match := _OCLOCK.search(text):
+        return f"{match.group(1)}:00" + day
+    if match := _NAMED_TIME.search(text):
+        named = match.group(1).replace("lunch time", "lunchtime").replace("midday", "noon")
+        return named + day
+    for pattern in (_RELATIVE, _OUT_AWAY):
+        if (match := pattern.search(text)) and (
+            pattern is _OUT_AWAY or expecting_eta or _looks_like_arrival(text)
+        ):
+            return _relative(match.group(1), match.group(2), match.group(3))
+    if expecting_eta and (match := _BARE_DURATION.search(text)):
+        return _relative(match.group(1), match.group(2), match.group(3))
+    if day_part:
+        if (match := _CUED_HOUR.search(text)) and (expecting_eta or _looks_like_arrival(text)):
+            return f"{match.group(1)}:00{day}"
+        return day_part.group(1)
+    if (match := _CUED_HOUR.search(text)) and (expecting_eta or _looks_like_arrival(text)):
+        return f"{match.group(1)}:00"
+    if _ON_TIME.search(text):
+        return "on time for the appointment"
+    return None
+
+
+_ARRIVAL_WORDS = re.compile(
+    r"\b(?:there|arrive|arriving|get in|getting in|roll in|rolling in|deliver|delivering|eta|be at|"
+    r"make it|pull in|roll|out|away|hit)\b"
+)
+
+
+def _looks_like_arrival(text: str) -> bool:
+    return bool(_ARRIVAL_WORDS.search(text))
