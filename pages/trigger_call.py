@@ -109,9 +109,12 @@ if call is not None:
                 call.say(driver_says)
         except SimulatedCallError as exc:
             st.error(str(exc))
+        if call.ended:
+            st.rerun()  # redraw without the chat box, with the result
     show_transcript(call.transcript)
     if not call.ended and st.button("Hang up", icon=":material/call_end:", key="hang_up"):
         call.hang_up()
+        st.rerun()
     if call.ended:
         st.info(call.end_reason, icon=":material/call_end:")
         with queries.shown_errors():

@@ -78,6 +78,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     env.update(
         DATABASE_URL=database_url,
         DISPATCH_API_KEY=API_KEY,
+        DISPATCH_TRANSFER_NUMBER="+15025550199",
         PIPECAT_API_KEY="browser-test-pipecat-key",
         VOICE_SERVER_URL=f"http://127.0.0.1:{voice_port}",
         OUTBOX_PATH=str(tmp / "outbox.jsonl"),
