@@ -25,6 +25,7 @@ from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
     InterimTranscriptionFrame,
+    LLMFullResponseStartFrame,
     StartFrame,
     TranscriptionFrame,
     TTSTextFrame,
@@ -106,6 +107,7 @@ class SessionObserver(BaseObserver):
         self.conversation_turns = 0
         self.interrupted_turns = 0
         self._bot_speaking = False
+        self._reply_started = False
         self._ttfb: dict[str, list[float]] = defaultdict(list)
         self._e2e: list[float] = []
 
@@ -163,6 +165,8 @@ class SessionObserver(BaseObserver):
             frame, InterimTranscriptionFrame
         ):
             self._append("user", frame.text)
+        elif isinstance(frame, LLMFullResponseStartFrame):
+            self._reply_started = True  # each reply is its own agent turn, even back to back
         elif isinstance(frame, TTSTextFrame) and data.direction == FrameDirection.DOWNSTREAM:
             self._append("agent", frame.text)
 
@@ -174,10 +178,13 @@ class SessionObserver(BaseObserver):
         text = text.strip()
         if not text:
             return
-        if self.transcript and self.transcript[-1]["role"] == role:
+        new_reply = role == "agent" and self._reply_started
+        if self.transcript and self.transcript[-1]["role"] == role and not new_reply:
             self.transcript[-1]["content"] += " " + text
         else:
             self.transcript.append({"role": role, "content": text})
+        if role == "agent":
+            self._reply_started = False
 
     # Pipecat observers' events ---------------------------------------------------------------
 

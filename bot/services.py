@@ -68,7 +68,15 @@ def make_policy(settings: Settings) -> Any:
     """The agent's conversation policy (rules or OpenAI-compatible), as the agent builds it."""
     from agent import make_policy as agent_make_policy
 
-    return agent_make_policy(settings)
+    return agent_make_policy(
+        settings.agent_llm,
+        openai_base_url=settings.openai_base_url,
+        openai_api_key=(
+            settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        ),
+        openai_model=settings.openai_model,
+        openai_timeout_secs=settings.openai_timeout_secs,
+    )
 
 
 def user_turn_params() -> LLMUserAggregatorParams:

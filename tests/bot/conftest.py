@@ -1,0 +1,222 @@
+"""A real bot pipeline driven by injected frames: the driver's side of the call, offline.
+
+The pipeline is the bot's own, minus the transport and STT (which need a browser or Twilio and
+Deepgram): user aggregator -> DispatchAgentProcessor -> espeak-ng TTS -> assistant aggregator,
+in a PipelineWorker with the SessionObserver. The test plays the transport: it injects the
+driver's transcriptions and the speaking frames an output transport would emit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    LLMFullResponseEndFrame,
+    LLMRunFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
+from pipecat.workers.runner import WorkerRunner
+
+from agent import make_policy
+from bot.bot import DispatchSession, dispatch_session
+from bot.event_client import EventClient
+from bot.sessions import SessionSpec
+from bot.tts_espeak import EspeakTTSService
+from settings import Settings, load_settings
+from tests.conftest import free_port
+
+SAMPLE_RATE = 16000
+TRANSFER_NUMBER = "+15550001111"
+CONTEXT = {
+    "driver_name": "Maria Lopez",
+    "load_number": "7731",
+    "origin": "Laredo, TX",
+    "destination": "Dallas, TX",
+    "appointment": "4 PM",
+}
+
+
+class AudioTap(FrameProcessor):
+    """Where the output transport would be: keeps the audio and counts finished replies."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.audio: list[TTSAudioRawFrame] = []
+        self.replies_out = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TTSAudioRawFrame):
+            self.audio.append(frame)
+        elif isinstance(frame, LLMFullResponseEndFrame):
+            self.replies_out += 1  # queued behind the reply's audio and spoken text
+        await self.push_frame(frame, direction)
+
+
+@dataclass
+class BotCall:
+    """One session: the worker, the real processors, and the driver's moves."""
+
+    session: DispatchSession
+    worker: PipelineWorker
+    tap: AudioTap
+    spool_path: Path
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(self.worker)
+        self._task = asyncio.create_task(runner.run())
+        await asyncio.wait_for(self.started.wait(), 10)
+
+    async def wait_for_replies(self, count: int, timeout: float = 20) -> None:
+        async def reached() -> None:
+            while self.session.agent.replies < count:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(reached(), timeout)
+
+    async def greet(self) -> None:
+        """The client connected: the agent speaks first."""
+        await self.worker.queue_frames([LLMRunFrame()])
+        await self.wait_for_replies(1)
+        await self.bot_speaks()
+
+    async def bot_speaks(self, *, stop: bool = True) -> None:
+        """What the output transport reports while it plays the agent's latest reply."""
+        await self.worker.queue_frame(BotStartedSpeakingFrame())
+        if stop:
+            await self.reply_played()
+            await self.worker.queue_frame(BotStoppedSpeakingFrame())
+
+    async def reply_played(self, timeout: float = 20) -> None:
+        async def played() -> None:
+            while self.tap.replies_out < self.session.agent.replies:
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(played(), timeout)
+
+    async def bot_stops(self) -> None:
+        await self.reply_played()
+        await self.worker.queue_frame(BotStoppedSpeakingFrame())
+
+    async def driver_says(self, text: str, *, then_bot_speaks: bool = True) -> None:
+        replies = self.session.agent.replies
+        await self.worker.queue_frame(UserStartedSpeakingFrame())
+        await self.worker.queue_frame(
+            TranscriptionFrame(text=text, user_id="driver", timestamp="", finalized=True)
+        )
+        # System frames overtake data frames: let the transcription land before the turn ends.
+        await asyncio.sleep(0.1)
+        await self.worker.queue_frame(UserStoppedSpeakingFrame())
+        await self.wait_for_replies(replies + 1)
+        if then_bot_speaks:
+            await self.bot_speaks()
+
+    async def hang_up(self) -> None:
+        await self.worker.queue_frame(EndFrame())
+
+    async def wait_finished(self, timeout: float = 30) -> None:
+        assert self._task is not None
+        await asyncio.wait_for(self._task, timeout)
+
+    def spooled(self) -> list[dict[str, Any]]:
+        if not self.spool_path.exists():
+            return []
+        return [json.loads(line) for line in self.spool_path.read_text().splitlines() if line]
+
+    def summary_event(self) -> dict[str, Any]:
+        [event] = [e for e in self.spooled() if e["event_type"] == "session_summary"]
+        return event
+
+
+def bot_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "pipecat_api_key": "test-pipecat-key-0123456789",
+        "dispatch_transfer_number": TRANSFER_NUMBER,
+    }
+    return load_settings(**(values | overrides))
+
+
+@pytest.fixture
+def make_call(tmp_path: Path) -> Callable[..., BotCall]:
+    """`make_call(provider_call_id, voice_server_url=None, silence_timeout_secs=None)`.
+
+    Without a voice server the events go to a port nobody listens on, so they stay spooled:
+    the spool then holds exactly what the server would have received.
+    """
+
+    def make(
+        provider_call_id: str = "pc_test",
+        *,
+        voice_server_url: str | None = None,
+        silence_timeout_secs: float | None = None,
+        settings: Settings | None = None,
+    ) -> BotCall:
+        settings = settings or bot_settings()
+        spool_path = tmp_path / f"{provider_call_id}.jsonl"
+        events = EventClient(
+            voice_server_url or f"http://127.0.0.1:{free_port()}",
+            settings.pipecat_api_key.get_secret_value(),
+            spool_path,
+            attempts=2,
+            backoff_secs=0.01,
+            timeout_secs=2,
+        )
+        session = dispatch_session(
+            SessionSpec(provider_call_id=provider_call_id, context=dict(CONTEXT)),
+            settings,
+            policy=make_policy("rules"),
+            event_client=events,
+            user_params=LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies()),
+            silence_timeout_secs=silence_timeout_secs,
+        )
+        tap = AudioTap()
+        pipeline = Pipeline(
+            [
+                session.aggregators.user(),
+                session.agent,
+                EspeakTTSService(),
+                tap,
+                session.aggregators.assistant(),
+            ]
+        )
+        worker = PipelineWorker(
+            pipeline,
+            params=PipelineParams(
+                enable_metrics=True,
+                enable_usage_metrics=True,
+                audio_out_sample_rate=SAMPLE_RATE,
+            ),
+            observers=[session.observer],
+            cancel_on_idle_timeout=False,
+        )
+        call = BotCall(session=session, worker=worker, tap=tap, spool_path=spool_path)
+
+        @worker.event_handler("on_pipeline_started")
+        async def _started(_worker: Any, _frame: Any) -> None:
+            call.started.set()
+
+        return call
+
+    return make
