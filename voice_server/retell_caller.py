@@ -155,6 +155,7 @@ class RetellCaller:
         self._next_response_id = 1
         self._config_seen = asyncio.Event()
         self._completed: dict[int, asyncio.Event] = {}
+        self._first_frame: dict[int, asyncio.Event] = {}
         self._pong_seen = asyncio.Event()
         self.closed = asyncio.Event()
         self.close_code: int | None = None
@@ -165,6 +166,7 @@ class RetellCaller:
         self._ws = await connect(self.url, open_timeout=self.open_timeout, max_size=2**22)
         self.replies[0] = AgentReply(0, requested_at=time.perf_counter())
         self._completed[0] = asyncio.Event()
+        self._first_frame[0] = asyncio.Event()
         self._reader = asyncio.create_task(self._read_loop())
         await self._wait(self._config_seen, "the config message", lambda: self.config is not None)
         if self.call_details is not None and not self.details_after_begin:
@@ -207,8 +209,12 @@ class RetellCaller:
 
     async def say(self, text: str) -> AgentReply:
         """The driver's turn: append it, ask for a reply, wait for it, append the reply."""
+        return await self.wait_reply(await self.send_turn(text))
+
+    async def send_turn(self, text: str) -> int:
+        """The driver's turn without waiting for the reply; returns its response_id."""
         self.transcript.append({"role": "user", "content": text})
-        return await self.wait_reply(await self.request_reply())
+        return await self.request_reply()
 
     async def remind(self) -> AgentReply:
         """The driver stayed silent: `reminder_required` with the transcript unchanged."""
@@ -220,6 +226,7 @@ class RetellCaller:
         self._next_response_id += 1
         self.replies[response_id] = AgentReply(response_id)
         self._completed[response_id] = asyncio.Event()
+        self._first_frame[response_id] = asyncio.Event()
         message = {
             "interaction_type": "reminder_required" if reminder else "response_required",
             "response_id": response_id,
@@ -237,6 +244,11 @@ class RetellCaller:
         if keep and response_id and reply.text:
             self.transcript.append({"role": "agent", "content": reply.text})
         return reply
+
+    async def wait_first_frame(self, response_id: int) -> None:
+        reply = self.replies[response_id]
+        what = f"a first frame of response {response_id}"
+        await self._wait(self._first_frame[response_id], what, lambda: bool(reply.frames))
 
     async def update_only(self, turntaking: str | None = None) -> None:
         message: dict[str, Any] = {"interaction_type": "update_only", "transcript": self.transcript}
@@ -280,7 +292,8 @@ class RetellCaller:
         finally:
             self.close_code = self._ws.close_code
             self.closed.set()
-            for event in (self._config_seen, self._pong_seen, *self._completed.values()):
+            waiters = (*self._completed.values(), *self._first_frame.values())
+            for event in (self._config_seen, self._pong_seen, *waiters):
                 event.set()  # wake every waiter; they see `closed`
 
     def _receive(self, frame: str | bytes) -> None:
@@ -312,6 +325,7 @@ class RetellCaller:
         now = time.perf_counter()
         if reply.first_frame_at is None:
             reply.first_frame_at = now
+            self._first_frame[frame.response_id].set()
         reply.frames.append(frame)
         if frame.content_complete:
             reply.completed_at = now

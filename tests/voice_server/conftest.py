@@ -1,0 +1,88 @@
+"""A real voice server on a free port (uvicorn in a thread) and Retell's side of the wire."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from settings import Settings, load_settings
+from tests.conftest import free_port
+
+API_KEY = "test-dispatch-key-0123456789"
+RETELL_KEY = "key_test_retell_0123456789abcdef"
+TRANSFER_NUMBER = "+15550001111"
+
+
+class RunningServer:
+    """uvicorn serving one app on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.app = app
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> RunningServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    @property
+    def store(self) -> Any:
+        return self.app.state.store
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": f"sqlite:///{tmp_path / 'voice.db'}",
+            "dispatch_api_key": API_KEY,
+            "retell_api_key": RETELL_KEY,
+            "dispatch_transfer_number": TRANSFER_NUMBER,
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., RunningServer]]:
+    """`serve(settings, policy=None)` -> a started server; all are stopped after the test."""
+    from voice_server.main import create_app
+
+    started: list[RunningServer] = []
+
+    def start(settings: Settings, **app_options: Any) -> RunningServer:
+        server = RunningServer(create_app(settings, **app_options)).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEY}"}
