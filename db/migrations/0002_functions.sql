@@ -425,7 +425,8 @@ begin
         '''emergencies'', count(*) filter (where c.call_outcome = ''Emergency Escalation''),'
         '''delays'', count(*) filter (where c.driver_status = ''Delayed''),'
         '''incomplete'', count(*) filter (where c.call_outcome = ''Incomplete''),'
-        '''avg_latency_ms'', avg((c.latency ->> ''e2e_p50_ms'')::double precision)'
+        '''avg_latency_ms'', avg(case when jsonb_typeof(c.latency -> ''e2e_p50_ms'') = ''number'''
+        '    then (c.latency ->> ''e2e_p50_ms'')::double precision end)'
         ') from ' || from_sql
         into totals;
 
@@ -459,10 +460,10 @@ begin
         into groups;
 
     execute 'select coalesce(jsonb_object_agg(keyword, hits order by keyword), ''{}'') from ('
-        '  select hit.key as keyword, sum(hit.value::bigint) as hits'
+        '  select hit.key as keyword, sum((hit.value #>> ''{}'')::numeric)::bigint as hits'
         '  from calllog c left join drivers d on d.id = c.driver_id'
-        '  cross join lateral jsonb_each_text(c.keyword_hits) as hit'
-        '  where ' || where_sql ||
+        '  cross join lateral jsonb_each(c.keyword_hits) as hit'
+        '  where ' || where_sql || ' and jsonb_typeof(hit.value) = ''number'''
         '  group by hit.key) as totals'
         into keywords;
 
