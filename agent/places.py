@@ -58,6 +58,7 @@ _MAX_CITY_WORDS = max(len(k.split()) for k in CITIES)
 _PLACE_CUES = frozenset(
     {"near", "in", "outside", "by", "past", "through", "into", "around", "at", "leaving", "of"}
     | {"towards", "toward", "to", "from", "thru", "passing", "approaching", "entering", "before"}
+    | {"left", "outta", "leaving"}
 )
 
 # Main-line interstate numbers: a bare "95" on a road is I-95; other bare numbers are highways.
@@ -131,10 +132,10 @@ class Location:
         return bool(
             self.mile_marker
             or self.exit
-            or self.truck_stop
             or self.city
             or self.facility
             or self.miles_out
+            or (self.truck_stop and self.highway)
         )
 
     def merged_over(self, older: Location | None) -> Location:
@@ -159,7 +160,7 @@ class Location:
         if self.mile_marker:
             parts.append(f"mile marker {self.mile_marker}")
         if self.exit:
-            parts.append(f"at exit {self.exit}" if parts else f"exit {self.exit}")
+            parts.append(f"at exit {self.exit}" if self.truck_stop else f"exit {self.exit}")
         if self.truck_stop and self.highway:
             parts.append(f"at {self.truck_stop}")
         if self.city:

@@ -179,7 +179,7 @@ def _confirmation(state: CallState, context: CallContext) -> tuple[str, ...]:
             u.lower() if not u.startswith("Door") else u.lower() for u in state.unloading
         )
         pod = (
-            " and you'll send the POD"
+            ", and you'll send the POD"
             if state.pod_ack
             else ", and please send the POD when you can"
         )
@@ -187,20 +187,15 @@ def _confirmation(state: CallState, context: CallContext) -> tuple[str, ...]:
             f"Thanks{_comma_name(context)}, I have you at the receiver, {unloading}{pod}.",
             "Have a good one.",
         )
-    where = _where(state.location) if state.location else "on the road"
-    delay = (
-        f", delayed by {' and '.join(r.lower() for r in state.delay_reasons)},"
-        if state.status is DriverStatus.DELAYED and state.delay_reasons
-        else ""
-    )
-    if not state.eta:
-        eta = ""
-    elif state.eta.startswith("in "):
-        eta = f", arriving {state.eta}"
-    else:
-        eta = f" with an ETA of {state.eta}"
+    summary = [_where(state.location) if state.location else "on the road"]
+    if state.status is DriverStatus.DELAYED and state.delay_reasons:
+        summary.append(f"delayed by {' and '.join(r.lower() for r in state.delay_reasons)}")
+    if state.eta and state.eta.startswith("in "):
+        summary.append(f"arriving {state.eta}")
+    elif state.eta:
+        summary.append(f"with an ETA of {state.eta}")
     return (
-        f"Got it, I have you {where}{delay}{eta}.",
+        f"Got it, I have you {', '.join(summary)}.",
         f"Thanks{_comma_name(context)}, drive safe.",
     )
 
@@ -230,7 +225,7 @@ def _emergency_reply(context: CallContext, state: CallState, reading: Reading | 
                 *urgent,
                 _STILL_CONNECTING if state.connecting_announced else _CONNECTING,
             ),
-            transfer_number=context.transfer_number,
+            transfer_number=context.transfer_number or None,
         )
     if opener:
         opener = (opener[0], "Your safety comes first.") if topic is Topic.SAFETY else opener
@@ -280,7 +275,7 @@ def reminder_reply(
                     "I'm not hearing you, so I'm getting a human dispatcher on the line.",
                     _CONNECTING,
                 ),
-                transfer_number=context.transfer_number,
+                transfer_number=context.transfer_number or None,
             )
         return Reply(
             sentences=(SILENCE_GOODBYE, "Please call dispatch back when you can."), end_call=True

@@ -116,8 +116,8 @@ _QUESTIONS: tuple[tuple[Question, re.Pattern[str]], ...] = (
     (
         Question.APPOINTMENT,
         _rx(
-            r"what time (?:is|'s) (?:my|the|our) (?:appointment|appt|delivery)|"
-            r"when (?:is|'s) (?:my|the|our) (?:appointment|appt|delivery)|"
+            r"what time(?: is|'s) (?:my|the|our) (?:appointment|appt|delivery)|"
+            r"when(?: is|'s) (?:my|the|our) (?:appointment|appt|delivery)|"
             r"(?:appointment|appt) time|what time do (?:they|i|you) (?:need|want|expect)|"
             r"when do (?:i|they|you) (?:need|want|expect)|what(?:'s| is) my appointment|"
             r"when am i supposed to"
@@ -151,34 +151,37 @@ _ACCIDENT = _rx(
     r"jack ?knifed?|sideswiped?|t boned|ran off the road|went off the road|in the ditch|"
     r"hit (?:a |an |the |another |some )?(?:deer|car|truck|vehicle|pole|guard ?rail|rail|wall|"
     r"barrier|median|bridge|cow|tree|pedestrian|person|van|suv|pickup|semi|moose|elk|sign)|"
-    r"hit by|hit me|got hit|been hit|flipped)"
+    r"hit by|hit me|got hit|been hit|flipped)\b"
 )
 _BREAKDOWN = _rx(
     r"\b(?:broke down|broken down|breakdown|blow ?out|blew (?:a|my|the) (?:tire|steer|drive)|"
-    r"blown tire|flat tire|(?:engine|motor|truck) (?:died|quit|failed|blew|shut (?:down|off)|"
+    r"blown tire|flat tire|(?:engine|motor|truck) (?:just |totally |completely )?"
+    r"(?:died|quit|failed|blew|shut (?:down|off)|"
     r"overheat\w*|is smoking|won'?t start|is dead|just died)|won'?t start|"
     r"brakes? (?:went out|failed|are gone|gone out|locked up|are out)|lost (?:my |the )?brakes|"
     r"transmission (?:went|failed|is (?:out|gone|shot))|lost power|stalled|dead battery|"
     r"broke an axle|axle broke|air line|mechanical (?:problem|issue|failure)|on fire|"
-    r"fire in|flames|smoke (?:coming|pouring|everywhere)|caught fire)"
+    r"fire in|flames|smoke (?:coming|pouring|everywhere)|caught fire)\b"
 )
 _MEDICAL = _rx(
     r"\b(?:chest pains?|heart attack|can'?t breathe|trouble breathing|passed out|blacked out|"
     r"seizure|stroke|diabetic|allergic reaction|unconscious|collapsed|numb|really dizzy|"
     r"(?:feel|feeling|i'm|im) (?:really )?(?:sick|dizzy|faint)(?! of)|throwing up|"
     r"medical emergency|"
-    r"need an ambulance|call an ambulance|bleeding bad)"
+    r"need an ambulance|call an ambulance|bleeding bad)\b"
 )
 _OTHER_DANGER = _rx(
     r"\b(?:stolen|stole|steal|theft|robbed|robbery|break in|broke into|breaking into|"
-    r"broken into|trying to (?:get|break) in|gun|knife|threaten\w*|following me|being followed|"
+    r"broken into|break into|trying to (?:get|break) in(?:to)?|gun|knife|threaten\w*|"
+    r"following me|being followed|"
     r"attacked|hijack\w*|cut (?:the|my) seal|seal (?:is |was )?(?:cut|broken)|somebody in my|"
-    r"someone in my|got in a fight|trying to fight|assault\w*)"
+    r"someone in my|got in a fight|trying to fight|assault\w*)\b"
 )
 _DANGER_NOW = _rx(
     r"\b(?:trapped|stuck in the (?:cab|truck)|can'?t get out|on fire|fire in|flames|caught fire|"
     r"gun|knife|trying to (?:get|break) in|following me|being followed|attacked|"
-    r"still here|they'?re here|help me|need help now|in the (?:middle of the )?(?:road|lane)|"
+    r"still here|they'?re here|help me|need help now|"
+    r"in the (?:middle of the |right |left |center |fast |slow )?(?:road|lane)|"
     r"blocking (?:the )?(?:lane|road|traffic)|chest pains?|heart attack|can'?t breathe|"
     r"passed out|unconscious|seizure|stroke|bleeding)"
 )
@@ -209,14 +212,14 @@ _UNLOADING_NOW = _rx(
     r"at door|in door|backed (?:in|into)|bumped (?:in|into|a door)|in (?:a |the )?dock|"
     r"lumpers? (?:is|are|'s) (?:unloading|working|on it|pulling)|"
     r"(?:taking|pulling) (?:it|the load|the freight) off|all unloaded|done unloading|"
-    r"finished unloading|empty now|i'm empty|got me in)"
+    r"finished unloading|empty now|i'm empty|got me in)\b"
 )
 _ARRIVED = _rx(
     r"\b(?:arrived|i'?m here|we'?re here|just got here|got here|made it|pulled in|checked in|"
     r"in the yard|at the gate|at the guard shack|waiting (?:for|on) (?:a |the |my )?(?:door|dock|"
     r"lumper)|waiting to (?:unload|get unloaded|be unloaded|get in|back in)|here at|"
     r"at the (?:receiver|receiving|consignee|dock|docks|facility|warehouse|customer|dc|"
-    r"distribution center|delivery)|sitting at the (?:receiver|dock|customer))"
+    r"distribution center|delivery)|sitting at the (?:receiver|dock|customer))\b"
 )
 _DELAYED = _rx(
     r"\b(?:running (?:late|behind)|behind schedule|late|delayed|delay|stuck|held up|"
@@ -318,7 +321,9 @@ _SAFETY_DETAILS = (
     ("at a truck stop", _rx(r"\b(?:at a truck stop|in the lot|in a parking lot)\b")),
 )
 _UNSAFE = _rx(
-    r"\b(?:not safe|unsafe|in the (?:middle of the )?(?:road|lane)|still in (?:the )?(?:lane|road|"
+    r"\b(?:not safe|unsafe|"
+    r"in the (?:middle of the |right |left |center |fast |slow )?(?:road|lane)|"
+    r"still in (?:the )?(?:lane|road|"
     r"traffic)|blocking (?:the )?(?:lane|road|traffic)|trapped|can'?t get out|stuck in the (?:cab|"
     r"truck)|on fire|flames|still here|they'?re here|following me|help me)"
 )
@@ -329,8 +334,10 @@ _NO_INJURY = _rx(
     r"nobody hurt|we'?re all (?:ok|fine)|"
     r"don'?t think (?:any|some)(?:one|body)'?s? (?:is |got )?hurt)"
 )
+_ONLY_FINE = _rx(r"^(?:ok|okay|fine|good|all good|alright|we'?re good|i'?m good)$")
 _INJURY = _rx(
-    r"\b(?:hurt|injured|injury|injuries|bleeding|broke my|broken (?:arm|leg|rib)|can'?t move|"
+    r"\b(?:hurt|injured|injury|injuries|bleeding|broke my|broken (?:arm|leg|rib)|"
+    r"can'?t move my|i can'?t move\b(?! the)|"
     r"hit my head|pain|ambulance|unconscious|passed out|cut my|bruised|concussion)"
 )
 _LOAD_OK = _rx(
@@ -348,6 +355,7 @@ _LOAD_BAD = _rx(
 
 _CLAUSE_SPLIT = _rx(r"\b(?:and|but|so|because|cause|cuz)\b")
 _RAW_CLAUSE_SPLIT = _rx(r"[,.;!?]+")
+_LEADING_CHATTER = _rx(r"^(?:(?:yeah|yes|so|well|oh|man|hey|ok|okay|look|listen|god)\b\s*)+")
 _EVASIVE = _rx(
     r"^(?:i (?:don'?t|dunno) know|dunno|i dunno|no idea|not sure|doesn'?t matter|whatever|"
     r"stuff|things|same as always|you know how it is|it is what it is|why|who cares)"
@@ -359,7 +367,7 @@ def _clause_with(raw: str, pattern: re.Pattern[str]) -> str:
     for sentence in _RAW_CLAUSE_SPLIT.split(raw):
         for clause in _CLAUSE_SPLIT.split(normalize(sentence)):
             if pattern.search(clause):
-                return clause.strip()[:80]
+                return _LEADING_CHATTER.sub("", clause.strip())[:80]
     return normalize(raw)[:80]
 
 
@@ -444,7 +452,8 @@ def _safety(raw: str, text: str, topic: Topic, yes: bool, no: bool) -> tuple[str
 
 
 def _injury(raw: str, text: str, topic: Topic, yes: bool, no: bool, medical: bool) -> str | None:
-    if _NO_INJURY.search(text) or (topic is Topic.INJURY and (no or _SAFE.search(text))):
+    fine = _ONLY_FINE.search(text)
+    if _NO_INJURY.search(text) or (topic is Topic.INJURY and (no or fine or _SAFE.search(text))):
         return "No injuries"
     if medical:
         return "Medical: " + _clause_with(raw, _MEDICAL)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agent.places import Location
 from agent.signals import Question, Reading, read_user_turn
@@ -128,6 +128,8 @@ def _apply_emergency_reading(values: dict[str, object], reading: Reading) -> Non
         values["injured"] = bool(values.get("injured")) or reading.injured
     if reading.location:
         older = values.get("emergency_location")
+        if older is None and isinstance(checkin := values.get("location"), Location):
+            older = Location(highway=checkin.highway, direction=checkin.direction)
         values["emergency_location"] = reading.location.merged_over(
             older if isinstance(older, Location) else None
         )
@@ -135,16 +137,40 @@ def _apply_emergency_reading(values: dict[str, object], reading: Reading) -> Non
         values["load_secure"] = reading.load_secure
 
 
+_FACT_NAMES = (
+    "status",
+    "location",
+    "eta",
+    "delay_reasons",
+    "unloading",
+    "pod_answered",
+    "pod_ack",
+    "emergency",
+    "safety",
+    "injury",
+    "emergency_location",
+    "load_secure",
+)
+_AT_FACILITY = (DriverStatus.ARRIVED, DriverStatus.UNLOADING)
+
+
 def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: Topic) -> None:
-    if reading.status:
-        values["status"] = reading.status
+    if values.get("status") in _AT_FACILITY:
+        # Once at the receiver, talk of times and delays is not an ETA or a new delay.
+        reading = replace(reading, eta=None, delay_reasons=())
+        if reading.status in (DriverStatus.DRIVING, DriverStatus.DELAYED):
+            reading = replace(reading, status=None)
+    if reading.status and (
+        reading.status is not DriverStatus.DRIVING or values.get("status") is None
+    ):
+        values["status"] = reading.status  # a location alone never undoes "running late"
     if reading.location:
         older = values.get("location")
         values["location"] = reading.location.merged_over(
             older if isinstance(older, Location) else None
         )
-        if values.get("status") is None and reading.location.highway:
-            values["status"] = DriverStatus.DRIVING
+        if values.get("status") is None and not reading.location.facility:
+            values["status"] = DriverStatus.DRIVING  # somewhere on the way
     if reading.eta:
         values["eta"] = reading.eta
         if values.get("status") is None:
@@ -191,11 +217,18 @@ def follow(transcript: Sequence[Turn]) -> CallState:
         if reading.emergency and not in_emergency:
             values["emergency"] = reading.emergency.kind
             in_emergency = True
+        facts_before = tuple(values.get(name) for name in _FACT_NAMES)
         if in_emergency:
             _apply_emergency_reading(values, reading)
         else:
             _apply_checkin_reading(values, reading, topic)
-        productive = reading.says_something or (reading.garbled and not values.get("repeat_asked"))
+        # Productive means the driver told us something new (or asked something): repeating
+        # "on the road" for the third time is still evasive.
+        productive = (
+            facts_before != tuple(values.get(name) for name in _FACT_NAMES)
+            or reading.question is not None
+            or (reading.garbled and not values.get("repeat_asked"))
+        )
         streak = int(values.get("unproductive_streak", 0))  # type: ignore[call-overload]
         values["unproductive_streak"] = 0 if productive else streak + 1
         values["topic"] = Topic.NONE if productive and not reading.garbled else topic

@@ -123,6 +123,7 @@ def normalize(text: str) -> str:
     lowered = _FILLERS.sub(" ", lowered)
     lowered = lowered.replace("o'clock", "oclock")
     words = _SPACES.sub(" ", lowered).strip().split(" ")
+    words = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]  # "i i" stutter
     return " ".join(_numbers_to_digits(words)) if words != [""] else ""
 
 

@@ -34,8 +34,8 @@ _OUT_AWAY = re.compile(
 )
 _BARE_DURATION = re.compile(
     r"(?<!waiting )(?<!waited )(?<!been )(?<!for )"
-    r"\b(\d+(?:\.\d+)?|an?|half an?|a couple(?: of)?|couple(?: of)?)"
-    r"\s?(hours?|hrs?|minutes?|mins?)\b( and a half)?"
+    r"\b(?:(\d+(?:\.\d+)?|an?|half an?|a couple(?: of)?|couple(?: of)?)\s?)?"
+    r"(hours?|hrs?|minutes?|mins?)\b( and a half)?"
 )
 _ON_TIME = re.compile(
     r"\b(?:on time|make (?:my|the|our) (?:appointment|appt)|right on schedule|on schedule)\b"
@@ -44,7 +44,9 @@ _ON_TIME = re.compile(
 _AMOUNTS = {"a": 1.0, "an": 1.0, "half a": 0.5, "half an": 0.5, "a few": 3.0, "few": 3.0}
 
 
-def _amount(word: str) -> float:
+def _amount(word: str | None) -> float:
+    if word is None:
+        return 1.0  # "hour and a half"
     if word in _AMOUNTS:
         return _AMOUNTS[word]
     if "couple" in word:
@@ -52,7 +54,7 @@ def _amount(word: str) -> float:
     return float(word)
 
 
-def _relative(amount_word: str, unit: str, and_a_half: str | None) -> str:
+def _relative(amount_word: str | None, unit: str, and_a_half: str | None) -> str:
     amount = _amount(amount_word) + (0.5 if and_a_half else 0.0)
     if unit.startswith(("hour", "hr")):
         if amount < 1:
