@@ -45,6 +45,7 @@ from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, 
 MIGRATE_HINT = "run `python -m db migrate`"
 MAX_IDLE_CONNECTIONS = 4
 BULK_CHUNK_ROWS = 20_000
+VACUUM_AFTER_ROWS = 50_000
 
 # COPY columns for bulk_insert_calls: every CallUpdate field plus the identity and the
 # structured result's indexed copies (the same derivation as insert_calls in SQL).
@@ -226,6 +227,8 @@ class PostgresStore:
                     chunk = []
             if chunk:
                 written += _insert_chunk(conn, columns, chunk)
+            if written >= VACUUM_AFTER_ROWS:
+                _refresh_visibility_and_statistics(conn)
         return written
 
     # -- reads -----------------------------------------------------------------------------
@@ -324,3 +327,10 @@ def _insert_chunk(conn: psycopg.Connection, columns: str, chunk: list[tuple[Any,
             "on conflict (provider, provider_call_id) do nothing"
         )
         return cur.rowcount
+
+
+def _refresh_visibility_and_statistics(conn: psycopg.Connection) -> None:
+    """After a large load: planner statistics, and the visibility map that lets the metrics
+    read the covering index alone, without waiting for autovacuum. A role that does not own
+    the table only gets a warning, and autovacuum catches up later."""
+    conn.execute("vacuum (analyze) calllog")

@@ -60,6 +60,11 @@ create table if not exists calllog (
     call_analysis jsonb check (jsonb_typeof(call_analysis) = 'object'),
     metadata jsonb check (jsonb_typeof(metadata) = 'object'),
     error text,
+    -- latency's end-to-end median as a column, so metrics read it from the covering index.
+    e2e_latency_ms double precision generated always as (
+        case when jsonb_typeof(latency -> 'e2e_p50_ms') = 'number'
+             then (latency ->> 'e2e_p50_ms')::double precision end
+    ) stored,
     -- Only what was said is searchable, not the role labels.
     search_tsv tsvector generated always as (
         to_tsvector('english'::regconfig, jsonb_path_query_array(transcript, '$[*].content'))
@@ -72,7 +77,7 @@ create table if not exists calllog (
 create index if not exists calllog_provider_created_at
     on calllog (provider, created_at desc, id desc)
     include (status, duration_secs, sentiment, interruptions_est, tokens_estimated,
-             call_outcome, driver_status, emergency_type);
+             call_outcome, driver_status, emergency_type, e2e_latency_ms, keyword_hits);
 create index if not exists calllog_created_at on calllog (created_at desc, id desc);
 create index if not exists calllog_call_outcome on calllog (call_outcome, created_at desc);
 create index if not exists calllog_driver_status on calllog (driver_status, created_at desc);
