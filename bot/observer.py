@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
@@ -114,6 +115,7 @@ class SessionObserver(BaseObserver):
         self._started_sent: asyncio.Task | None = None
         self._finish_task: asyncio.Task | None = None
         self.summary: dict[str, Any] | None = None
+        self.summary_event: dict[str, Any] | None = None  # exactly as sent (and spooled)
 
     # Lifecycle -------------------------------------------------------------------------------
 
@@ -267,7 +269,8 @@ class SessionObserver(BaseObserver):
             for child in self._children:
                 await child.cleanup()
             self.summary = self.build_summary(reason)
-            await self._events.send(self._event("session_summary", self.summary))
+            self.summary_event = self._event("session_summary", self.summary)
+            await self._events.send(self.summary_event)
             return self.summary
         except Exception:
             logger.exception(f"Could not build or spool the summary of {self.provider_call_id}")
@@ -286,5 +289,7 @@ class SessionObserver(BaseObserver):
             "provider_call_id": self.provider_call_id,
             "event_type": event_type,
             "event_id": event_id(self.provider_call_id, event_type),
+            # Fixed when the event is made, so a resent event is identical (and a no-op).
+            "occurred_at": datetime.fromtimestamp(self._now(), UTC).isoformat(),
             "data": data,
         }

@@ -160,7 +160,7 @@ def bot_settings(**overrides: Any) -> Settings:
 
 @pytest.fixture
 def make_call(tmp_path: Path) -> Callable[..., BotCall]:
-    """`make_call(provider_call_id, voice_server_url=None, silence_timeout_secs=None)`.
+    """`make_call(provider_call_id, voice_server_url=None, silence_timeout_secs=None, ...)`.
 
     Without a voice server the events go to a port nobody listens on, so they stay spooled:
     the spool then holds exactly what the server would have received.
@@ -172,9 +172,10 @@ def make_call(tmp_path: Path) -> Callable[..., BotCall]:
         voice_server_url: str | None = None,
         silence_timeout_secs: float | None = None,
         settings: Settings | None = None,
+        spool: str | None = None,
     ) -> BotCall:
         settings = settings or bot_settings()
-        spool_path = tmp_path / f"{provider_call_id}.jsonl"
+        spool_path = tmp_path / f"{spool or provider_call_id}.jsonl"
         events = EventClient(
             voice_server_url or f"http://127.0.0.1:{free_port()}",
             settings.pipecat_api_key.get_secret_value(),
