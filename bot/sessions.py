@@ -17,15 +17,20 @@ reports, under a generated provider_call_id.
 
 from __future__ import annotations
 
+import hmac
 import json
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlparse
 
+from fastapi import APIRouter, Depends, Header, HTTPException
 from loguru import logger
+from pydantic import BaseModel, Field
+
+from settings import Settings
 
 SESSION_TTL_SECS = 30 * 60
 CONTEXT_KEYS = (
@@ -93,6 +98,68 @@ class SessionRegistry:
 
 
 REGISTRY = SessionRegistry()
+
+
+class SessionRequest(BaseModel):
+    provider_call_id: str = Field(min_length=1, max_length=128)
+    transport: Literal["webrtc", "twilio"] = "webrtc"
+    context: dict[str, str] = Field(default_factory=dict)
+
+
+class RegisteredSession(BaseModel):
+    provider_call_id: str
+    session: str
+    transport: str
+    client_path: str  # where a browser joins (WebRTC)
+    stream_path: str  # where Twilio connects its media stream (Twilio)
+    stream_parameters: dict[str, str]  # <Parameter>s of the TwiML <Stream>
+
+
+def session_router(settings: Settings) -> APIRouter:
+    """`POST /dispatch/sessions` and `GET /dispatch/sessions/{id}`, bearer PIPECAT_API_KEY."""
+    router = APIRouter()
+
+    def require_pipecat_key(authorization: Annotated[str | None, Header()] = None) -> None:
+        if settings.pipecat_api_key is None:
+            raise HTTPException(503, "PIPECAT_API_KEY is not set on the bot.")
+        expected = settings.pipecat_api_key.get_secret_value().encode()
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
+            raise HTTPException(401, "Send Authorization: Bearer <PIPECAT_API_KEY>.")
+
+    auth = [Depends(require_pipecat_key)]
+
+    @router.post("/dispatch/sessions", dependencies=auth)
+    async def register_session(request: SessionRequest) -> RegisteredSession:
+        spec = SessionSpec(
+            provider_call_id=request.provider_call_id,
+            context=dict(request.context),
+            transport=request.transport,
+        )
+        token = REGISTRY.register(spec)
+        return RegisteredSession(
+            provider_call_id=spec.provider_call_id,
+            session=token,
+            transport=spec.transport,
+            client_path=f"/client/?session={token}",
+            stream_path="/ws",
+            stream_parameters={"session": token},
+        )
+
+    @router.get("/dispatch/sessions/{provider_call_id}", dependencies=auth)
+    async def describe_session(provider_call_id: str) -> dict[str, str]:
+        token = REGISTRY.token_for(provider_call_id)
+        if token is None:
+            raise HTTPException(404, "No pending session for this call (joined or expired).")
+        spec = REGISTRY.lookup(token)
+        assert spec is not None
+        return {
+            "provider_call_id": provider_call_id,
+            "status": "waiting",
+            "transport": spec.transport,
+        }
+
+    return router
 
 
 class SessionBodyMiddleware:
