@@ -76,8 +76,9 @@ create table if not exists calllog (
 -- The INCLUDE columns let the metrics functions aggregate with index-only scans.
 create index if not exists calllog_provider_created_at
     on calllog (provider, created_at desc, id desc)
-    include (status, duration_secs, sentiment, interruptions_est, tokens_estimated,
-             call_outcome, driver_status, emergency_type, e2e_latency_ms, keyword_hits);
+    include (status, driver_id, load_number, duration_secs, sentiment, interruptions_est,
+             tokens_estimated, call_outcome, driver_status, emergency_type, e2e_latency_ms,
+             keyword_hits);
 create index if not exists calllog_created_at on calllog (created_at desc, id desc);
 create index if not exists calllog_call_outcome on calllog (call_outcome, created_at desc);
 create index if not exists calllog_driver_status on calllog (driver_status, created_at desc);
