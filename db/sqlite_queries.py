@@ -5,7 +5,9 @@ Every aggregate runs in SQLite (GROUP BY, SUM, AVG); Python only shapes the grou
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -89,7 +91,12 @@ def where(filters: CallFilters, *, provider: Provider | None = None) -> tuple[st
 
 
 def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) -> RetellMetrics:
-    """The aggregate shape shared by the Retell and Pipecat dashboards, computed in SQL."""
+    """The aggregate shape shared by the Retell and Pipecat dashboards, computed in SQL.
+
+    Three scans: the totals; one GROUP BY over every category the dashboards count (its rows
+    are groups, at most days x outcomes x statuses x buckets, folded into the per-category
+    counts below); and the keyword counts.
+    """
     condition, params = where(filters, provider=provider)
     totals = conn.execute(
         f"""
@@ -102,7 +109,7 @@ def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) 
                coalesce(sum(c.call_outcome = ?), 0) AS emergencies,
                coalesce(sum(c.driver_status = ?), 0) AS delays,
                coalesce(sum(c.call_outcome = ?), 0) AS incomplete,
-               avg(json_extract(c.latency, '$.e2e_p50_ms')) AS avg_latency_ms
+               avg(c.latency_e2e_p50_ms) AS avg_latency_ms
         FROM calllog AS c WHERE {condition}
         """,
         [
@@ -113,45 +120,38 @@ def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) 
         ],
     ).fetchone()
 
-    def counts_by(column: str) -> dict[str, int]:
-        rows = conn.execute(
-            f"""SELECT c.{column}, count(*) FROM calllog AS c
-                WHERE {condition} AND c.{column} IS NOT NULL
-                GROUP BY c.{column} ORDER BY c.{column}""",
-            params,
-        ).fetchall()
-        return {value: count for value, count in rows}
+    by: dict[str, Counter[Any]] = defaultdict(Counter)
+    for day, outcome, status, driver_status, emergency_type, bucket, calls in conn.execute(
+        f"""SELECT substr(c.created_at, 1, 10), c.call_outcome, c.status, c.driver_status,
+                   c.emergency_type, CAST(c.duration_secs / {DURATION_BUCKET_SECS} AS INTEGER),
+                   count(*)
+            FROM calllog AS c WHERE {condition}
+            GROUP BY 1, 2, 3, 4, 5, 6""",
+        params,
+    ):
+        by["day_outcome"][(day, outcome)] += calls
+        by["status"][status] += calls
+        by["call_outcome"][outcome] += calls
+        by["driver_status"][driver_status] += calls
+        by["emergency_type"][emergency_type] += calls
+        by["bucket"][bucket] += calls
+
+    def counts(category: str) -> dict[str, int]:
+        return dict(sorted((k, n) for k, n in by[category].items() if k is not None))
 
     per_day = [
         DayCount(day=day, call_outcome=outcome, calls=calls)
-        for day, outcome, calls in conn.execute(
-            f"""SELECT substr(c.created_at, 1, 10) AS day, c.call_outcome, count(*)
-                FROM calllog AS c WHERE {condition}
-                GROUP BY day, c.call_outcome ORDER BY day, c.call_outcome NULLS FIRST""",
-            params,
+        for (day, outcome), calls in sorted(
+            by["day_outcome"].items(), key=lambda kv: (kv[0][0], kv[0][1] is not None, kv[0][1])
         )
     ]
-    keyword_totals = {
-        keyword: int(total)
-        for keyword, total in conn.execute(
-            f"""SELECT hit.key, sum(hit.value) FROM calllog AS c, json_each(c.keyword_hits) AS hit
-                WHERE {condition} AND c.keyword_hits IS NOT NULL
-                GROUP BY hit.key ORDER BY hit.key""",
-            params,
-        )
-    }
     histogram = [
         {
             "bucket_start_secs": bucket * DURATION_BUCKET_SECS,
             "bucket_end_secs": (bucket + 1) * DURATION_BUCKET_SECS,
             "calls": calls,
         }
-        for bucket, calls in conn.execute(
-            f"""SELECT CAST(c.duration_secs / {DURATION_BUCKET_SECS} AS INTEGER) AS bucket, count(*)
-                FROM calllog AS c WHERE {condition} AND c.duration_secs IS NOT NULL
-                GROUP BY bucket ORDER BY bucket""",
-            params,
-        )
+        for bucket, calls in sorted((b, n) for b, n in by["bucket"].items() if b is not None)
     ]
     return RetellMetrics(
         total_calls=totals["total_calls"],
@@ -163,12 +163,33 @@ def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) 
         emergencies=totals["emergencies"],
         delays=totals["delays"],
         incomplete=totals["incomplete"],
-        by_outcome=counts_by("call_outcome"),
-        by_status=counts_by("status"),
-        by_driver_status=counts_by("driver_status"),
-        by_emergency_type=counts_by("emergency_type"),
+        by_outcome=counts("call_outcome"),
+        by_status=counts("status"),
+        by_driver_status=counts("driver_status"),
+        by_emergency_type=counts("emergency_type"),
         per_day=per_day,
-        keyword_totals=keyword_totals,
+        keyword_totals=keyword_totals(conn, condition, params),
         duration_histogram=histogram,
         avg_latency_ms=totals["avg_latency_ms"],
     )
+
+
+def keyword_totals(conn: sqlite3.Connection, condition: str, params: list[Any]) -> dict[str, int]:
+    """Sum of keyword_hits per keyword, zero totals included, from the derived columns."""
+    keywords: set[str] = set()
+    for (keys,) in conn.execute(
+        f"""SELECT DISTINCT c.keyword_keys FROM calllog AS c
+            WHERE {condition} AND c.keyword_keys IS NOT NULL""",
+        params,
+    ):
+        keywords.update(json.loads(keys))
+    sums = dict(
+        conn.execute(
+            f"""SELECT hit.key, sum(hit.value)
+                FROM calllog AS c, json_each(c.keyword_nonzero) AS hit
+                WHERE {condition} AND c.keyword_nonzero IS NOT NULL
+                GROUP BY hit.key""",
+            params,
+        ).fetchall()
+    )
+    return {keyword: int(sums.get(keyword, 0)) for keyword in sorted(keywords)}

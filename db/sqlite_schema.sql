@@ -67,11 +67,7 @@ CREATE TABLE calllog (
 );
 -- One index per filter the UI offers; created_at second so a filtered page is read in order.
 CREATE INDEX calllog_created_at_idx ON calllog (created_at);
--- Covers every column the metrics read, so a dashboard's aggregates never touch the table rows.
-CREATE INDEX calllog_provider_created_at_idx ON calllog (
-    provider, created_at, status, call_outcome, driver_status, emergency_type, duration_secs,
-    sentiment, interruptions_est, tokens_estimated, keyword_hits, latency
-);
+CREATE INDEX calllog_provider_created_at_idx ON calllog (provider, created_at);
 CREATE INDEX calllog_status_idx ON calllog (status, created_at);
 CREATE INDEX calllog_call_outcome_idx ON calllog (call_outcome, created_at);
 CREATE INDEX calllog_driver_status_idx ON calllog (driver_status, created_at);

@@ -38,7 +38,10 @@ from db.store import NotMigrated, StoreError, StoreUnavailable, WriteFailed
 
 SCHEMA_PATH = Path(__file__).with_name("sqlite_schema.sql")
 # (name, file) applied in order and recorded in schema_migrations; append, never edit.
-MIGRATIONS: tuple[tuple[str, Path], ...] = (("0001_initial", SCHEMA_PATH),)
+MIGRATIONS: tuple[tuple[str, Path], ...] = (
+    ("0001_initial", SCHEMA_PATH),
+    ("0002_metric_columns", SCHEMA_PATH.with_name("sqlite_0002_metric_columns.sql")),
+)
 
 MAX_PAGE_SIZE = 1000
 BULK_CHUNK_ROWS = 20_000
@@ -72,6 +75,9 @@ PLAIN_FIELDS = (
 )
 TIMESTAMP_FIELDS = ("started_at", "ended_at")
 DERIVED_FROM_STRUCTURED = ("call_outcome", "driver_status", "emergency_type")
+# Plain copies of what metrics read inside keyword_hits and latency (see sqlite_0002_*.sql).
+DERIVED_FROM_KEYWORDS = ("keyword_keys", "keyword_nonzero")
+DERIVED_FROM_LATENCY = "latency_e2e_p50_ms"
 INSERT_COLUMNS = (
     "provider",
     "provider_call_id",
@@ -83,6 +89,8 @@ INSERT_COLUMNS = (
     *JSON_FIELDS,
     "structured",
     *DERIVED_FROM_STRUCTURED,
+    *DERIVED_FROM_KEYWORDS,
+    DERIVED_FROM_LATENCY,
     "transcript",
 )
 INSERT_SQL = (
@@ -109,6 +117,23 @@ def _structured_columns(structured: dict[str, Any] | None) -> dict[str, Any]:
     return {name: _text_or_none(structured.get(name)) for name in DERIVED_FROM_STRUCTURED}
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _keyword_columns(keyword_hits: dict[str, Any] | None) -> dict[str, Any]:
+    if keyword_hits is None:
+        return dict.fromkeys(DERIVED_FROM_KEYWORDS)
+    counted = {k: v for k, v in keyword_hits.items() if _is_number(v)}
+    nonzero = {k: v for k, v in counted.items() if v != 0}
+    return {"keyword_keys": _json(sorted(counted)), "keyword_nonzero": _json(nonzero or None)}
+
+
+def _latency_column(latency: dict[str, Any] | None) -> dict[str, Any]:
+    p50 = (latency or {}).get("e2e_p50_ms")
+    return {DERIVED_FROM_LATENCY: float(p50) if _is_number(p50) else None}
+
+
 def _text_or_none(value: Any) -> str | None:
     if value is None:
         return None
@@ -125,6 +150,8 @@ def _new_row(provider: Provider, provider_call_id: str, update: CallUpdate, now:
         "structured": _json(update.structured),
         "transcript": _json(update.transcript or []),
         **_structured_columns(update.structured),
+        **_keyword_columns(update.keyword_hits),
+        **_latency_column(update.latency),
     }
     for name in PLAIN_FIELDS:
         row[name] = getattr(update, name)
@@ -160,6 +187,10 @@ def _merged_changes(existing: sqlite3.Row, update: CallUpdate, now: str) -> dict
     if update.structured is not None:
         changes["structured"] = _json(update.structured)
         changes.update(_structured_columns(update.structured))
+    if update.keyword_hits is not None:
+        changes.update(_keyword_columns(update.keyword_hits))
+    if update.latency is not None:
+        changes.update(_latency_column(update.latency))
     return changes
 
 
@@ -204,7 +235,7 @@ class SqliteStore:
             self._with_busy_retry(lambda: conn.execute("PRAGMA journal_mode = WAL"))
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA cache_size = -65536")
+            conn.execute("PRAGMA cache_size = -16384")  # 16 MB per connection
             # SQLite's lower() folds ASCII only; driver names are often not ASCII.
             conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
         except (sqlite3.Error, OSError) as exc:

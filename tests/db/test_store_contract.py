@@ -527,3 +527,25 @@ def test_pipecat_metrics_list_items_and_aggregate_pipecat_calls_only(store: Stor
     assert aggregates.avg_latency_ms is None
     alice = store.pipecat_metrics(CallFilters(driver_id=sample.alice))
     assert [i.provider_call_id for i in alice.items] == ["p1"] and alice.aggregates.delays == 0
+
+
+def test_metrics_keep_zero_keyword_counts_and_skip_non_numeric_latency(store: Store) -> None:
+    store.upsert_call(
+        Provider.RETELL,
+        "c1",
+        CallUpdate(keyword_hits={"traffic": 2, "tire": 0}, latency={"e2e_p50_ms": 900}),
+    )
+    store.upsert_call(
+        Provider.RETELL,
+        "c2",
+        CallUpdate(keyword_hits={"traffic": 0, "fuel": 0}, latency={"e2e_p50_ms": "unknown"}),
+    )
+    metrics = store.retell_metrics(CallFilters())
+    assert metrics.keyword_totals == {"fuel": 0, "tire": 0, "traffic": 2}
+    assert metrics.avg_latency_ms == pytest.approx(900)
+    store.upsert_call(
+        Provider.RETELL, "c1", CallUpdate(keyword_hits={"traffic": 5}, latency={"e2e_p50_ms": 700})
+    )
+    metrics = store.retell_metrics(CallFilters())
+    assert metrics.keyword_totals == {"fuel": 0, "traffic": 5}
+    assert metrics.avg_latency_ms == pytest.approx(700)
