@@ -25,6 +25,15 @@ create table if not exists schema_migrations (
 """
 
 
+class MigrationFailed(RuntimeError):
+    """A migration file raised an error; it was rolled back and not recorded."""
+
+    def __init__(self, name: str, cause: psycopg.Error) -> None:
+        reason = cause.diag.message_primary or str(cause)
+        super().__init__(f"Migration {name} failed and was rolled back: {reason}")
+        self.name = name
+
+
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Path]:
     """The migration files, in the order they apply."""
     return sorted(p for p in directory.iterdir() if MIGRATION_NAME.match(p.name))
@@ -56,9 +65,14 @@ def apply_migrations(conn: psycopg.Connection, directory: Path = MIGRATIONS_DIR)
         applied_now = []
         for name in pending_migrations(conn, directory):
             sql = (directory / name).read_text(encoding="utf-8")
-            with conn.transaction():
-                conn.execute(sql)  # type: ignore[arg-type]  # trusted file, several statements
-                conn.execute("insert into schema_migrations (name) values (%s)", (name,))
+            try:
+                with conn.transaction():
+                    conn.execute(sql)  # type: ignore[arg-type]  # trusted file, many statements
+                    conn.execute("insert into schema_migrations (name) values (%s)", (name,))
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                raise MigrationFailed(name, exc) from exc
             applied_now.append(name)
         return applied_now
     finally:

@@ -157,7 +157,10 @@ class PostgresStore:
 
     def migrate(self) -> list[str]:
         with self._connection(write=True) as conn:
-            return migration_runner.apply_migrations(conn)
+            try:
+                return migration_runner.apply_migrations(conn)
+            except migration_runner.MigrationFailed as exc:
+                raise WriteFailed(str(exc)) from exc
 
     def check(self) -> None:
         with self._connection() as conn:
