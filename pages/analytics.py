@@ -7,9 +7,11 @@ import streamlit as st
 from db.models import Provider, RetellMetrics
 from ui import charts, queries
 from ui.filters import call_filters
+from ui.page_setup import through_app_navigation
 
 SCATTER_CALLS = queries.PAGE_ROWS  # the latest sessions as points: one page, never every row
 
+through_app_navigation()
 st.title("Analytics")
 
 today = datetime.now(UTC).date()

@@ -9,10 +9,12 @@ from agent.vocabulary import CallOutcome, DriverStatus, EmergencyType
 from ui import export, queries
 from ui.call_view import CALLS_COLUMNS, calls_frame, show_call
 from ui.filters import ENGINE_LABELS, call_filters
+from ui.page_setup import through_app_navigation
 
 PAGE_SIZE = queries.PAGE_ROWS
 CLICK_EXPORT_LIMIT = 20_000  # above this, build the file with a progress bar first
 
+through_app_navigation()
 st.title("Conversations")
 
 with st.container(border=True):

@@ -13,7 +13,9 @@ from ui.kpis import (
     period_filters,
     share_delta_text,
 )
+from ui.page_setup import through_app_navigation
 
+through_app_navigation()
 st.title("Dispatch dashboard")
 
 with queries.shown_errors():

@@ -7,9 +7,11 @@ from settings import ConfigError, get_settings
 from ui import queries
 from ui.call_form import ENGINES, SIMULATED, CallForm, form_errors
 from ui.call_view import show_structured, show_transcript
+from ui.page_setup import through_app_navigation
 from ui.simulated_call import SimulatedCall, SimulatedCallError
 from ui.voice_api import VoiceServerError, call_status, start_call
 
+through_app_navigation()
 st.title("Trigger a call")
 
 try:

@@ -104,7 +104,7 @@ def show_structured(structured: dict[str, Any] | None) -> None:
     if table.empty:
         st.caption("No structured result yet.")
     else:
-        st.dataframe(table, hide_index=True, width="stretch")
+        st.table(table, hide_index=True, hide_header=True, border="horizontal")
 
 
 def show_call(call: Call) -> None:

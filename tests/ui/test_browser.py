@@ -92,7 +92,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     )  # fmt: skip
     app = subprocess.Popen(
         [str(bin_dir / "streamlit"), "run", "app.py", "--server.port", str(app_port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -133,6 +134,20 @@ def visit(page: Page, url: str, heading: str) -> None:
     expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible()
     page.wait_for_selector(IDLE)
     assert page.locator('[data-testid="stException"]').count() == 0
+    # The app's own navigation (app.py), not Streamlit's legacy listing of the pages/ folder.
+    expect(page.locator('[data-testid="stSidebarNav"]')).to_contain_text("Operations")
+
+
+def test_a_call_link_opened_first_on_a_fresh_server_shows_the_conversation(
+    servers: dict[str, str], page: Page
+) -> None:
+    """The first URL this server serves is a deep link (kept first in this module)."""
+    from tests.ui.demo_calls import EMERGENCY_CALL_ID
+
+    visit(page, f"{servers['app']}/conversations?call={EMERGENCY_CALL_ID}", "Conversations")
+    expect(page.get_by_text("Structured result")).to_be_visible()
+    expect(page.get_by_text("my trailer tire blew out").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "conversation_detail.png"), full_page=True)
 
 
 @pytest.mark.parametrize(
@@ -157,17 +172,6 @@ def test_every_page_renders(
         expect(page.get_by_text("Completion rate")).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
-
-
-def test_a_call_opened_from_its_link_shows_the_conversation(
-    servers: dict[str, str], page: Page
-) -> None:
-    from tests.ui.demo_calls import EMERGENCY_CALL_ID
-
-    visit(page, f"{servers['app']}/conversations?call={EMERGENCY_CALL_ID}", "Conversations")
-    expect(page.get_by_text("Structured result")).to_be_visible()
-    expect(page.get_by_text("my trailer tire blew out").first).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "conversation_detail.png"), full_page=True)
 
 
 def test_the_filtered_csv_download_holds_exactly_the_filtered_calls(
@@ -202,21 +206,25 @@ def test_a_simulated_call_completes_and_then_appears_in_conversations(
     messages = page.locator('[data-testid="stChatMessage"]')
     expect(messages.first).to_contain_text("Rosa")
     chat_box = page.locator('[data-testid="stChatInputTextArea"]')
+    result_heading = page.get_by_text("Structured result", exact=True)
+    expect(chat_box).to_be_visible()
     for turn in (
         "I just had an accident, I hit the guardrail",
         "Nobody is hurt, everyone is safe",
         "I'm on I-10 at mile marker 42 near Indio",
         "Yes the load is secure",
     ):
-        if chat_box.count() == 0:
-            break
         count = messages.count()
         chat_box.fill(turn)
         chat_box.press("Enter")
-        expect(messages).to_have_count(count + 2)
+        expect(messages).to_have_count(count + 2)  # the driver's turn and the agent's answer
         page.wait_for_selector(IDLE)
-    expect(page.get_by_text("Structured result")).to_be_visible()
+        if result_heading.count():
+            break
+    expect(result_heading).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("transferred the call to the human dispatcher")).to_be_visible()
     expect(page.get_by_text("Emergency Escalation").first).to_be_visible()
+    expect(chat_box).to_have_count(0)
     page.screenshot(path=str(SCREENSHOTS / "simulated_call.png"), full_page=True)
 
     visit(page, f"{servers['app']}/conversations?load=SIM-4242", "Conversations")

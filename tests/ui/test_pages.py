@@ -219,7 +219,7 @@ def test_selecting_a_row_opens_the_transcript_result_and_metrics(
     assert said == ["Hi Ana, where are you?", "Stuck at the Blythe weigh station."]
     assert metric_values(app)["Duration"] == "125 s"
     assert metric_values(app)["Interruptions"] == "3"
-    result = app.dataframe[1].value
+    result = app.table[0].value
     assert dict(zip(result["Field"], result["Value"], strict=True))["Current location"] == (
         "I-10 near Indio"
     )

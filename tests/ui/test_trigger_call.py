@@ -129,9 +129,7 @@ def test_a_simulated_call_runs_through_the_real_agent_and_is_saved(
         for i in app.info
     )
 
-    result = dict(
-        zip(app.dataframe[0].value["Field"], app.dataframe[0].value["Value"], strict=True)
-    )
+    result = dict(zip(app.table[0].value["Field"], app.table[0].value["Value"], strict=True))
     assert result["Outcome"] == "Emergency Escalation"
     assert result["Emergency type"] == "Accident"
 
