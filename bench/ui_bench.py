@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,6 @@ class RowCounter:
     """Counts the call rows the Store hands to the app during one page run."""
 
     rows_this_run: int = 0
-    peak: dict[str, int] = field(default_factory=dict)
 
     def add(self, rows: int) -> None:
         self.rows_this_run += rows
@@ -94,42 +93,55 @@ def seed(database_url: str, calls: int) -> None:
         )
 
 
-def time_pages(database_url: str, counter: RowCounter, repeat: int) -> dict[str, float]:
-    """Median seconds per page, each run on cold query caches (the store stays open)."""
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    import db
+def _use_database(database_url: str) -> None:
     from settings import get_settings
 
     os.environ["DATABASE_URL"] = database_url
     get_settings.cache_clear()
-    st.cache_resource.clear()
+
+
+def run_page(page: str, params: dict[str, str]) -> float:
+    """Seconds for one AppTest run of the page on cold query caches (the store stays open)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    app = AppTest.from_file(APP, default_timeout=600)
+    for name, value in params.items():
+        app.query_params[name] = value
+    started = time.perf_counter()
+    app.switch_page(page).run()
+    elapsed = time.perf_counter() - started
+    problems = [e.value for e in app.exception] + [e.value for e in app.error]
+    if problems:
+        raise RuntimeError(f"{page} {params} failed: {problems}")
+    return elapsed
+
+
+def time_pages(databases: dict[str, str], repeat: int) -> tuple[dict, dict]:
+    """Median seconds and peak rows per (database, page); the databases alternate run by run
+    so both see the same machine load."""
+    import db
+
+    counter = RowCounter()
     real_open_store = db.open_store
     db.open_store = lambda settings: CountingStore(real_open_store(settings), counter)
+    timings: dict[tuple[str, str], list[float]] = {}
+    peaks: dict[tuple[str, str], int] = {}
     try:
-        timings: dict[str, float] = {}
         for label, page, params in PAGES:
-            runs = []
-            for attempt in range(repeat + 1):  # the first run warms imports and the store
-                st.cache_data.clear()
-                app = AppTest.from_file(APP, default_timeout=600)
-                for name, value in params.items():
-                    app.query_params[name] = value
-                counter.rows_this_run = 0
-                started = time.perf_counter()
-                app.switch_page(page).run()
-                elapsed = time.perf_counter() - started
-                problems = [e.value for e in app.exception] + [e.value for e in app.error]
-                if problems:
-                    raise RuntimeError(f"{label} failed: {problems}")
-                if attempt:
-                    runs.append(elapsed)
-                counter.peak[label] = max(counter.peak.get(label, 0), counter.rows_this_run)
-            timings[label] = statistics.median(runs)
-        return timings
+            for attempt in range(repeat + 1):  # the first round warms imports and stores
+                for name, url in databases.items():
+                    _use_database(url)
+                    counter.rows_this_run = 0
+                    elapsed = run_page(page, params)
+                    key = (name, label)
+                    peaks[key] = max(peaks.get(key, 0), counter.rows_this_run)
+                    if attempt:
+                        timings.setdefault(key, []).append(elapsed)
     finally:
         db.open_store = real_open_store
+    return {k: statistics.median(v) for k, v in timings.items()}, peaks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per page (median)")
     parser.add_argument("--keep", type=Path, help="reuse/keep the seeded database file here")
     args = parser.parse_args(argv)
+    from streamlit.logger import set_log_level
+
+    set_log_level("error")  # AppTest outside a server logs a line per cache otherwise
 
     from ui.queries import PAGE_ROWS
 
@@ -152,21 +167,16 @@ def main(argv: list[str] | None = None) -> int:
             seed(full_url, args.calls)
             print(f"  seeded in {time.perf_counter() - started:.0f} s", flush=True)
 
-        empty_rows, full_rows = RowCounter(), RowCounter()
-        empty = time_pages(empty_url, empty_rows, args.repeat)
-        full = time_pages(full_url, full_rows, args.repeat)
+        timings, peaks = time_pages({"empty": empty_url, "full": full_url}, args.repeat)
 
     print(f"\nPage run time with {args.calls:,} calls vs an empty database (target <= 3x)")
     print(f"{'page':<26}{'empty s':>9}{'full s':>9}{'ratio':>8}{'rows':>7}")
     worst = 0.0
     for label, *_ in PAGES:
-        ratio = full[label] / empty[label]
-        worst = max(worst, ratio)
-        print(
-            f"{label:<26}{empty[label]:>9.3f}{full[label]:>9.3f}{ratio:>7.2f}x"
-            f"{full_rows.peak[label]:>7}"
-        )
-    peak = max(full_rows.peak.values())
+        empty, full = timings["empty", label], timings["full", label]
+        worst = max(worst, full / empty)
+        print(f"{label:<26}{empty:>9.3f}{full:>9.3f}{full / empty:>7.2f}x{peaks['full', label]:>7}")
+    peak = max(peaks[key] for key in peaks if key[0] == "full")
     print(f"\nWorst ratio: {worst:.2f}x (target <= 3x): {'met' if worst <= 3 else 'NOT met'}")
     print(
         f"Peak call rows any page held: {peak} (one table page is {PAGE_ROWS}): "

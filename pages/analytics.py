@@ -25,14 +25,6 @@ window = st.date_input(
 start, end = window if isinstance(window, tuple) and len(window) == 2 else (None, None)
 filters = call_filters(start=start, end=end)
 
-with queries.shown_errors():
-    if queries.total_calls() == 0:
-        st.info(
-            "No calls yet. Seed demo data with `python -m db seed --calls 2000` (or `make run`).",
-            icon=":material/inbox:",
-        )
-        st.stop()
-
 
 def _num(value: float | None, fmt: str = "{:.1f}") -> str:
     return "—" if value is None else fmt.format(value)
@@ -48,9 +40,19 @@ def stat_cards(m: RetellMetrics) -> None:
     cards[5].metric("Avg sentiment", _num(m.avg_sentiment, "{:+.2f}"), border=True)
 
 
+def empty_state(engine: str) -> None:
+    if queries.total_calls() == 0:
+        st.info(
+            "No calls yet. Seed demo data with `python -m db seed --calls 2000` (or `make run`).",
+            icon=":material/inbox:",
+        )
+    else:
+        st.info(f"No {engine} calls in this date range.", icon=":material/inbox:")
+
+
 def engine_charts(m: RetellMetrics, engine: str) -> None:
     if m.total_calls == 0:
-        st.info(f"No {engine} calls in this date range.", icon=":material/inbox:")
+        empty_state(engine)
         return
     st.plotly_chart(
         charts.calls_per_day_by_outcome(m.per_day, f"{engine} calls per day by outcome"),
@@ -92,6 +94,9 @@ if compare_tab.open:
     with compare_tab, queries.shown_errors():
         retell = queries.metrics(filters, Provider.RETELL)
         pipecat = queries.metrics(filters, Provider.PIPECAT)
+        if retell.total_calls + pipecat.total_calls == 0:
+            empty_state("Retell or Pipecat")
+            st.stop()
         st.plotly_chart(charts.engine_comparison(retell, pipecat), key="compare-counts")
         st.plotly_chart(charts.calls_per_day_by_engine(retell, pipecat), key="compare-per-day")
         if retell.avg_latency_ms is not None or pipecat.avg_latency_ms is not None:

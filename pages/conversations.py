@@ -73,25 +73,18 @@ filters = call_filters(
     end=end,
 )
 
+# The page number resets whenever the filters change (a new key is a new widget).
+page_key = f"page-{zlib.crc32(filters.model_dump_json().encode())}"
+page_number = st.session_state.get(page_key, 1)
 with queries.shown_errors():
-    if queries.total_calls() == 0:
+    results = queries.search(filters, page=page_number, page_size=PAGE_SIZE)
+    if results.total == 0 and queries.total_calls() == 0:
         st.info(
             "No calls yet. Seed demo data with `python -m db seed --calls 2000` (or `make run`).",
             icon=":material/inbox:",
         )
         st.stop()
-    first = queries.search(filters, page=1, page_size=PAGE_SIZE)
-
-pages = max(1, math.ceil(first.total / PAGE_SIZE))
-# The page number resets whenever the filters change (a new key is a new widget).
-page_key = f"page-{zlib.crc32(filters.model_dump_json().encode())}"
-page_number = st.session_state.get(page_key, 1)
-with queries.shown_errors():
-    results = (
-        first
-        if page_number == 1
-        else queries.search(filters, page=min(page_number, pages), page_size=PAGE_SIZE)
-    )
+pages = max(1, math.ceil(results.total / PAGE_SIZE))
 
 st.markdown(f"**{results.total:,}** matching calls")
 if results.total == 0:

@@ -33,8 +33,11 @@ def metric_values(app: AppTest) -> dict[str, str]:
 
 
 def test_every_page_on_an_empty_database_says_how_to_seed_demo_data(store, app: AppTest) -> None:
-    for page in ("dashboard", "conversations", "analytics"):
-        shown = run_page(AppTest.from_file(APP, default_timeout=60), page)
+    pages = [("dashboard", {}), ("conversations", {})] + [
+        ("analytics", {"tab": tab}) for tab in ("Retell", "Pipecat", "Compare")
+    ]
+    for page, params in pages:
+        shown = run_page(AppTest.from_file(APP, default_timeout=60), page, **params)
         assert not shown.error
         assert any("python -m db seed --calls 2000" in info.value for info in shown.info), page
 
