@@ -1,16 +1,18 @@
 """Keeps one Retell call's row in step with its socket, off the socket's hot path.
 
 The socket handler tells the recorder what it learns (call details, the transcript Retell
-resends, the replies the agent finished); a single writer task saves the newest state at most
-every `flush_interval` seconds through `asyncio.to_thread`, so a slow or locked database never
-delays a ping answer or a reply frame. `finalize` computes the structured result and analysis
-from (context, transcript) and writes the ended call; it can run more than once (end_call, then
-the socket closing, then a reconnect closing) and each run is a full idempotent merge.
+resends, the replies the agent finished); a single writer task saves the newest state
+`flush_interval` seconds after a change (batching what arrives meanwhile) through
+`asyncio.to_thread`, so a slow or locked database never delays a ping answer or a reply frame.
+`finalize` computes the structured result and analysis from (context, transcript) and writes
+the ended call; it can run more than once (end_call, then the socket closing, then a reconnect
+closing) and each run is a full idempotent merge.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -65,7 +67,7 @@ class RetellCallRecorder:
         self._pending: dict[str, Any] = {}
         self._driver: tuple[str, str | None] | None = None
         self._dirty = asyncio.Event()
-        self._closing = False
+        self._closing = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._final_lock = asyncio.Lock()
 
@@ -128,12 +130,18 @@ class RetellCallRecorder:
             return None
 
     async def _write_loop(self) -> None:
-        while not self._closing:
+        while True:
             await self._dirty.wait()
+            # Write a moment after a change, not at once: the reply to the request that brought
+            # the change goes out first, and the write's CPU work (in a thread, under the GIL)
+            # lands between turns. Finalize cuts the wait short and writes everything itself.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.flush_interval)
+            if self._closing.is_set():
+                return
             self._dirty.clear()
             if not await self._write_snapshot():
-                self._dirty.set()  # try again at the next interval
-            await asyncio.sleep(self.flush_interval)
+                self._dirty.set()  # try again after the next interval
 
     async def _write_snapshot(self, **final_fields: Any) -> bool:
         pending, self._pending = self._pending, {}
@@ -163,7 +171,7 @@ class RetellCallRecorder:
         Returns False when every attempt failed (the row keeps its last saved state).
         """
         async with self._final_lock:
-            self._closing = True
+            self._closing.set()
             self._dirty.set()
             if self._writer is not None:
                 await asyncio.gather(self._writer, return_exceptions=True)
@@ -184,7 +192,7 @@ class RetellCallRecorder:
             else:
                 log.error("call %s: finalization failed", self.provider_call_id)
             if socket_open:
-                self._closing = False
+                self._closing.clear()
                 self._writer = asyncio.create_task(self._write_loop())
             return written
 

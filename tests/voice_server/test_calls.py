@@ -158,3 +158,22 @@ def test_starting_a_call_needs_the_dispatch_api_key(server, retell_api, header):
     response = httpx.post(server.url + START, json=body(), headers=headers)
     assert response.status_code == 401
     assert retell_api.requests == []
+
+
+def test_pipecat_calls_start_like_voice_start_and_an_unreachable_bot_is_502(serve, make_settings):
+    from tests.conftest import free_port
+
+    bot_url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    server = serve(make_settings(pipecat_api_key="pipecat-key-123", bot_url=bot_url))
+    response = httpx.post(server.url + START, json=body(vendor="pipecat"), headers=auth())
+    assert response.status_code == 502
+    assert "BOT_URL" in response.json()["detail"]
+    [row] = server.store.search_calls(CallFilters(provider=Provider.PIPECAT)).items
+    assert row.status == CallStatus.ERROR and row.load_number == "LD-2024"
+
+
+def test_pipecat_without_its_key_is_503_naming_it(serve, make_settings):
+    server = serve(make_settings())
+    response = httpx.post(server.url + START, json=body(vendor="pipecat"), headers=auth())
+    assert response.status_code == 503
+    assert "PIPECAT_API_KEY" in response.json()["detail"]
