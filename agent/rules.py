@@ -239,7 +239,10 @@ def _emergency_reply(context: CallContext, state: CallState, reading: Reading | 
 
 def next_reply(context: CallContext, transcript: Sequence[Turn]) -> Reply:
     """What the agent says after the driver's latest turn."""
-    state = follow(transcript)
+    return reply_for(context, follow(transcript))
+
+
+def reply_for(context: CallContext, state: CallState) -> Reply:
     reading = state.last_reading
     if reading is None:
         return opening(context)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from agent.places import Location, find_location
-from agent.text import is_garbled, normalize
+from agent.text import GatedPattern, is_garbled, mentions, normalize, utterance, words_of
 from agent.times import find_eta
 from agent.topics import Topic
 from agent.vocabulary import DriverStatus, EmergencyType
@@ -71,8 +71,9 @@ class Reading:
         )
 
 
-def _rx(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _rx(pattern: str) -> GatedPattern | re.Pattern[str]:
+    """Word-list patterns are gated by their words; anchored ones (^...) are cheap already."""
+    return re.compile(pattern) if pattern.startswith("^") else GatedPattern(pattern)
 
 
 _NEGATORS = frozenset(
@@ -86,8 +87,12 @@ def _negated(text: str, start: int) -> bool:
     return any(word in _NEGATORS for word in text[:start].split()[-3:])
 
 
-def _find(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
+def _find(pattern: GatedPattern | re.Pattern[str], text: str) -> re.Match[str] | None:
     """The first match of the pattern that is not negated."""
+    if isinstance(pattern, GatedPattern):
+        if not pattern.could_match(text):
+            return None
+        pattern = pattern.pattern
     for match in pattern.finditer(text):
         if not _negated(text, match.start()):
             return match
@@ -101,7 +106,7 @@ _YES = _rx(
 )
 _NO = _rx(r"^(?:no|nope|nah|negative|not really|not yet|no sir|no ma'am|i'm not|it's not|not)\b")
 
-_QUESTIONS: tuple[tuple[Question, re.Pattern[str]], ...] = (
+_QUESTIONS: tuple[tuple[Question, GatedPattern | re.Pattern[str]], ...] = (
     (
         Question.DESTINATION,
         _rx(
@@ -236,7 +241,7 @@ _DRIVING = _rx(
     r"just left|left the)\b"
 )
 
-_DELAY_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_DELAY_REASONS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
     (
         "Traffic",
         _rx(
@@ -276,7 +281,7 @@ _DELAY_REASONS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
 )
-_FIXED_PROBLEMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+_FIXED_PROBLEMS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
     ("Tire blowout, repaired", _rx(r"\b(?:blow ?out|blew (?:a|my|the) \w*|blown tire)")),
     ("Flat tire, repaired", _rx(r"\b(?:flat|tire)")),
     ("Mechanical problem, fixed", _rx(r"")),
@@ -296,7 +301,7 @@ _DETENTION = _rx(
 )
 _UNLOADED = _rx(r"\b(?:all unloaded|done unloading|finished unloading|empty now|i'?m empty)")
 
-_POD_YES = _rx(
+_POD_YES = re.compile(
     r"\b(?:will do|i will|i'll (?:send|get|do|take|snap|scan)|sure|yes|yeah|yep|ok|okay|"
     r"got it|no problem|10 4|roger|copy|sounds good|you got it|already (?:sent|did)|for sure|"
     r"absolutely|definitely)\b"
@@ -353,16 +358,25 @@ _LOAD_BAD = _rx(
     r"broken into)"
 )
 
-_CLAUSE_SPLIT = _rx(r"\b(?:and|but|so|because|cause|cuz)\b")
-_RAW_CLAUSE_SPLIT = _rx(r"[,.;!?]+")
-_LEADING_CHATTER = _rx(r"^(?:(?:yeah|yes|so|well|oh|man|hey|ok|okay|look|listen|god)\b\s*)+")
+_CLAUSE_SPLIT = re.compile(r"\b(?:and|but|so|because|cause|cuz)\b")
+_RAW_CLAUSE_SPLIT = re.compile(r"[,.;!?]+")
+_LEADING_CHATTER = re.compile(r"^(?:(?:yeah|yes|so|well|oh|man|hey|ok|okay|look|listen|god)\b\s*)+")
 _EVASIVE = _rx(
     r"^(?:i (?:don'?t|dunno) know|dunno|i dunno|no idea|not sure|doesn'?t matter|whatever|"
     r"stuff|things|same as always|you know how it is|it is what it is|why|who cares)"
 )
 
 
-def _clause_with(raw: str, pattern: re.Pattern[str]) -> str:
+_EMERGENCY_WORDS = words_of(_ACCIDENT, _MEDICAL, _OTHER_DANGER, _BREAKDOWN)
+_DELAY_WORDS = words_of(_ACCIDENT, _BREAKDOWN, *(pattern for _, pattern in _DELAY_REASONS))
+_STATUS_WORDS = words_of(_UNLOADING_NOW, _ARRIVED, _DELAYED, _DRIVING, _ON_SCHEDULE)
+_UNLOADING_WORDS = words_of(
+    _DOOR, _WAITING_DOOR, _LUMPER_WAIT, _LUMPER, _DETENTION, _UNLOADED, _UNLOADING_NOW
+)
+_QUESTION_WORDS = words_of(*(pattern for _, pattern in _QUESTIONS))
+
+
+def _clause_with(raw: str, pattern: GatedPattern | re.Pattern[str]) -> str:
     """The driver's own clause that holds a match, trimmed for a result field."""
     for sentence in _RAW_CLAUSE_SPLIT.split(raw):
         for clause in _CLAUSE_SPLIT.split(normalize(sentence)):
@@ -372,6 +386,8 @@ def _clause_with(raw: str, pattern: re.Pattern[str]) -> str:
 
 
 def _emergency(text: str) -> Emergency | None:
+    if not mentions(_EMERGENCY_WORDS, text):
+        return None
     danger = bool(_find(_DANGER_NOW, text))
     if _find(_ACCIDENT, text) and (_ME_INVOLVED.search(text) or not _WITNESSED.search(text)):
         return Emergency(EmergencyType.ACCIDENT, in_danger=danger)
@@ -386,6 +402,8 @@ def _emergency(text: str) -> Emergency | None:
 
 def _delay_reasons(text: str, topic: Topic) -> tuple[str, ...]:
     reasons: list[str] = []
+    if not mentions(_DELAY_WORDS, text) and topic is not Topic.DELAY_REASON:
+        return ()
     if _find(_ACCIDENT, text) and _WITNESSED.search(text) and not _ME_INVOLVED.search(text):
         reasons.append("Accident ahead")
     if _find(_BREAKDOWN, text) and _find(_FIXED, text):
@@ -405,6 +423,8 @@ def _delay_reasons(text: str, topic: Topic) -> tuple[str, ...]:
 
 
 def _status(text: str, has_road: bool, delays: tuple[str, ...]) -> DriverStatus | None:
+    if not (has_road or delays or mentions(_STATUS_WORDS, text)):
+        return None
     if _find(_UNLOADING_NOW, text) and not _WAITING_DOOR.search(text):
         return DriverStatus.UNLOADING
     if _find(_ARRIVED, text):
@@ -418,6 +438,8 @@ def _status(text: str, has_road: bool, delays: tuple[str, ...]) -> DriverStatus 
 
 def _unloading(text: str, topic: Topic, no: bool) -> tuple[str, ...]:
     parts: list[str] = []
+    if not mentions(_UNLOADING_WORDS, text) and not (topic is Topic.UNLOADING and no):
+        return ()
     if match := _DOOR.search(text):
         parts.append(f"Door {match.group(1).upper()}")
     if _WAITING_DOOR.search(text) or (topic is Topic.UNLOADING and no and not parts):
@@ -479,12 +501,16 @@ def _load_secure(text: str, topic: Topic, yes: bool, no: bool) -> bool | None:
 
 def read_user_turn(content: str, topic: Topic, *, in_emergency: bool) -> Reading:
     """Interpret one driver utterance given the question it answers and the call's mode."""
-    text = normalize(content)
-    if is_garbled(content):
+    text = utterance(content)
+    if is_garbled(content, text):
         return Reading(garbled=True)
     yes = bool(_YES.search(text))
     no = bool(_NO.search(text)) and not yes
-    question = next((q for q, rx in _QUESTIONS if rx.search(text)), None)
+    question = (
+        next((q for q, rx in _QUESTIONS if rx.search(text)), None)
+        if mentions(_QUESTION_WORDS, text)
+        else None
+    )
     emergency = _emergency(text)
     if in_emergency or emergency:
         safety, unsafe = _safety(content, text, topic, yes, no)

@@ -9,6 +9,7 @@ spoken numbers turned into digits ("forty five" -> "45", "i forty" -> "i 40",
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from word2number import w2n
 
@@ -36,7 +37,8 @@ _UNIT_AFTER = frozenset(
 # A lone "one" is mostly a pronoun ("no one's hurt", "the one on the left").
 _ONE_PRONOUN_BEFORE = frozenset({"no", "any", "every", "some", "the", "this", "that", "which"})
 
-_FILLERS = re.compile(r"\b(?:u+h+|u+m+|h*m{2,}|e+r+m*|a+h+|uh huh|you know|i mean|like i said)\b")
+_FILLER_WORD = re.compile(r"u+h+|u+m+|h*m{2,}|e+r+m*|a+h+|m+h+m+")
+_FILLER_PHRASES = re.compile(r"\b(?:uh huh|you know|i mean|like i said)\b")
 _PUNCTUATION = re.compile(r"[^\w\s:'/]")
 _COLON_NOT_TIME = re.compile(r"(?<!\d):|:(?!\d)")
 _SPACES = re.compile(r"\s+")
@@ -116,18 +118,114 @@ def _numbers_to_digits(words: list[str]) -> list[str]:
 
 def normalize(text: str) -> str:
     """Lowercase, punctuation-free, filler-free text with spoken numbers as digits."""
-    lowered = _BRACKETED.sub(" ", text.lower()).replace("’", "'").replace("-", " ")
-    lowered = lowered.replace("p.m.", "pm").replace("a.m.", "am")
-    lowered = _COLON_NOT_TIME.sub(" ", _PUNCTUATION.sub(" ", lowered))
-    lowered = _P_M.sub(r"\1m", lowered)
-    lowered = _FILLERS.sub(" ", lowered)
+    lowered = text.lower()
+    if "[" in lowered or "(" in lowered or "<" in lowered:
+        lowered = _BRACKETED.sub(" ", lowered)
+    lowered = lowered.replace("’", "'").replace("-", " ")
+    if "." in lowered:
+        lowered = lowered.replace("p.m.", "pm").replace("a.m.", "am").replace("t.a.", "ta")
+    lowered = _PUNCTUATION.sub(" ", lowered)
+    if ":" in lowered:
+        lowered = _COLON_NOT_TIME.sub(" ", lowered)
+    if " m" in lowered:
+        lowered = _P_M.sub(r"\1m", lowered)
+    if "you know" in lowered or "i mean" in lowered or "uh huh" in lowered or "like i" in lowered:
+        lowered = _FILLER_PHRASES.sub(" ", lowered)
     lowered = lowered.replace("o'clock", "oclock")
-    words = _SPACES.sub(" ", lowered).strip().split(" ")
+    words = [
+        w
+        for w in lowered.split()
+        if not (w[0] in "uhmea" and len(w) <= 6 and _FILLER_WORD.fullmatch(w))
+    ]
     words = [w for i, w in enumerate(words) if i == 0 or w != words[i - 1]]  # "i i" stutter
-    return " ".join(_numbers_to_digits(words)) if words != [""] else ""
+    return " ".join(_numbers_to_digits(words)) if words else ""
 
 
-def is_garbled(text: str) -> bool:
+def is_garbled(text: str, normalized: str | None = None) -> bool:
     """An utterance that carries nothing: "[inaudible]", "...", a tag and a stray word or two."""
-    words = normalize(text).split()
+    words = (normalize(text) if normalized is None else normalized).split()
     return not words or (bool(_BRACKETED.search(text)) and len(words) <= 3)
+
+
+_PREFIX_MAX = 5  # longer anchor words are cut to this many letters
+_ESCAPES = re.compile(r"\\[a-zA-Z]|[a-z][?*]")  # escapes, and letters that may be absent
+_LITERAL_RUNS = re.compile(r"[a-z]{2,}")
+# Words too common to gate on; a pattern keeps them only if it has no other words.
+_COMMON_WORDS = frozenset(
+    {"the", "an", "at", "in", "on", "to", "of", "my", "is", "it", "me", "be", "we", "re", "so"}
+    | {"and", "or", "for", "up", "by", "is", "are", "was", "got", "get", "just", "i'm", "you"}
+)
+# Word start -> bit mask of the gated patterns that need it. Filled while the agent's modules
+# define their patterns at import, read-only afterwards.
+_PATTERNS_BY_WORD: dict[str, int] = {}
+_GATED_COUNT = [0]
+
+
+class Utterance(str):
+    """Normalized text that knows which gated patterns could match it at all.
+
+    Its words' starts (2 to 5 letters) are looked up once in the index of pattern words; a
+    gated pattern whose bit is not in `mask` cannot match, so its regex scan is skipped.
+    """
+
+    mask: int
+    covered: int  # bits of the patterns indexed when this utterance was made
+
+    def __new__(cls, text: str) -> Utterance:
+        made = super().__new__(cls, text)
+        mask = 0
+        get = _PATTERNS_BY_WORD.get
+        for w in text.split():  # the starts of each word, 2 to _PREFIX_MAX letters
+            mask |= get(w[:2], 0) | get(w[:3], 0) | get(w[:4], 0) | get(w[:5], 0)
+        made.mask, made.covered = mask, 1 << _GATED_COUNT[0]
+        return made
+
+
+class GatedPattern:
+    """A compiled regex plus the word starts one of which any match must contain.
+
+    Sound as long as every alternative of the pattern contains a literal word of two letters or
+    more that starts a word of the text (true of the word-list patterns used in `agent`; the
+    test suite checks gated and plain searches agree). Plain strings are searched ungated.
+    """
+
+    __slots__ = ("anchors", "bit", "pattern")
+
+    def __init__(self, source: str) -> None:
+        self.pattern = re.compile(source)
+        runs = set(_LITERAL_RUNS.findall(_ESCAPES.sub(" ", source)))
+        self.anchors = frozenset(run[:_PREFIX_MAX] for run in (runs - _COMMON_WORDS or runs))
+        self.bit = 1 << _GATED_COUNT[0]
+        _GATED_COUNT[0] += 1
+        for anchor in self.anchors:
+            _PATTERNS_BY_WORD[anchor] = _PATTERNS_BY_WORD.get(anchor, 0) | self.bit
+
+    def could_match(self, text: str) -> bool:
+        mask = getattr(text, "mask", None)
+        return mask is None or mask & self.bit != 0 or not self.anchors or self.bit >= text.covered
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.pattern.search(text) if self.could_match(text) else None
+
+    def finditer(self, text: str) -> Iterator[re.Match[str]]:
+        return self.pattern.finditer(text) if self.could_match(text) else iter(())
+
+
+def words_of(*patterns: GatedPattern | re.Pattern[str]) -> int | None:
+    """The bits of several gated patterns, to skip a whole family at once; None: no gate."""
+    bits = 0
+    for pattern in patterns:
+        if not isinstance(pattern, GatedPattern) or not pattern.anchors:
+            return None
+        bits |= pattern.bit
+    return bits
+
+
+def mentions(bits: int | None, text: str) -> bool:
+    """False only when the utterance cannot match any pattern of the family."""
+    mask = getattr(text, "mask", None)
+    return bits is None or mask is None or mask & bits != 0 or bits >= text.covered
+
+
+def utterance(text: str) -> Utterance:
+    return Utterance(normalize(text))

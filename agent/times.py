@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import re
 
+from agent.text import GatedPattern
+
+_DIGIT = re.compile(r"\d")
 _UNIT_AHEAD = r"(?!\s*(?:miles?|mph|minutes?|mins?|hours?|hrs?|percent|dollars|bucks|\d))"
 _CLOCK_AMPM = re.compile(r"\b(1[0-2]|0?[1-9])(?::([0-5]\d))?\s?(am|pm)\b")
 _CLOCK_COLON = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b(?!\s?[ap]m)")
-_OCLOCK = re.compile(r"\b(1[0-2]|[1-9]) oclock\b")
+_OCLOCK = GatedPattern(r"\b(1[0-2]|[1-9]) oclock\b")
 _CUED_HOUR = re.compile(
     r"\b(?:by|around|about|before|til|till|until|at|like|roughly|maybe|say)\s(1[0-2]|[1-9])\b"
     + _UNIT_AHEAD
 )
-_NAMED_TIME = re.compile(r"\b(noon|midnight|midday|lunch ?time|end of (?:the )?day)\b")
-_DAY_PART = re.compile(
+_NAMED_TIME = GatedPattern(r"\b(noon|midnight|midday|lunch ?time|end of (?:the )?day)\b")
+_DAY_PART = GatedPattern(
     r"\b(tomorrow(?: morning| afternoon| evening| night)?|tonight"
     r"|this (?:morning|afternoon|evening)|later (?:today|tonight|this afternoon)"
     r"|first thing (?:tomorrow )?(?:morning)?|in the morning"
@@ -37,7 +40,7 @@ _BARE_DURATION = re.compile(
     r"\b(?:(\d+(?:\.\d+)?|an?|half an?|a couple(?: of)?|couple(?: of)?)\s?)?"
     r"(hours?|hrs?|minutes?|mins?)\b( and a half)?"
 )
-_ON_TIME = re.compile(
+_ON_TIME = GatedPattern(
     r"\b(?:on time|make (?:my|the|our) (?:appointment|appt)|right on schedule|on schedule)\b"
 )
 
@@ -70,35 +73,45 @@ def find_eta(text: str, *, expecting_eta: bool = False) -> str | None:
         return None
     day_part = _DAY_PART.search(text)
     day = f" {day_part.group(1)}" if day_part else ""
-    if match := _CLOCK_AMPM.search(text):
+    has_digits = _DIGIT.search(text) is not None
+    if has_digits and (match := _CLOCK_AMPM.search(text)):
         minutes = f":{match.group(2)}" if match.group(2) and match.group(2) != "00" else ""
         return f"{int(match.group(1))}{minutes} {match.group(3)}" + day
-    if match := _CLOCK_COLON.search(text):
+    if has_digits and (match := _CLOCK_COLON.search(text)):
         return f"{int(match.group(1))}:{match.group(2)}" + day
-    if match := _OCLOCK.search(text):
+    if has_digits and (match := _OCLOCK.search(text)):
         return f"{match.group(1)}:00" + day
     if match := _NAMED_TIME.search(text):
         named = match.group(1).replace("lunch time", "lunchtime").replace("midday", "noon")
         return named + day
-    for pattern in (_RELATIVE, _OUT_AWAY):
+    has_unit = "hour" in text or "hr" in text or "min" in text  # all durations need one
+    for pattern in (_RELATIVE, _OUT_AWAY) if has_unit else ():
         if (match := pattern.search(text)) and (
             pattern is _OUT_AWAY or expecting_eta or _looks_like_arrival(text)
         ):
             return _relative(match.group(1), match.group(2), match.group(3))
-    if expecting_eta and (match := _BARE_DURATION.search(text)):
+    if has_unit and expecting_eta and (match := _BARE_DURATION.search(text)):
         return _relative(match.group(1), match.group(2), match.group(3))
     if day_part:
-        if (match := _CUED_HOUR.search(text)) and (expecting_eta or _looks_like_arrival(text)):
+        if (
+            has_digits
+            and (match := _CUED_HOUR.search(text))
+            and (expecting_eta or _looks_like_arrival(text))
+        ):
             return f"{match.group(1)}:00{day}"
         return day_part.group(1)
-    if (match := _CUED_HOUR.search(text)) and (expecting_eta or _looks_like_arrival(text)):
+    if (
+        has_digits
+        and (match := _CUED_HOUR.search(text))
+        and (expecting_eta or _looks_like_arrival(text))
+    ):
         return f"{match.group(1)}:00"
     if _ON_TIME.search(text):
         return "on time for the appointment"
     return None
 
 
-_ARRIVAL_WORDS = re.compile(
+_ARRIVAL_WORDS = GatedPattern(
     r"\b(?:there|arrive|arriving|get in|getting in|roll in|rolling in|deliver|delivering|eta|be at|"
     r"make it|pull in|roll|out|away|hit)\b"
 )
