@@ -109,6 +109,17 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
                 process.kill()
 
 
+def shoot(page: Page, name: str) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main block, so the viewport
+    grows to the content's height first."""
+    height = page.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+    page.set_viewport_size({"width": 1400, "height": min(max(int(height) + 200, 1000), 4000)})
+    page.wait_for_timeout(800)
+    page.wait_for_selector(IDLE)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
@@ -147,7 +158,7 @@ def test_a_call_link_opened_first_on_a_fresh_server_shows_the_conversation(
     visit(page, f"{servers['app']}/conversations?call={EMERGENCY_CALL_ID}", "Conversations")
     expect(page.get_by_text("Structured result")).to_be_visible()
     expect(page.get_by_text("my trailer tire blew out").first).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "conversation_detail.png"), full_page=True)
+    shoot(page, "conversation_detail")
 
 
 @pytest.mark.parametrize(
@@ -170,8 +181,7 @@ def test_every_page_renders(
         page.wait_for_timeout(1000)  # let Plotly finish drawing before the screenshot
     if shot == "dashboard":
         expect(page.get_by_text("Completion rate")).to_be_visible()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{shot}.png"), full_page=True)
+    shoot(page, shot)
 
 
 def test_the_filtered_csv_download_holds_exactly_the_filtered_calls(
@@ -225,7 +235,7 @@ def test_a_simulated_call_completes_and_then_appears_in_conversations(
     expect(page.get_by_text("transferred the call to the human dispatcher")).to_be_visible()
     expect(page.get_by_text("Emergency Escalation").first).to_be_visible()
     expect(chat_box).to_have_count(0)
-    page.screenshot(path=str(SCREENSHOTS / "simulated_call.png"), full_page=True)
+    shoot(page, "simulated_call")
 
     visit(page, f"{servers['app']}/conversations?load=SIM-4242", "Conversations")
     expect(page.get_by_text("**1** matching calls").or_(page.get_by_text("1 matching calls")))
