@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from agent.places import Location
-from agent.signals import Question, Reading, read_user_turn
+from agent.signals import Reading, read_user_turn
 from agent.topics import Topic, asked_topic
 from agent.types import Turn
 from agent.vocabulary import DriverStatus, EmergencyType
@@ -235,8 +235,3 @@ def follow(transcript: Sequence[Turn]) -> CallState:
     values["user_turns"] = user_turns
     values["emergency_asks"] = tuple(sorted(asks.items()))
     return CallState(**values)  # type: ignore[arg-type]
-
-
-def question_asked(state: CallState) -> Question | None:
-    reading = state.last_reading
-    return reading.question if reading else None

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from agent.text import GatedPattern, Utterance
+
 
 class Topic(StrEnum):
     NONE = "none"
@@ -26,8 +28,8 @@ class Topic(StrEnum):
 
 
 # Checked in order: the first pattern found in the agent's question wins.
-_TOPIC_PATTERNS: tuple[tuple[Topic, re.Pattern[str]], ...] = tuple(
-    (topic, re.compile(pattern))
+_TOPIC_PATTERNS: tuple[tuple[Topic, GatedPattern], ...] = tuple(
+    (topic, GatedPattern(pattern))
     for topic, pattern in (
         (Topic.POD, r"\bpod\b|proof of delivery|signed paperwork|bills? of lading"),
         (Topic.LOAD_SECURE, r"\b(?:load|trailer|cargo|freight)\b.*\bsecure|\bsecured?\b"),
@@ -61,6 +63,7 @@ _TOPIC_PATTERNS: tuple[tuple[Topic, re.Pattern[str]], ...] = tuple(
     )
 )
 _QUESTION = re.compile(r"[^.?!]*\?")
+_NOT_WORD = re.compile(r"[^\w' ]+")
 
 
 def asked_topic(agent_text: str) -> Topic:
@@ -68,7 +71,7 @@ def asked_topic(agent_text: str) -> Topic:
     questions = _QUESTION.findall(agent_text.lower())
     if not questions:
         return Topic.NONE
-    question = questions[-1]
+    question = Utterance(_NOT_WORD.sub(" ", questions[-1]))
     for topic, pattern in _TOPIC_PATTERNS:
         if pattern.search(question):
             return topic

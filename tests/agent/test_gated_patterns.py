@@ -9,20 +9,21 @@ search must agree with the plain regex.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent import places, signals, times
+from agent import places, rules, signals, times, topics
 from agent.text import GatedPattern, Utterance, normalize
 from tests.agent.test_properties import PHRASES
 
 
 def _gated_patterns() -> list[tuple[str, GatedPattern]]:
     found: list[tuple[str, GatedPattern]] = []
-    for module in (signals, places, times):
+    for module in (signals, places, times, topics):
         for name, value in vars(module).items():
             items = value if isinstance(value, tuple) else (value,)
             for index, item in enumerate(items):
@@ -71,6 +72,37 @@ def _agree(text: str) -> None:
         assert [m.span() for m in pattern.finditer(gated_text)] == [
             m.span() for m in pattern.pattern.finditer(normalized)
         ], (name, normalized)
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict | tuple):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _strings(item)
+
+
+# Every sentence the rules agent can say, as the topic reader sees it.
+AGENT_LINES = tuple(
+    sorted(
+        {
+            line.lower()
+            for name, value in vars(rules).items()
+            if name.lstrip("_").isupper()
+            for line in _strings(value)
+        }
+    )
+)
+
+
+@pytest.mark.parametrize("question", AGENT_LINES)
+def test_gated_search_agrees_with_the_regex_on_the_agents_own_questions(question: str) -> None:
+    cleaned = topics._NOT_WORD.sub(" ", question)
+    for name, pattern in GATED:
+        assert bool(pattern.search(Utterance(cleaned))) == bool(pattern.pattern.search(cleaned)), (
+            name,
+            question,
+        )
 
 
 def test_the_agent_gates_its_word_list_patterns() -> None:
