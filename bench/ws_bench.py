@@ -1,15 +1,18 @@
 """Retell socket latency under concurrency, as a ratio to a bare WebSocket echo on the same server.
 
-    python -m bench.ws_bench [--calls 1 50 200] [--turns 4]
+    python -m bench.ws_bench [--calls 1 50 200] [--turns 5] [--pace 0]
 
 Starts the voice server (uvicorn, its own process, a fresh SQLite file, the rules agent) with
 one extra route, a bare WebSocket echo. For each N: N concurrent echo clients measure the round
 trip of a frame the size of a `response_required`; then N concurrent simulated Retell calls
 (`voice_server.retell_caller`, pinging every 2 s like Retell) each speak `--turns` driver lines
 and measure, per turn, the time from sending `response_required` to the first reply frame and to
-`content_complete`. Prints p50/p99 and their ratio to the echo p50 of the same N, protocol
-errors, and lost turns: replies that never completed, plus saved transcripts shorter than what
-the callers heard (checked in the database after every call has hung up).
+`content_complete`. By default every client fires its turns back to back, in step with the
+others (the worst case: N requests queued at once); `--pace S` waits a random 0..2S seconds
+before each turn and each echo instead, as callers speaking at their own pace would.
+Prints p50/p99 and their ratio to the echo p50 of the same N, protocol errors, and lost
+turns: replies that never completed, plus saved transcripts shorter than what the callers heard
+(checked in the database after every call has hung up).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -98,10 +102,18 @@ class Barrier:
         await self.all_here.wait()
 
 
-async def echo_client(url: str, rounds: int, frame: str, out: list[float], ready: Barrier) -> None:
+async def think(pace: float) -> None:
+    if pace > 0:
+        await asyncio.sleep(random.uniform(0, 2 * pace))
+
+
+async def echo_client(
+    url: str, rounds: int, frame: str, out: list[float], ready: Barrier, pace: float
+) -> None:
     async with connect(url) as ws:
         await ready.wait()
         for _ in range(rounds):
+            await think(pace)
             started = time.perf_counter()
             await ws.send(frame)
             await ws.recv()
@@ -109,7 +121,7 @@ async def echo_client(url: str, rounds: int, frame: str, out: list[float], ready
 
 
 async def simulated_call(
-    server: str, call_id: str, turns: int, results: Results, ready: Barrier
+    server: str, call_id: str, turns: int, results: Results, ready: Barrier, pace: float
 ) -> None:
     details = simulated_call_details(
         call_id,
@@ -128,6 +140,7 @@ async def simulated_call(
         finally:
             await ready.wait()  # a call that failed to connect must not hold the others
         for line in DRIVER_LINES[:turns]:
+            await think(pace)
             results.turns += 1
             try:
                 reply = await call.say(line)
@@ -144,7 +157,9 @@ async def simulated_call(
         results.heard[call_id] = len(call.transcript)
 
 
-async def run_level(server: str, calls: int, turns: int, results: Results) -> None:
+async def run_level(
+    server: str, calls: int, turns: int, results: Results, pace: float = 0.0
+) -> None:
     frame = json.dumps(
         {
             "interaction_type": "response_required",
@@ -155,12 +170,12 @@ async def run_level(server: str, calls: int, turns: int, results: Results) -> No
     echo_url = server.replace("http", "ws", 1) + "/bench/echo"
     ready = Barrier(calls)
     await asyncio.gather(
-        *(echo_client(echo_url, turns, frame, results.echo, ready) for _ in range(calls))
+        *(echo_client(echo_url, turns, frame, results.echo, ready, pace) for _ in range(calls))
     )
     ids = [f"bench_{calls}_{i}_{os.urandom(4).hex()}" for i in range(calls)]
     results.call_ids.extend(ids)
     ready = Barrier(calls)
-    await asyncio.gather(*(simulated_call(server, cid, turns, results, ready) for cid in ids))
+    await asyncio.gather(*(simulated_call(server, cid, turns, results, ready, pace) for cid in ids))
 
 
 def count_short_transcripts(database_url: str, heard: dict[str, int]) -> int:
@@ -251,6 +266,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 50, 200])
     parser.add_argument("--turns", type=int, default=len(DRIVER_LINES))
+    parser.add_argument("--pace", type=float, default=0.0, help="mean seconds between turns")
     args = parser.parse_args()
 
     with socket.socket() as sock:
@@ -262,10 +278,11 @@ def main() -> None:
         server = start_server(port, database_url)
         try:
             wait_healthy(url, server)
-            print(f"voice server at {url} (SQLite, rules agent); turns per call: {args.turns}")
+            pacing = f"paced, mean {args.pace} s between turns" if args.pace else "in lockstep"
+            print(f"voice server at {url} (SQLite, rules agent), {args.turns} turns/call {pacing}")
             for calls in args.calls:
                 results = Results()
-                asyncio.run(run_level(url, calls, args.turns, results))
+                asyncio.run(run_level(url, calls, args.turns, results, args.pace))
                 short = count_short_transcripts(database_url, results.heard)
                 report(calls, results, short)
         finally:

@@ -16,6 +16,7 @@ from tests.voice_server.conftest import TRANSFER_NUMBER, RunningServer
 from tests.voice_server.policy_doubles import ScriptedPolicy
 from voice_server.retell_caller import (
     RetellCaller,
+    SyncRetellCaller,
     llm_socket_url,
     new_simulated_call_id,
     simulated_call_details,
@@ -250,3 +251,28 @@ def _filters(**values: Any):
     from db.models import CallFilters
 
     return CallFilters(provider=Provider.RETELL, **values)
+
+
+async def test_a_call_is_finalized_on_hang_up_even_with_a_long_write_throttle(
+    serve, make_settings, policy
+):
+    server = serve(make_settings(), policy=policy, transcript_flush_secs=600)
+    call_id = new_simulated_call_id()
+    async with caller(server, call_id, call_details=details(call_id)) as call:
+        await call.say("Driving, all good.")
+    saved = await wait_for_call(server, call_id, lambda c: c.status == CallStatus.ENDED)
+    assert len(saved.transcript) == 3
+
+
+def test_the_sync_caller_drives_a_call_without_an_event_loop(server):
+    call_id = new_simulated_call_id()
+    sync_call = SyncRetellCaller(
+        llm_socket_url(server.url, call_id), call_details=details(call_id), ping_interval=None
+    )
+    try:
+        assert "Maria" in sync_call.connect().text
+        assert sync_call.say("Driving near Reno.").text.endswith("You said: Driving near Reno.")
+        assert [t["role"] for t in sync_call.transcript] == ["agent", "user", "agent"]
+    finally:
+        sync_call.hang_up()
+    assert sync_call.is_closed

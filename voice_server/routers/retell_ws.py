@@ -23,7 +23,12 @@ async def retell_llm_socket(
     if not CALL_ID.fullmatch(call_id):
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
-    recorder = RetellCallRecorder(store, call_id, keywords=settings.keywords)
+    recorder = RetellCallRecorder(
+        store,
+        call_id,
+        keywords=settings.keywords,
+        flush_interval=websocket.app.state.transcript_flush_secs,
+    )
     session = RetellCallSession(
         websocket,
         call_id,
