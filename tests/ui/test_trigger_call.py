@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import uvicorn
@@ -16,13 +17,14 @@ from db.models import CallStatus, Provider
 from settings import get_settings, load_settings
 from tests.conftest import free_port
 from tests.ui.conftest import APP
+from tests.voice_server.retell_api_double import RetellApiDouble
 
 API_KEY = "test-dispatch-key"
 TRANSFER_NUMBER = "+15025550199"
 
 
-@pytest.fixture
-def voice_server(monkeypatch: pytest.MonkeyPatch, store: Store) -> Iterator[str]:
+@contextmanager
+def running_voice_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The real voice server app on a free port; the Streamlit side is pointed at it."""
     from voice_server.main import create_app
 
@@ -43,9 +45,31 @@ def voice_server(monkeypatch: pytest.MonkeyPatch, store: Store) -> Iterator[str]
     while not server.started:
         assert time.monotonic() < deadline, "the voice server did not start"
         time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def voice_server(monkeypatch: pytest.MonkeyPatch, store: Store) -> Iterator[str]:
+    with running_voice_server(monkeypatch) as url:
+        yield url
+
+
+@pytest.fixture
+def retell_api(monkeypatch: pytest.MonkeyPatch, store: Store) -> Iterator[RetellApiDouble]:
+    """A local double of Retell's API (retell-sdk pointed at it), behind a real voice server."""
+    double = RetellApiDouble().start()
+    monkeypatch.setenv("RETELL_API_KEY", "key_test_retell")
+    monkeypatch.setenv("RETELL_AGENT_ID", "agent_test_dispatch")
+    monkeypatch.setenv("RETELL_BASE_URL", double.url)
+    try:
+        with running_voice_server(monkeypatch):
+            yield double
+    finally:
+        double.stop()
 
 
 def open_trigger_page() -> AppTest:
@@ -85,6 +109,35 @@ def test_without_retell_keys_the_page_names_the_variable_to_set(voice_server: st
     app = submit(open_trigger_page(), "Retell web call")
     assert len(app.error) == 1
     assert "RETELL_API_KEY" in app.error[0].value
+
+
+def test_a_retell_web_call_shows_the_providers_identifiers(retell_api: RetellApiDouble) -> None:
+    app = submit(open_trigger_page(), "Retell web call", driver_name="Ana Silva")
+    assert not app.error, [e.value for e in app.error]
+    (request,) = retell_api.requests
+    assert request.body["agent_id"] == "agent_test_dispatch"
+    assert request.body["retell_llm_dynamic_variables"]["driver_name"] == "Ana Silva"
+    assert "Retell call started" in app.success[0].value
+    shown = " ".join(m.value for m in app.markdown) + " ".join(c.value for c in app.code)
+    call_ids = [c.provider_call_id for c in retell_api_calls()]
+    assert call_ids and call_ids[0] in shown
+
+
+def retell_api_calls():  # noqa: ANN201
+    from db import open_store
+
+    store = open_store(get_settings())
+    try:
+        return store.search_calls(store_filters()).items
+    finally:
+        store.close()
+
+
+def test_a_pipecat_session_without_a_running_bot_is_an_error_message(voice_server: str) -> None:
+    app = submit(open_trigger_page(), "Pipecat session")
+    assert len(app.error) == 1
+    message = app.error[0].value
+    assert "BOT_URL" in message or "PIPECAT_API_KEY" in message, message
 
 
 def test_an_unreachable_voice_server_is_an_error_message(monkeypatch) -> None:
