@@ -329,3 +329,22 @@ def test_analytics_date_range_filters_every_figure(add_call: AddCall, app: AppTe
     assert metric_values(app)["Calls"] == "2"
     per_day = figures(app)[0]
     assert sum(sum(t["y"]) for t in per_day["data"]) == 2
+
+
+def test_a_large_export_is_prepared_on_request_then_offered(store, app: AppTest) -> None:
+    from datetime import UTC, datetime
+
+    from db.models import CallStatus, CallUpdate
+
+    created = datetime.now(UTC) - timedelta(hours=1)
+    rows = (
+        (Provider.RETELL, f"bulk-{i}", CallUpdate(status=CallStatus.ENDED, created_at=created))
+        for i in range(20_001)
+    )
+    assert store.bulk_insert_calls(rows) == 20_001
+    run_page(app, "conversations")
+    assert not app.get("download_button")
+    app.button(key="prepare_csv").click().run()
+    assert not app.error
+    (download,) = app.get("download_button")
+    assert download.proto.label == "Download CSV"
