@@ -197,6 +197,11 @@ _WITNESSED = _rx(
     r"other (?:car|truck|guy|driver)s?|cops (?:are|got)|lanes? (?:closed|blocked)|"
     r"on the other side|southbound side|northbound side)\b"
 )
+# Someone else's crash, or an old one: small talk, neither an emergency nor a delay.
+_HEARSAY = _rx(
+    r"\b(?:my (?:buddy|friend|brother|cousin|wife|husband)|yesterday|last (?:week|month|year)|"
+    r"on the news|on the radio|years? ago)\b"
+)
 _ME_INVOLVED = _rx(
     r"\b(?:i hit|i crashed|hit me|rear ended me|i got hit|we got hit|i rolled|i jack|"
     r"i'?m in the ditch|i went off|i ran off|i wrecked|i flipped|"
@@ -204,6 +209,11 @@ _ME_INVOLVED = _rx(
     r"jack ?knifed|flipped|crashed|wrecked)|"
     r"i was in an? (?:accident|wreck)|i'?ve been in|we'?ve been in|i'?m hurt|i got in an?|"
     r"i had an? (?:accident|wreck)|i just had an? (?:accident|wreck)|i was hit|hit my)\b"
+)
+_SAW_SOMEONE_ELSE = _rx(r"\b(?:saw|seen|passed|passing|watched|watching|some guy|a guy)\b")
+_MY_BREAKDOWN = _rx(
+    r"\b(?:my (?:truck|rig|engine|tire|trailer|brakes|transmission|steer|drive)|"
+    r"i'?m (?:broke|broken)|i (?:broke|blew|lost|got a flat|have a flat)|we (?:broke|blew))"
 )
 _FIXED = _rx(
     r"\b(?:fixed|repaired|got it changed|changed it|changed the tire|patched|all good now|"
@@ -389,13 +399,19 @@ def _emergency(text: str) -> Emergency | None:
     if not mentions(_EMERGENCY_WORDS, text):
         return None
     danger = bool(_find(_DANGER_NOW, text))
-    if _find(_ACCIDENT, text) and (_ME_INVOLVED.search(text) or not _WITNESSED.search(text)):
+    if _find(_ACCIDENT, text) and (
+        _ME_INVOLVED.search(text) or not (_WITNESSED.search(text) or _HEARSAY.search(text))
+    ):
         return Emergency(EmergencyType.ACCIDENT, in_danger=danger)
     if _find(_MEDICAL, text):
         return Emergency(EmergencyType.MEDICAL, in_danger=True)
     if _find(_OTHER_DANGER, text):
         return Emergency(EmergencyType.OTHER, in_danger=danger)
-    if _find(_BREAKDOWN, text) and not _find(_FIXED, text):
+    if (
+        _find(_BREAKDOWN, text)
+        and not _find(_FIXED, text)
+        and (_MY_BREAKDOWN.search(text) or not _SAW_SOMEONE_ELSE.search(text))
+    ):
         return Emergency(EmergencyType.BREAKDOWN, in_danger=danger)
     return None
 
@@ -404,7 +420,12 @@ def _delay_reasons(text: str, topic: Topic) -> tuple[str, ...]:
     reasons: list[str] = []
     if not mentions(_DELAY_WORDS, text) and topic is not Topic.DELAY_REASON:
         return ()
-    if _find(_ACCIDENT, text) and _WITNESSED.search(text) and not _ME_INVOLVED.search(text):
+    if (
+        _find(_ACCIDENT, text)
+        and _WITNESSED.search(text)
+        and not _ME_INVOLVED.search(text)
+        and not _HEARSAY.search(text)
+    ):
         reasons.append("Accident ahead")
     if _find(_BREAKDOWN, text) and _find(_FIXED, text):
         reasons.append(next(label for label, rx in _FIXED_PROBLEMS if rx.search(text)))

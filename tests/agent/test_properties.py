@@ -20,6 +20,7 @@ from agent import (
     next_reply,
     opening,
     reminder_reply,
+    reply_and_result,
 )
 
 PHRASES = (
@@ -171,3 +172,7 @@ def test_replies_and_results_are_deterministic(context: CallContext, utterances:
     first = _conversation(context, utterances)
     assert _conversation(context, utterances) == first
     assert extract_result(context, first) == extract_result(context, tuple(first))
+    for end in range(1, len(first) + 1):
+        prefix = first[:end]
+        together = reply_and_result(context, prefix)
+        assert together == (next_reply(context, prefix), extract_result(context, prefix))
