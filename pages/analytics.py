@@ -7,6 +7,7 @@ import streamlit as st
 from db.models import Provider, RetellMetrics
 from ui import charts, queries
 from ui.filters import call_filters
+from ui.kpis import engine_table
 from ui.page_setup import through_app_navigation
 
 SCATTER_CALLS = queries.PAGE_ROWS  # the latest sessions as points: one page, never every row
@@ -97,6 +98,7 @@ if compare_tab.open:
         if retell.total_calls + pipecat.total_calls == 0:
             empty_state("Retell or Pipecat")
             st.stop()
+        st.table(engine_table(retell, pipecat), hide_index=True, border="horizontal")
         st.plotly_chart(charts.engine_comparison(retell, pipecat), key="compare-counts")
         st.plotly_chart(charts.calls_per_day_by_engine(retell, pipecat), key="compare-per-day")
         if retell.avg_latency_ms is not None or pipecat.avg_latency_ms is not None:

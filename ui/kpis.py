@@ -79,3 +79,27 @@ def daily_calls(*metrics: RetellMetrics, outcome: str | None = None) -> list[int
             matched = outcome is None or row.call_outcome == outcome
             days[row.day] = days.get(row.day, 0) + (row.calls if matched else 0)
     return [days[day] for day in sorted(days)]
+
+
+def engine_table(retell: RetellMetrics, pipecat: RetellMetrics) -> dict[str, list[str]]:
+    """The two engines' figures side by side, formatted for a static table."""
+
+    def fmt(value: float | None, pattern: str) -> str:
+        return "—" if value is None else pattern.format(value)
+
+    rows = {
+        "Calls": lambda m: f"{m.total_calls:,}",
+        "Emergencies": lambda m: f"{m.emergencies:,}",
+        "Delays": lambda m: f"{m.delays:,}",
+        "Incomplete": lambda m: f"{m.incomplete:,}",
+        "Average duration": lambda m: fmt(m.avg_duration_secs, "{:.0f} s"),
+        "Average interruptions": lambda m: fmt(m.avg_interruptions, "{:.2f}"),
+        "Average sentiment": lambda m: fmt(m.avg_sentiment, "{:+.2f}"),
+        "Average latency (p50)": lambda m: fmt(m.avg_latency_ms, "{:.0f} ms"),
+        "Tokens": lambda m: f"{m.total_tokens:,}",
+    }
+    return {
+        "Figure": list(rows),
+        "Retell": [row(retell) for row in rows.values()],
+        "Pipecat": [row(pipecat) for row in rows.values()],
+    }

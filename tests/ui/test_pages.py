@@ -317,6 +317,12 @@ def test_analytics_compare_tab_puts_the_engines_side_by_side(
     assert by_engine["Retell"]["Calls"] == 2 and by_engine["Pipecat"]["Calls"] == 1
     assert by_engine["Pipecat"]["Emergencies"] == 1
     assert latency["data"][0]["x"] == ["Retell"] and latency["data"][0]["y"] == [700]
+    side_by_side = shown.table[0].value.set_index("Figure")
+    assert side_by_side.loc["Calls"].to_dict() == {"Retell": "2", "Pipecat": "1"}
+    assert side_by_side.loc["Average latency (p50)"].to_dict() == {
+        "Retell": "700 ms",
+        "Pipecat": "—",
+    }
 
 
 def test_analytics_date_range_filters_every_figure(add_call: AddCall, app: AppTest) -> None:
