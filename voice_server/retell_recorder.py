@@ -78,7 +78,7 @@ class RetellCallRecorder:
         existing = await self._read_existing()
         now = self.clock()
         self.started_at = (existing.started_at if existing else None) or now
-        if existing is not None:
+        if existing is not None and len(existing.transcript) > len(self.transcript):
             self.transcript = [dict(turn) for turn in existing.transcript]
         self._merge(
             status=CallStatus.ONGOING,

@@ -276,3 +276,20 @@ def test_the_sync_caller_drives_a_call_without_an_event_loop(server):
     finally:
         sync_call.hang_up()
     assert sync_call.is_closed
+
+
+async def test_a_flood_of_frames_leaves_only_the_newest_reply(server):
+    call_id = new_simulated_call_id()
+    async with caller(server, call_id, call_details=details(call_id)) as call:
+        for index in range(300):
+            await call.send_raw(f"garbage {index}")
+        call.transcript.append({"role": "user", "content": "Are you there?"})
+        flooded = [await call.request_reply() for _ in range(100)]
+        newest = await call.wait_reply(flooded[-1])
+        other = await call.say("Okay.")
+    assert newest.text.endswith("You said: Are you there?")
+    assert other.complete and call.protocol_errors == []
+    completed = [rid for rid in flooded if call.replies[rid].complete]
+    assert completed[-1] == flooded[-1]
+    # No frame of an older request arrives once a newer one has started to answer.
+    assert call.frame_order == sorted(call.frame_order)

@@ -125,9 +125,10 @@ def get_call(
     provider_call_id: Annotated[str, Path(min_length=1, max_length=128)],
     _auth: DispatchKeyDep,
     store: StoreDep,
+    provider: Provider | None = None,
 ) -> Call:
     """The call with its transcript, structured result and analysis figures."""
-    call = store.get_call(provider_call_id)
+    call = store.get_call(provider_call_id, provider)
     if call is None:
         raise HTTPException(404, f"No call with provider_call_id {provider_call_id!r}.")
     return call
