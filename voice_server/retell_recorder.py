@@ -65,7 +65,6 @@ class RetellCallRecorder:
         self.transcript: TranscriptRows = []
         self.started_at: datetime | None = None
         self._pending: dict[str, Any] = {}
-        self._driver: tuple[str, str | None] | None = None
         self._dirty = asyncio.Event()
         self._closing = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -89,8 +88,10 @@ class RetellCallRecorder:
 
     def learn_call_details(self, context: CallContext, call_info: dict[str, Any]) -> None:
         if context.driver_name:
-            phone = call_info.get("to_number") if call_info.get("direction") != "inbound" else None
-            self._driver = (context.driver_name, phone or call_info.get("driver_phone"))
+            # The driver is who Retell dialled, or who dialled in.
+            inbound = call_info.get("direction") == "inbound"
+            phone = call_info.get("from_number" if inbound else "to_number")
+            self._merge(driver=(context.driver_name, phone))
         self._merge(
             load_number=context.load_number,
             origin=context.origin,
@@ -145,18 +146,18 @@ class RetellCallRecorder:
 
     async def _write_snapshot(self, **final_fields: Any) -> bool:
         pending, self._pending = self._pending, {}
-        driver = self._driver
         fields = {**pending, **final_fields, "transcript": list(self.transcript) or None}
         try:
-            await asyncio.to_thread(self._write, driver, fields)
+            await asyncio.to_thread(self._write, fields)
             return True
         except StoreError as exc:
             log.warning("call %s: write failed, will retry: %s", self.provider_call_id, exc)
             self._pending = {**pending, **self._pending}
             return False
 
-    def _write(self, driver: tuple[str, str | None] | None, fields: dict[str, Any]) -> None:
-        if driver is not None and "driver_id" not in fields:
+    def _write(self, fields: dict[str, Any]) -> None:
+        # `driver` is (name, phone) until written once: resolved to its id here, in the thread.
+        if (driver := fields.pop("driver", None)) is not None:
             fields["driver_id"] = self.store.ensure_driver(*driver)
         self.store.upsert_call(Provider.RETELL, self.provider_call_id, CallUpdate(**fields))
 
