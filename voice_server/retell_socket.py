@@ -28,6 +28,7 @@ from voice_server.retell_protocol import (
     ReplyRequest,
     ResponseRequiredRequest,
     ResponseResponse,
+    RetellRequest,
     UpdateOnlyRequest,
     encode,
     parse_retell_request,
@@ -114,7 +115,7 @@ class RetellCallSession:
                 continue
             await self._handle(request)
 
-    async def _handle(self, request: Any) -> None:
+    async def _handle(self, request: RetellRequest) -> None:
         if isinstance(request, PingPongRequest):
             await self._send(PingPongResponse(timestamp=request.timestamp))
         elif isinstance(request, CallDetailsRequest):

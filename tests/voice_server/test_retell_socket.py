@@ -293,3 +293,25 @@ async def test_a_flood_of_frames_leaves_only_the_newest_reply(server):
     assert completed[-1] == flooded[-1]
     # No frame of an older request arrives once a newer one has started to answer.
     assert call.frame_order == sorted(call.frame_order)
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_a_reconnected_call_is_one_finalized_row(
+    serve, make_settings, policy, postgres_database
+):
+    server = serve(make_settings(database_url=postgres_database()), policy=policy)
+    call_id = new_simulated_call_id()
+    first = caller(server, call_id, call_details=details(call_id))
+    await first.connect()
+    await first.say("I'm on I-40.")
+    await first.abort()
+    await wait_for_call(server, call_id, lambda c: len(c.transcript) == 3)
+    async with caller(server, call_id, call_details=details(call_id)) as second:
+        second.transcript = [*first.transcript]
+        await second.say("Thanks, bye.")
+    saved = await wait_for_call(
+        server, call_id, lambda c: c.status == CallStatus.ENDED and len(c.transcript) == 5
+    )
+    assert saved.structured is not None and saved.driver_name == "Maria Lopez"
+    page = await asyncio.to_thread(server.store.search_calls, _filters(), page_size=10)
+    assert page.total == 1
