@@ -201,3 +201,13 @@ def test_openapi_documents_every_route(server):
     ):
         assert path in paths
     assert httpx.get(server.url + "/docs").status_code == 200
+
+
+def test_healthz_reports_an_unusable_database_as_degraded(serve, make_settings, tmp_path):
+    not_a_file = tmp_path / "a-directory.db"
+    not_a_file.mkdir()
+    server = serve(make_settings(database_url=f"sqlite:///{not_a_file}"))
+    response = httpx.get(server.url + "/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert str(tmp_path) not in response.text
