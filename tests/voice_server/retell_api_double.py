@@ -27,6 +27,7 @@ class RecordedRequest:
 class RetellApiDouble:
     requests: list[RecordedRequest] = field(default_factory=list)
     fail_with: tuple[int, str] | None = None
+    calls: dict[str, dict[str, Any]] = field(default_factory=dict)  # call_id -> call object
 
     def start(self) -> RetellApiDouble:
         double = self
@@ -38,6 +39,18 @@ class RetellApiDouble:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 double.requests.append(RecordedRequest("POST", self.path, headers, body))
                 status, answer = double.answer(self.path, body)
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def do_GET(self) -> None:  # noqa: N802
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                double.requests.append(RecordedRequest("GET", self.path, headers, {}))
+                call = double.calls.get(self.path.removeprefix("/v2/get-call/"))
+                status, answer = (200, call) if call else (404, {"message": "Call not found"})
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -75,8 +88,16 @@ class RetellApiDouble:
             "retell_llm_dynamic_variables": body.get("retell_llm_dynamic_variables"),
         }
         if path == "/v3/create-web-call":
+            self.calls[call_id] = {**common, "call_type": "web_call", "access_token": "eyJ.t"}
             return 201, {**common, "call_type": "web_call", "access_token": "eyJ.test.token"}
         if path == "/v2/create-phone-call":
+            self.calls[call_id] = {
+                **common,
+                "call_type": "phone_call",
+                "direction": "outbound",
+                "from_number": body["from_number"],
+                "to_number": body["to_number"],
+            }
             return 201, {
                 **common,
                 "call_type": "phone_call",

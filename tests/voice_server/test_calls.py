@@ -177,3 +177,14 @@ def test_pipecat_without_its_key_is_503_naming_it(serve, make_settings):
     response = httpx.post(server.url + START, json=body(vendor="pipecat"), headers=auth())
     assert response.status_code == 503
     assert "PIPECAT_API_KEY" in response.json()["detail"]
+
+
+def test_the_providers_view_of_a_started_call(server, retell_api):
+    started = httpx.post(server.url + START, json=body(), headers=auth()).json()
+    call_id = started["provider_call_id"]
+    view = httpx.get(server.url + f"/api/v1/calls/{call_id}/provider", headers=auth())
+    assert view.status_code == 200
+    assert view.json()["call_id"] == call_id and view.json()["call_status"] == "registered"
+    assert retell_api.requests[-1].path == f"/v2/get-call/{call_id}"
+    missing = httpx.get(server.url + "/api/v1/calls/call_nope/provider", headers=auth())
+    assert missing.status_code == 404

@@ -120,6 +120,24 @@ async def start_call(
     return started
 
 
+@router.get("/api/v1/calls/{provider_call_id}/provider")
+async def provider_status(
+    provider_call_id: Annotated[str, Path(min_length=1, max_length=128)],
+    _auth: DispatchKeyDep,
+    settings: SettingsDep,
+    store: StoreDep,
+) -> dict[str, Any]:
+    """The voice provider's own view of the call (its status), through the call's engine."""
+    call = await asyncio.to_thread(store.get_call, provider_call_id)
+    if call is None:
+        raise HTTPException(404, f"No call with provider_call_id {provider_call_id!r}.")
+    try:
+        engine = load_engine(call.provider.value)
+    except EngineUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    return await engine.describe(settings, provider_call_id)
+
+
 @router.get("/api/v1/calls/{provider_call_id}")
 def get_call(
     provider_call_id: Annotated[str, Path(min_length=1, max_length=128)],
