@@ -163,11 +163,20 @@ class RetellCaller:
     # --- connecting and hanging up ------------------------------------------------------------
 
     async def connect(self) -> RetellCaller:
+        """Connect, read config and the begin message; a failure leaves nothing open."""
         self._ws = await connect(self.url, open_timeout=self.open_timeout, max_size=2**22)
         self.replies[0] = AgentReply(0, requested_at=time.perf_counter())
         self._completed[0] = asyncio.Event()
         self._first_frame[0] = asyncio.Event()
         self._reader = asyncio.create_task(self._read_loop())
+        try:
+            await self._begin()
+        except BaseException:
+            await self.abort()
+            raise
+        return self
+
+    async def _begin(self) -> None:
         await self._wait(self._config_seen, "the config message", lambda: self.config is not None)
         if self.call_details is not None and not self.details_after_begin:
             await self.send_call_details(self.call_details)
@@ -178,7 +187,6 @@ class RetellCaller:
             await self.send_call_details(self.call_details)
         if self.ping_interval:
             self._pinger = asyncio.create_task(self._ping_loop(self.ping_interval))
-        return self
 
     async def hang_up(self, code: int = 1000) -> None:
         await self._stop_tasks()
