@@ -56,9 +56,9 @@ begin
 end
 $$;
 
--- The WHERE clause (over calllog c) for a CallFilters object. Values are
--- quoted literals, so every query is planned for its actual filters; the full-text query is
--- plain text (plainto_tsquery: every word must occur), never raw tsquery operators.
+-- The WHERE clause (over calllog c) for a CallFilters object. Values are quoted literals, so
+-- every query is planned for its actual filters; the full-text query is plain text
+-- (plainto_tsquery: every word must occur), never raw tsquery operators.
 create or replace function dispatch_call_filter(p_filters jsonb)
 returns text language plpgsql stable as $$
 declare
