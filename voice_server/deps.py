@@ -75,7 +75,7 @@ def call_filters(
     call_outcome: Annotated[str | None, Query(max_length=64)] = None,
     driver_status: Annotated[str | None, Query(max_length=64)] = None,
     emergency_type: Annotated[str | None, Query(max_length=64)] = None,
-    driver_id: int | None = None,
+    driver_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     driver_name: Annotated[str | None, Query(max_length=120)] = None,
     load_number: Annotated[str | None, Query(max_length=64)] = None,
     created_from: Annotated[datetime | None, Query(description="Inclusive")] = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,8 @@ _EVENT_STATUS = {
     "call_analyzed": CallStatus.ENDED,
 }
 _LATENCY_PERCENTILES = ("p50", "p90", "p95", "p99")
+MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01: anything later is not a real call time
+EpochMs = Annotated[int, Field(ge=0, le=MAX_EPOCH_MS)]
 
 
 class WebhookCall(BaseModel):
@@ -40,9 +42,9 @@ class WebhookCall(BaseModel):
     to_number: str | None = None
     metadata: dict[str, Any] | None = None
     retell_llm_dynamic_variables: dict[str, Any] | None = None
-    start_timestamp: int | None = None
-    end_timestamp: int | None = None
-    duration_ms: int | None = None
+    start_timestamp: EpochMs | None = None
+    end_timestamp: EpochMs | None = None
+    duration_ms: Annotated[int, Field(ge=0, le=MAX_EPOCH_MS)] | None = None
     disconnection_reason: str | None = None
     transcript: str | None = None
     transcript_object: list[dict[str, Any]] | None = None

@@ -173,3 +173,31 @@ def test_bodies_over_the_limit_are_refused(server):
     response = post(server, body, signed(body))
     assert response.status_code == 413
     assert event_rows(server) == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"event": "call_ended", "call": {"call_id": 12345}},
+        {"event": "call_ended", "call": {"call_id": "c1", "start_timestamp": 10**20}},
+        {"event": "call_ended", "call": {"call_id": "c1", "duration_ms": -5}},
+        {"event": "call_ended", "call": {"call_id": "c1", "latency": "fast"}},
+        {"event": "call_ended", "call": "c1"},
+        {"event": "", "call": {"call_id": "c1"}},
+        [1, 2, 3],
+        "just a string",
+    ],
+)
+def test_signed_but_malformed_webhooks_are_field_errors_and_write_nothing(server, payload):
+    body = json.dumps(payload)
+    response = post(server, body, signed(body))
+    assert response.status_code == 422, response.text
+    assert event_rows(server) == [] and server.store.get_call("c1") is None
+
+
+def test_signed_oddities_that_are_still_valid_are_stored(server):
+    call = call_object("c2", latency={"e2e": "n/a"}, call_cost={"combined_cost": "free"})
+    body = json.dumps({"event": "call_ended", "call": call})
+    assert post(server, body, signed(body)).status_code == 200
+    saved = server.store.get_call("c2")
+    assert saved.latency is None and saved.cost is None
