@@ -145,8 +145,10 @@ class Location:
 
     def merged_over(self, older: Location | None) -> Location:
         """This newer report refines an older one unless it moves somewhere else entirely."""
-        if older is None or self.facility or (self.highway and self.highway != older.highway):
+        if older is None or self.facility:
             return self
+        if self.highway and older.highway and self.highway != older.highway:
+            return self  # a different road: somewhere else entirely
         return replace(
             older,
             **{name: getattr(self, name) for name in self.__slots__ if getattr(self, name)},

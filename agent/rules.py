@@ -250,6 +250,11 @@ def reply_for(context: CallContext, state: CallState) -> Reply:
         return _emergency_reply(context, state, reading)
     if reading.garbled and not state.repeat_asked:
         return Reply(sentences=("Sorry, you cut out there.", "Could you say that again?"))
+    if reading.question is Question.WRONG_PERSON:
+        return Reply(
+            sentences=("Sorry about that, I must have the wrong number.", "Have a good day."),
+            end_call=True,
+        )
     if state.gave_up:
         return Reply(
             sentences=(

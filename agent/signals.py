@@ -25,6 +25,7 @@ class Question(StrEnum):
     LOAD = "load"
     WHO = "who"
     REPEAT = "repeat"
+    WRONG_PERSON = "wrong_person"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +83,21 @@ _NEGATORS = frozenset(
 )
 
 
-def _negated(text: str, start: int) -> bool:
-    """A negator among the three words before a match: "no accidents", "didn't break down"."""
-    return any(word in _NEGATORS for word in text[:start].split()[-3:])
+def _negated(text: str, start: int, window: int = 3) -> bool:
+    """A negator among the words just before a match: "no accidents", "didn't break down"."""
+    return any(word in _NEGATORS for word in text[:start].split()[-window:])
 
 
-def _find(pattern: GatedPattern | re.Pattern[str], text: str) -> re.Match[str] | None:
+def _find(
+    pattern: GatedPattern | re.Pattern[str], text: str, window: int = 3
+) -> re.Match[str] | None:
     """The first match of the pattern that is not negated."""
     if isinstance(pattern, GatedPattern):
         if not pattern.could_match(text):
             return None
         pattern = pattern.pattern
     for match in pattern.finditer(text):
-        if not _negated(text, match.start()):
+        if not _negated(text, match.start(), window):
             return match
     return None
 
@@ -107,6 +110,15 @@ _YES = _rx(
 _NO = _rx(r"^(?:no|nope|nah|negative|not really|not yet|no sir|no ma'am|i'm not|it's not|not)\b")
 
 _QUESTIONS: tuple[tuple[Question, GatedPattern | re.Pattern[str]], ...] = (
+    (
+        Question.WRONG_PERSON,
+        _rx(
+            r"\b(?:wrong number|wrong person|you have the wrong|you got the wrong|"
+            r"no one (?:here )?by that name|nobody (?:here )?by that name|"
+            r"don'?t know (?:anything|nothing) about (?:a|any|this|the) load|"
+            r"i'?m not a (?:driver|trucker))"
+        ),
+    ),
     (
         Question.DESTINATION,
         _rx(
@@ -286,7 +298,8 @@ _DELAY_REASONS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
     (
         "Late loading at the shipper",
         _rx(
-            r"\b(?:loaded late|late loading|shipper (?:was|took|had)|took forever to load|"
+            r"\b(?:loaded late|late loading|shipper (?:was|took|had|held)|"
+            r"held (?:me|us) at the shipper|took forever to load|"
             r"slow (?:at|loading) (?:the )?shipper|waited at the shipper|load wasn'?t ready)"
         ),
     ),
@@ -403,7 +416,9 @@ def _emergency(text: str) -> Emergency | None:
         _ME_INVOLVED.search(text) or not (_WITNESSED.search(text) or _HEARSAY.search(text))
     ):
         return Emergency(EmergencyType.ACCIDENT, in_danger=danger)
-    if _find(_MEDICAL, text):
+    # Symptoms are negated right before them ("no chest pains"); "not feeling good, chest
+    # pains" is not a negation of the pains.
+    if _find(_MEDICAL, text, window=1):
         return Emergency(EmergencyType.MEDICAL, in_danger=True)
     if _find(_OTHER_DANGER, text):
         return Emergency(EmergencyType.OTHER, in_danger=danger)

@@ -9,11 +9,13 @@ accumulate or get refined, never vanish, which keeps the result monotonic as the
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 from agent.places import Location
-from agent.signals import Reading, read_user_turn
+from agent.signals import Question, Reading, read_user_turn
 from agent.topics import Topic, asked_topic
 from agent.types import Turn
 from agent.vocabulary import DriverStatus, EmergencyType
@@ -60,6 +62,7 @@ class CallState:
     trailing_agent_turns: int = 0
     silence_goodbye_said: bool = False
     connecting_announced: bool = False  # the agent told the driver a dispatcher is coming
+    handover_reached: bool = False  # the protocol reached the transfer point; it stays reached
 
     def emergency_asked(self, topic: Topic) -> int:
         return dict(self.emergency_asks).get(topic, 0)
@@ -75,26 +78,46 @@ class CallState:
 
     def next_emergency_topic(self) -> Topic | None:
         """The next emergency question to ask, None when it is time to transfer."""
-        if self.emergency is None:
+        if self.emergency is None or self.handover_reached:
             return None
-        if self.injured or self.in_danger:
-            return None
-        missing = {
-            Topic.SAFETY: self.safety is None,
-            Topic.INJURY: self.injury is None,
-            Topic.LOCATION: self.emergency_location is None or not self.emergency_location.exact,
-            Topic.LOAD_SECURE: self.load_secure is None,
-        }
-        for topic in _EMERGENCY_TOPICS:
-            if missing[topic] and self.emergency_asked(topic) < EMERGENCY_ASK_LIMIT:
-                return topic
-        return None
+        return _next_emergency_topic(partial(getattr, self), dict(self.emergency_asks))
 
     @property
     def escalated(self) -> bool:
-        return self.emergency is not None and (
-            self.connecting_announced or self.next_emergency_topic() is None
-        )
+        return self.emergency is not None and (self.connecting_announced or self.handover_reached)
+
+
+_EMPTY = CallState()
+
+
+def _next_emergency_topic(get: Callable[[str], Any], asks: dict[Topic, int]) -> Topic | None:
+    """Safety, injuries, exact location, load: the first still unknown and not yet asked twice.
+
+    None means hand over now: all known (or asked enough), or someone is hurt or in danger.
+    """
+    if get("injured") or get("in_danger"):
+        return None
+    location = get("emergency_location")
+    missing = {
+        Topic.SAFETY: get("safety") is None,
+        Topic.INJURY: get("injury") is None,
+        Topic.LOCATION: location is None or not location.exact,
+        Topic.LOAD_SECURE: get("load_secure") is None,
+    }
+    for topic in _EMERGENCY_TOPICS:
+        if missing[topic] and asks.get(topic, 0) < EMERGENCY_ASK_LIMIT:
+            return topic
+    return None
+
+
+def _note_handover(values: dict[str, object], asks: dict[Topic, int]) -> None:
+    if values.get("emergency") is not None and not values.get("handover_reached"):
+
+        def get(name: str) -> object:
+            return values.get(name, getattr(_EMPTY, name))
+
+        if _next_emergency_topic(get, asks) is None:
+            values["handover_reached"] = True
 
 
 def _apply_agent(values: dict[str, object], asks: dict[Topic, int], turn: Turn) -> None:
@@ -180,7 +203,10 @@ def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: T
         values["delay_reasons"] = known + tuple(r for r in reading.delay_reasons if r not in known)
         if values.get("status") in (None, DriverStatus.DRIVING):
             values["status"] = DriverStatus.DELAYED
-    if reading.unloading:
+    at_facility = values.get("status") in _AT_FACILITY or any(
+        not u.startswith("Detention") for u in reading.unloading
+    )
+    if reading.unloading and at_facility:  # detention at the shipper is not an arrival
         known = tuple(values.get("unloading", ()))  # type: ignore[arg-type]
         values["unloading"] = known + tuple(u for u in reading.unloading if u not in known)
         if values.get("status") in (None, DriverStatus.DRIVING, DriverStatus.DELAYED):
@@ -205,6 +231,7 @@ def follow(transcript: Sequence[Turn]) -> CallState:
     for turn in transcript:
         if turn.role == "agent":
             _apply_agent(values, asks, turn)
+            _note_handover(values, asks)
             continue
         topic = values.get("topic", Topic.NONE)
         assert isinstance(topic, Topic)
@@ -220,13 +247,14 @@ def follow(transcript: Sequence[Turn]) -> CallState:
         facts_before = tuple(values.get(name) for name in _FACT_NAMES)
         if in_emergency:
             _apply_emergency_reading(values, reading)
+            _note_handover(values, asks)
         else:
             _apply_checkin_reading(values, reading, topic)
         # Productive means the driver told us something new (or asked something): repeating
         # "on the road" for the third time is still evasive.
         productive = (
             facts_before != tuple(values.get(name) for name in _FACT_NAMES)
-            or reading.question is not None
+            or reading.question not in (None, Question.REPEAT)  # "can't hear you" forever ends
             or (reading.garbled and not values.get("repeat_asked"))
         )
         streak = int(values.get("unproductive_streak", 0))  # type: ignore[call-overload]

@@ -99,7 +99,9 @@ def find_eta(text: str, *, expecting_eta: bool = False) -> str | None:
             and (expecting_eta or _looks_like_arrival(text))
         ):
             return f"{match.group(1)}:00{day}"
-        return day_part.group(1)
+        # "held me this morning" is the past; "tomorrow morning" is an arrival time.
+        if expecting_eta or _looks_like_arrival(text) or not day_part.group(1).startswith("this "):
+            return day_part.group(1)
     if (
         has_digits
         and (match := _CUED_HOUR.search(text))

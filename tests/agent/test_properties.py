@@ -160,7 +160,8 @@ def test_a_stated_fact_is_never_lost_as_the_transcript_grows(
         for field in fields(CallResult):
             before = getattr(previous, field.name)
             if field.name != "call_outcome" and before is not None:
-                assert getattr(current, field.name) is not None, (field.name, transcript[:end])
+                lines = "\n".join(f"{t.role}: {t.content}" for t in transcript[:end])
+                assert getattr(current, field.name) is not None, f"{field.name} lost:\n{lines}"
         if previous.emergency_type is not None:
             assert current.emergency_type == previous.emergency_type
         previous = current
