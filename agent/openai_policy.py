@@ -12,7 +12,8 @@ Kept deterministic on purpose:
   transferred even if the model did not ask for it.
 A timeout (`timeout_secs` until the first sentence, and between chunks after that) or any HTTP
 or protocol error falls back to the fallback policy for that turn. If part of the model's
-answer was already spoken, the turn is closed with the fallback's end/transfer decision.
+answer was already spoken, the turn is closed with the fallback's end/transfer decision, in a
+last part with empty text (a half sentence is never sent).
 """
 
 from __future__ import annotations
