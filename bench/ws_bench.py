@@ -1,6 +1,6 @@
 """Retell socket latency under concurrency, as a ratio to a bare WebSocket echo on the same server.
 
-    python -m bench.ws_bench [--calls 1 50 200] [--turns 5] [--pace 0]
+    python -m bench.ws_bench [--calls 1 50 200] [--turns 5] [--pace 0] [--policy agent|instant]
 
 Starts the voice server (uvicorn, its own process, a fresh SQLite file, the rules agent) with
 one extra route, a bare WebSocket echo. For each N: N concurrent echo clients measure the round
@@ -27,8 +27,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
@@ -52,11 +54,27 @@ DRIVER_LINES = (
 )
 
 
+class InstantPolicy:
+    """Two fixed sentences at once: the server's own cost per turn, without the agent's."""
+
+    async def stream(
+        self, context: Any, transcript: Any, reminders_in_a_row: int = 0
+    ) -> AsyncIterator[Any]:
+        from agent import ReplyPart
+
+        yield ReplyPart(text="Got it.", last=False)
+        yield ReplyPart(text="Anything else?", last=True)
+
+
 def bench_app() -> FastAPI:
-    """The voice server plus a bare echo socket (the baseline), for this benchmark only."""
+    """The voice server plus a bare echo socket (the baseline), for this benchmark only.
+
+    BENCH_POLICY=instant swaps the agent for `InstantPolicy`, to separate the two costs.
+    """
     from voice_server.main import create_app
 
-    app = create_app()
+    instant = os.environ.get("BENCH_POLICY") == "instant"
+    app = create_app(policy=InstantPolicy() if instant else None)
 
     @app.websocket("/bench/echo")
     async def echo(websocket: WebSocket) -> None:
@@ -199,9 +217,10 @@ def count_short_transcripts(database_url: str, heard: dict[str, int]) -> int:
         store.close()
 
 
-def start_server(port: int, database_url: str) -> subprocess.Popen[bytes]:
+def start_server(port: int, database_url: str, policy: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "BENCH_POLICY": policy,
         "DATABASE_URL": database_url,
         "AGENT_LLM": "rules",
         "DISPATCH_API_KEY": "bench-key",
@@ -267,6 +286,12 @@ def main() -> None:
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 50, 200])
     parser.add_argument("--turns", type=int, default=len(DRIVER_LINES))
     parser.add_argument("--pace", type=float, default=0.0, help="mean seconds between turns")
+    parser.add_argument(
+        "--policy",
+        choices=["agent", "instant"],
+        default="agent",
+        help="agent: the rules agent; instant: fixed replies, the server's own cost only",
+    )
     args = parser.parse_args()
 
     with socket.socket() as sock:
@@ -275,11 +300,12 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        server = start_server(port, database_url)
+        server = start_server(port, database_url, args.policy)
         try:
             wait_healthy(url, server)
             pacing = f"paced, mean {args.pace} s between turns" if args.pace else "in lockstep"
-            print(f"voice server at {url} (SQLite, rules agent), {args.turns} turns/call {pacing}")
+            agent = "rules agent" if args.policy == "agent" else "instant policy"
+            print(f"voice server at {url} (SQLite, {agent}), {args.turns} turns/call {pacing}")
             for calls in args.calls:
                 results = Results()
                 asyncio.run(run_level(url, calls, args.turns, results, args.pace))
