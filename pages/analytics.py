@@ -93,8 +93,9 @@ if pipecat_tab.open:
 
 if compare_tab.open:
     with compare_tab, queries.shown_errors():
-        retell = queries.metrics(filters, Provider.RETELL)
-        pipecat = queries.metrics(filters, Provider.PIPECAT)
+        retell, pipecat = queries.metrics_of(
+            [(filters, Provider.RETELL), (filters, Provider.PIPECAT)]
+        )
         if retell.total_calls + pipecat.total_calls == 0:
             empty_state("Retell or Pipecat")
             st.stop()

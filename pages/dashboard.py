@@ -48,10 +48,14 @@ def _fmt_share(share: float | None) -> str:
 def live_kpis(period: str) -> None:
     current_filters, previous_filters = period_filters(PERIODS[period])
     with queries.shown_errors():
-        current_retell = queries.metrics(current_filters, Provider.RETELL)
-        current_pipecat = queries.metrics(current_filters, Provider.PIPECAT)
-        previous_retell = queries.metrics(previous_filters, Provider.RETELL)
-        previous_pipecat = queries.metrics(previous_filters, Provider.PIPECAT)
+        current_retell, current_pipecat, previous_retell, previous_pipecat = queries.metrics_of(
+            [
+                (current_filters, Provider.RETELL),
+                (current_filters, Provider.PIPECAT),
+                (previous_filters, Provider.RETELL),
+                (previous_filters, Provider.PIPECAT),
+            ]
+        )
     now = PeriodSummary.of(current_retell, current_pipecat)
     before = PeriodSummary.of(previous_retell, previous_pipecat)
     calls_per_day = daily_calls(current_retell, current_pipecat)
