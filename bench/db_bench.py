@@ -157,9 +157,8 @@ def naive_metrics(frame: pd.DataFrame, provider: Provider) -> RetellMetrics:
     def counts(column: str) -> dict[str, int]:
         return {k: int(v) for k, v in calls[column].dropna().value_counts().items()}
 
-    per_day = Counter(
-        zip(calls["created_at"].dt.strftime("%Y-%m-%d"), calls["call_outcome"], strict=True)
-    )
+    outcomes = calls["call_outcome"].map(lambda v: v if isinstance(v, str) else None)  # NaN
+    per_day = Counter(zip(calls["created_at"].dt.strftime("%Y-%m-%d"), outcomes, strict=True))
     keywords: Counter[str] = Counter()
     for hits in calls["keyword_hits"].dropna():
         keywords.update(hits)
@@ -304,11 +303,16 @@ def bench_backend(backend: str, store: Store, location: str, calls: int, scratch
     now = datetime.now(UTC)
     print(f"\n== {backend}: seeding {calls:,} calls", flush=True)
     store.migrate()
-    keywords = load_settings().keywords
-    written, seed_secs = timed(
-        lambda: seed_demo_data(store, calls=calls, seed=42, now=now, keywords=keywords)
-    )
-    print(f"seeded {written:,} calls in {seed_secs:.1f} s ({written / seed_secs:,.0f} calls/s)")
+    existing = store.search_calls(CallFilters(), page_size=1)
+    if existing.total == calls:
+        now = existing.items[0].created_at + timedelta(minutes=1)
+        print(f"reusing the {calls:,} calls already in {location}")
+    else:
+        keywords = load_settings().keywords
+        written, seed_secs = timed(
+            lambda: seed_demo_data(store, calls=calls, seed=42, now=now, keywords=keywords)
+        )
+        print(f"seeded {written:,} calls in {seed_secs:.1f} s ({written / seed_secs:,.0f} calls/s)")
     since = now - timedelta(days=7)
 
     retell, retell_secs = timed(lambda: store.retell_metrics(CallFilters()), repeat=3)
@@ -321,6 +325,11 @@ def bench_backend(backend: str, store: Store, location: str, calls: int, scratch
     )
     page, page_secs = timed(
         lambda: store.search_calls(page_filters, page=PAGE, page_size=PAGE_SIZE), repeat=3
+    )
+    print(
+        f"store: Retell metrics {retell_secs:.3f}s, Pipecat metrics {pipecat_secs:.3f}s, "
+        f"search {search_secs:.3f}s, filtered page {page_secs:.3f}s; exporting...",
+        flush=True,
     )
     with peak_rss_growth() as store_memory:
         exported, export_secs = timed(
@@ -436,13 +445,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.db_bench", description=__doc__)
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
+    parser.add_argument(
+        "--workdir",
+        help="keep the SQLite file here and reuse it when it already holds --calls calls",
+    )
     args = parser.parse_args(argv)
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="db_bench_") as tmp:
+        workdir = Path(args.workdir) if args.workdir else Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         if args.backend in ("sqlite", "all"):
-            outcomes.append(run_sqlite(args.calls, Path(tmp)))
+            outcomes.append(run_sqlite(args.calls, workdir))
         if args.backend in ("postgres", "all"):
-            outcomes.append(run_postgres(args.calls, Path(tmp)))
+            outcomes.append(run_postgres(args.calls, workdir))
     return 0 if all(o is not False for o in outcomes) else 1
 
 

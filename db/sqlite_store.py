@@ -299,7 +299,7 @@ class SqliteStore:
                 f"The SQLite database at {self.path} stayed locked for more than "
                 f"{self.busy_timeout_secs:.0f}s: {message}"
             )
-        if isinstance(exc, sqlite3.IntegrityError | sqlite3.DataError | sqlite3.ProgrammingError):
+        if writing and isinstance(exc, sqlite3.IntegrityError | sqlite3.DataError):
             return WriteFailed(f"The database rejected the write: {message}")
         if writing:
             return WriteFailed(f"The write to {self.path} failed and was rolled back: {message}")
