@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from db import StoreError, open_store
+from db import Store, StoreError, open_store
+from db.outbox import OutboxStore
 from settings import Settings, load_settings
 from voice_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from voice_server.routers import (
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GIL_SWITCH_INTERVAL_SECS = 0.0005
+OUTBOX_DRAIN_INTERVAL_SECS = 0.5
 
 
 def build_policy(settings: Settings) -> Policy:
@@ -58,9 +60,11 @@ def create_app(
     policy: Policy | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     transcript_flush_secs: float = 0.25,
+    store: Store | None = None,
 ) -> FastAPI:
     """The voice server. `policy` replaces the one the settings select (tests use doubles);
-    `transcript_flush_secs` is how long after a change a live call's row is written."""
+    `transcript_flush_secs` is how long after a change a live call's row is written; `store`
+    replaces the one the settings open (tests tune a backend's timeouts)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +74,11 @@ def create_app(
         app.state.settings = settings or load_settings()
         app.state.transcript_flush_secs = transcript_flush_secs
         app.state.policy = policy or build_policy(app.state.settings)
-        app.state.store = open_store(app.state.settings)
+        # Writes the database cannot take right now wait in a durable local outbox.
+        outbox = OutboxStore(
+            store or open_store(app.state.settings), app.state.settings.outbox_path
+        )
+        app.state.store = outbox
         try:
             applied = await asyncio.to_thread(app.state.store.migrate)
             if applied:
@@ -78,9 +86,13 @@ def create_app(
         except StoreError as exc:
             # Stay up: /healthz reports the database, and writes retry when it is back.
             log.error("database not ready at start: %s", exc)
+        drainer = asyncio.create_task(drain_outbox(outbox))
         try:
             yield
         finally:
+            drainer.cancel()
+            await asyncio.gather(drainer, return_exceptions=True)
+            await asyncio.to_thread(outbox.drain)
             await asyncio.to_thread(app.state.store.close)
 
     app = FastAPI(
@@ -93,6 +105,19 @@ def create_app(
     for module in (retell_ws, retell_webhook, calls, conversations, metrics, health, pipecat):
         app.include_router(module.router)
     return app
+
+
+async def drain_outbox(outbox: OutboxStore) -> None:
+    """Replay the outbox whenever something waits in it (the database may be back)."""
+    while True:
+        if outbox.depth:
+            try:
+                applied = await asyncio.to_thread(outbox.drain)
+                if applied:
+                    log.info("outbox: %d queued writes landed, %d wait", applied, outbox.depth)
+            except Exception:  # the drainer must outlive any surprise; the entries stay queued
+                log.exception("outbox drain failed")
+        await asyncio.sleep(OUTBOX_DRAIN_INTERVAL_SECS)
 
 
 # Safe at import: settings are read when the server starts, not here.

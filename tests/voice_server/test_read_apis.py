@@ -184,7 +184,12 @@ def test_without_a_dispatch_api_key_configured_reads_are_503(serve, make_setting
 def test_healthz_needs_no_key_and_reports_the_database(server):
     response = httpx.get(server.url + "/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "backend": "sqlite"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "backend": "sqlite",
+        "outbox_depth": 0,
+    }
 
 
 def test_openapi_documents_every_route(server):

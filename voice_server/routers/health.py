@@ -35,8 +35,11 @@ async def healthz(request: Request) -> dict[str, Any]:
         except (StoreError, TimeoutError) as exc:
             log.warning("health check: database unavailable: %s", exc)
             database = "unavailable"
+    # Writes waiting in the outbox have not reached the database yet: degraded until they do.
+    outbox_depth = getattr(store, "depth", 0)
     return {
-        "status": "ok" if database == "ok" else "degraded",
+        "status": "ok" if database == "ok" and not outbox_depth else "degraded",
         "database": database,
         "backend": getattr(store, "backend", None),
+        "outbox_depth": outbox_depth,
     }

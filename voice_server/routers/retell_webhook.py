@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from retell.lib import verify
 
-from db import Store, StoreError
+from db import Store, StoreError, StoreUnavailable
 from db.models import Event, Provider
 from voice_server.deps import SettingsDep, StoreDep
 from voice_server.retell_webhook_merge import MERGED_EVENTS, RetellWebhook, call_update, driver_of
@@ -35,7 +35,12 @@ def apply_webhook(store: Store, webhook: RetellWebhook, raw_body: bytes) -> bool
     """
     call_id = webhook.call.call_id
     if webhook.event in MERGED_EVENTS:
-        existing = store.get_call(call_id, Provider.RETELL)
+        try:
+            existing = store.get_call(call_id, Provider.RETELL)
+        except StoreUnavailable:
+            # The database is down: merge as if new (the merge keeps what the row has) so the
+            # delivery can wait in the outbox instead of being refused.
+            existing = None
         update = call_update(webhook, has_transcript=bool(existing and existing.transcript))
         if (driver := driver_of(webhook)) and not (existing and existing.driver_id):
             update = update.model_copy(update={"driver_id": store.ensure_driver(*driver)})

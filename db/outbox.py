@@ -1,0 +1,313 @@
+"""A durable local outbox in front of any Store: writes survive a database outage.
+
+`OutboxStore` wraps a Store. A write the database cannot take right now (`StoreUnavailable`) is
+appended to a JSONL file (fsync'd before the caller is answered) and replayed in order by
+`drain()` once the database is back; while anything waits, new writes queue behind it so one
+source's writes land in the order they were made. Reads pass through. Only when not even the
+outbox file can take a write does the caller get an error (`WriteFailed`), so an HTTP handler
+answers non-2xx exactly when something would otherwise be lost.
+
+Replaying is safe to repeat (a crash between applying and truncating replays a batch again):
+`upsert_call` and `save_transcript` are merges, `ensure_driver` finds the same driver, and
+`record_event` is deduplicated by its idempotency key. A driver created while the database is
+down gets a provisional negative id; replay swaps it for the real one in every later write.
+
+One outbox file belongs to one process: give every worker or replica its own OUTBOX_PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from db.models import (
+    Call,
+    CallFilters,
+    CallPage,
+    CallStatus,
+    CallUpdate,
+    Event,
+    PipecatMetrics,
+    Provider,
+    RetellMetrics,
+    SortKey,
+)
+from db.store import Store, StoreError, StoreUnavailable, WriteFailed
+
+log = logging.getLogger(__name__)
+
+REPLAY_BATCH = 200
+
+
+@dataclass
+class OutboxEntry:
+    op: str  # the Store method to replay
+    args: dict[str, Any]  # its JSON-ready arguments
+
+    def to_json(self) -> str:
+        return json.dumps({"op": self.op, "args": self.args}, separators=(",", ":"))
+
+
+class OutboxStore:
+    """A Store whose writes wait in `outbox_path` while the wrapped Store is unavailable."""
+
+    def __init__(self, inner: Store, outbox_path: str | os.PathLike[str]) -> None:
+        self.inner = inner
+        self.backend = inner.backend
+        self.path = Path(outbox_path)
+        self._lock = threading.RLock()
+        self._drain_lock = threading.Lock()
+        self._entries: list[OutboxEntry] = self._load()
+        self._pending_event_keys = {
+            e.args["event"]["idempotency_key"] for e in self._entries if e.op == "record_event"
+        }
+        self._real_driver_ids: dict[int, int] = {}  # provisional -> real, once replayed
+        self.rejected = 0  # entries the database refused for good (kept in `<path>.rejected`)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def depth(self) -> int:
+        """How many writes wait for the database."""
+        return len(self._entries)
+
+    def _load(self) -> list[OutboxEntry]:
+        if not self.path.exists():
+            return []
+        entries = []
+        with self.path.open(encoding="utf-8") as file:
+            for number, line in enumerate(file, 1):
+                if not line.strip():
+                    continue
+                try:
+                    raw = json.loads(line)
+                    entries.append(OutboxEntry(raw["op"], raw["args"]))
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    # A torn last line from a crash mid-append: that write was never acknowledged.
+                    log.warning("outbox %s: skipping unreadable line %d", self.path, number)
+        if entries:
+            log.warning("outbox %s: %d writes wait from an earlier run", self.path, len(entries))
+        return entries
+
+    def _append(self, entry: OutboxEntry) -> None:
+        """Durably append (fsync) before the caller is answered; WriteFailed if impossible."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as file:
+                file.write(entry.to_json() + "\n")
+                file.flush()
+                os.fsync(file.fileno())
+        except OSError as exc:
+            raise WriteFailed(
+                f"The database is unavailable and the outbox at {self.path} cannot take the "
+                f"write either ({exc.strerror}); nothing was kept."
+            ) from None
+        self._entries.append(entry)
+
+    def _rewrite(self) -> None:
+        """Persist the entries still waiting (atomically: write a copy, fsync, rename)."""
+        if not self._entries:
+            self.path.unlink(missing_ok=True)
+            return
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("w", encoding="utf-8") as file:
+            file.writelines(entry.to_json() + "\n" for entry in self._entries)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.path)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _write(
+        self, entry: OutboxEntry, direct: Callable[[], Any], queued: Callable[[], Any]
+    ) -> Any:
+        """Write through when nothing waits; otherwise, or when the database is down, queue."""
+        if not self._entries:
+            try:
+                return direct()
+            except StoreUnavailable as exc:
+                log.warning("database unavailable, %s waits in the outbox: %s", entry.op, exc)
+        with self._lock:
+            self._append(entry)
+            return queued()
+
+    def ensure_driver(self, name: str, phone: str | None = None) -> int:
+        provisional = -(uuid.uuid4().int >> 80)  # 48 bits: unique, never a real (positive) id
+        entry = OutboxEntry("ensure_driver", {"name": name, "phone": phone, "id": provisional})
+        return self._write(
+            entry, lambda: self.inner.ensure_driver(name, phone), lambda: provisional
+        )
+
+    def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
+        # An agent id is needed at once by its caller and agents are created at setup: no queue.
+        return self.inner.ensure_agent(provider, name, external_id)
+
+    def upsert_call(self, provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
+        update = self._with_real_driver(update)
+        entry = OutboxEntry(
+            "upsert_call",
+            {
+                "provider": str(provider),
+                "provider_call_id": provider_call_id,
+                "update": update.model_dump(mode="json", exclude_none=True),
+            },
+        )
+        return self._write(
+            entry,
+            lambda: self.inner.upsert_call(provider, provider_call_id, update),
+            lambda: _queued_call(provider, provider_call_id, update),
+        )
+
+    def save_transcript(
+        self, provider: Provider, provider_call_id: str, transcript: list[dict[str, str]]
+    ) -> None:
+        entry = OutboxEntry(
+            "save_transcript",
+            {
+                "provider": str(provider),
+                "provider_call_id": provider_call_id,
+                "transcript": transcript,
+            },
+        )
+        self._write(
+            entry,
+            lambda: self.inner.save_transcript(provider, provider_call_id, transcript),
+            lambda: None,
+        )
+
+    def record_event(self, event: Event) -> bool:
+        with self._lock:
+            if event.idempotency_key in self._pending_event_keys:
+                return False  # the same delivery already waits in the outbox
+        entry = OutboxEntry("record_event", {"event": event.model_dump(mode="json")})
+
+        def queued() -> bool:
+            self._pending_event_keys.add(event.idempotency_key)
+            return True
+
+        return self._write(entry, lambda: self.inner.record_event(event), queued)
+
+    def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
+        return self.inner.bulk_insert_calls(rows)  # demo data: fails loudly, not queued
+
+    def _with_real_driver(self, update: CallUpdate) -> CallUpdate:
+        real = self._real_driver_ids.get(update.driver_id or 0)
+        return update.model_copy(update={"driver_id": real}) if real else update
+
+    # -- replay --------------------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Replay waiting writes in order until the outbox is empty or the database fails again.
+
+        Returns how many were applied. Runs in one thread at a time (the drainer).
+        """
+        applied = 0
+        with self._drain_lock:
+            while True:
+                with self._lock:
+                    batch = list(self._entries[:REPLAY_BATCH])
+                if not batch:
+                    return applied
+                done = 0
+                try:
+                    for entry in batch:
+                        self._replay(entry)
+                        done += 1
+                except StoreUnavailable as exc:
+                    log.info("outbox replay paused, database still unavailable: %s", exc)
+                    return applied + self._forget(done)
+                applied += self._forget(done)
+
+    def _forget(self, count: int) -> int:
+        """Drop the first `count` entries (applied) and persist what still waits."""
+        if not count:
+            return 0
+        with self._lock:
+            gone, self._entries = self._entries[:count], self._entries[count:]
+            for entry in gone:
+                if entry.op == "record_event":
+                    self._pending_event_keys.discard(entry.args["event"]["idempotency_key"])
+            self._rewrite()
+        return count
+
+    def _replay(self, entry: OutboxEntry) -> None:
+        args = entry.args
+        try:
+            if entry.op == "ensure_driver":
+                real = self.inner.ensure_driver(args["name"], args["phone"])
+                self._real_driver_ids[args["id"]] = real
+            elif entry.op == "upsert_call":
+                update = self._with_real_driver(CallUpdate.model_validate(args["update"]))
+                self.inner.upsert_call(Provider(args["provider"]), args["provider_call_id"], update)
+            elif entry.op == "save_transcript":
+                self.inner.save_transcript(
+                    Provider(args["provider"]), args["provider_call_id"], args["transcript"]
+                )
+            elif entry.op == "record_event":
+                self.inner.record_event(Event.model_validate(args["event"]))
+            else:
+                raise WriteFailed(f"unknown outbox operation {entry.op!r}")
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:
+            # Refused for good (not an outage): keep it aside for a human, go on with the rest.
+            self.rejected += 1
+            log.error("outbox: the database refused a queued %s: %s", entry.op, exc)
+            with self.path.with_name(self.path.name + ".rejected").open("a") as file:
+                file.write(entry.to_json() + "\n")
+
+    # -- reads and lifecycle pass through --------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        return self.inner.migrate()
+
+    def check(self) -> None:
+        self.inner.check()
+
+    def get_call(self, provider_call_id: str, provider: Provider | None = None) -> Call | None:
+        return self.inner.get_call(provider_call_id, provider)
+
+    def search_calls(
+        self,
+        filters: CallFilters,
+        *,
+        sort: SortKey = "-created_at",
+        page: int = 1,
+        page_size: int = 50,
+    ) -> CallPage:
+        return self.inner.search_calls(filters, sort=sort, page=page, page_size=page_size)
+
+    def iter_calls(self, filters: CallFilters, *, batch_size: int = 1000) -> Iterator[Call]:
+        return self.inner.iter_calls(filters, batch_size=batch_size)
+
+    def retell_metrics(self, filters: CallFilters) -> RetellMetrics:
+        return self.inner.retell_metrics(filters)
+
+    def pipecat_metrics(
+        self, filters: CallFilters, *, page: int = 1, page_size: int = 50
+    ) -> PipecatMetrics:
+        return self.inner.pipecat_metrics(filters, page=page, page_size=page_size)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _queued_call(provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
+    """What the caller gets for a queued upsert: the update as a not-yet-stored call (id 0)."""
+    fields = update.model_dump(exclude_none=True, exclude={"created_at"})
+    fields.setdefault("status", CallStatus.REGISTERED)
+    return Call(
+        id=0,
+        provider=provider,
+        provider_call_id=provider_call_id,
+        created_at=update.created_at or datetime.now(UTC),
+        **fields,
+    )
