@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from agent.places import Location, find_location
 from agent.text import GatedPattern, is_garbled, mentions, normalize, utterance, words_of
@@ -535,6 +536,9 @@ def _load_secure(text: str, topic: Topic, yes: bool, no: bool) -> bool | None:
     return None
 
 
+# Retell resends the whole transcript every turn; memoizing this pure reading of one utterance
+# (its result is immutable) makes each turn cost only its new words.
+@lru_cache(maxsize=8192)
 def read_user_turn(content: str, topic: Topic, *, in_emergency: bool) -> Reading:
     """Interpret one driver utterance given the question it answers and the call's mode."""
     text = utterance(content)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from functools import lru_cache
 
 from agent.text import GatedPattern, Utterance
 
@@ -66,6 +67,7 @@ _QUESTION = re.compile(r"[^.?!]*\?")
 _NOT_WORD = re.compile(r"[^\w' ]+")
 
 
+@lru_cache(maxsize=8192)
 def asked_topic(agent_text: str) -> Topic:
     """The topic of the agent's last question in this turn, NONE when it asked nothing."""
     questions = _QUESTION.findall(agent_text.lower())

@@ -26,6 +26,8 @@ from agent import (
     next_reply,
     reply_and_result,
 )
+from agent.signals import read_user_turn
+from agent.topics import asked_topic
 
 CONTEXT = CallContext(
     driver_name="Mike Johnson",
@@ -80,14 +82,28 @@ def echo_turn(transcript: Sequence[Turn]) -> tuple[Reply, CallResult]:
     return Reply(sentences=(last,)), CallResult()
 
 
+def forget_readings(transcript: Sequence[Turn] = ()) -> None:
+    """Empty the agent's memo of utterances already read, then (untimed) let it read every turn
+    but the newest: the timed turn then costs what a live turn costs, its one new utterance."""
+    read_user_turn.cache_clear()
+    asked_topic.cache_clear()
+    if len(transcript) > 1:
+        reply_and_result(CONTEXT, transcript[:-1])
+
+
 def turn_times(
-    turn: Callable[[Sequence[Turn]], object], transcripts: list[list[Turn]], rounds: int
+    turn: Callable[[Sequence[Turn]], object],
+    transcripts: list[list[Turn]],
+    rounds: int,
+    prepare: Callable[[Sequence[Turn]], None] | None = None,
 ) -> list[float]:
     """CPU seconds of this thread per answered turn, so a busy shared machine does not inflate
     the figures (the agent and the echo are measured the same way)."""
     times: list[float] = []
     for _ in range(rounds):
         for transcript in transcripts:
+            if prepare:
+                prepare(transcript)
             started = time.thread_time()
             turn(transcript)
             times.append(time.thread_time() - started)
@@ -109,16 +125,19 @@ def main() -> None:
         whole = [transcript]  # the turn answered on the full transcript
         call = [transcript[: i + 1] for i, t in enumerate(transcript) if t.role == "user"]
         echo = statistics.median(turn_times(echo_turn, whole, args.rounds))
-        for label, turn, transcripts in (
-            ("reply + result", separate_calls, whole),
-            ("reply_and_result", one_reading, whole),
-            ("next_reply alone", reply_only, whole),
-            ("every turn of the call", separate_calls, call),
+        cold = lambda _transcript: forget_readings()  # noqa: E731
+        for label, turn, transcripts, prepare in (
+            ("reply + result", separate_calls, whole, forget_readings),
+            ("reply_and_result", one_reading, whole, forget_readings),
+            ("next_reply alone", reply_only, whole, forget_readings),
+            ("every turn of the call", separate_calls, call, forget_readings),
+            ("cold (nothing read)", separate_calls, whole, cold),
         ):
-            times = turn_times(turn, transcripts, args.rounds // len(transcripts) + 1)
+            rounds = args.rounds // len(transcripts) + 1
+            times = turn_times(turn, transcripts, rounds, prepare)
             median = statistics.median(times)
             p95 = statistics.quantiles(times, n=20)[-1]
-            target = "  (target < 1 ms)" if size == 20 and turn is separate_calls else ""
+            target = "  (target < 1 ms)" if size == 20 and label == "reply + result" else ""
             print(
                 f"{label:>22}{size:>6}{median * 1000:>8.3f} ms{p95 * 1000:>8.3f} ms"
                 f"{echo * 1e6:>7.2f} us{median / echo:>7.0f}x{target}"
@@ -135,7 +154,9 @@ def main() -> None:
         "\n'reply + result': next_reply and extract_result on the whole N-turn transcript;"
         "\n'reply_and_result': the same, the transcript read once;"
         "\n'next_reply alone': what a turn costs the engines (they extract the result at the end);"
-        "\n'every turn of the call': reply + result, median over each driver turn of the call."
+        "\n'every turn of the call': reply + result, median over each driver turn of the call;"
+        "\n'cold (nothing read)': reply + result with every utterance unread (after a restart)."
+        "\nExcept 'cold', earlier utterances are already read (memoized), as in a live call."
     )
 
 
