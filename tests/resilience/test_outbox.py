@@ -1,0 +1,170 @@
+"""The outbox: writes the database cannot take wait on disk and land, once, in order."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from db import WriteFailed
+from db.models import CallFilters, CallStatus, CallUpdate, Event, Provider
+from db.outbox import OutboxStore
+from db.sqlite_store import SqliteStore
+
+
+@contextmanager
+def write_locked(path: Path) -> Iterator[None]:
+    """Another writer holds SQLite's write lock (readers still read: WAL)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    path = tmp_path / "outbox-test.db"
+    SqliteStore(path).migrate()
+    return path
+
+
+def open_outbox(database: Path, outbox: Path) -> OutboxStore:
+    return OutboxStore(SqliteStore(database, busy_timeout_secs=0.2), outbox)
+
+
+def event(key: str, call_id: str = "c1") -> Event:
+    return Event(
+        provider=Provider.RETELL,
+        provider_call_id=call_id,
+        event_type="call_ended",
+        idempotency_key=key,
+        payload={"k": key},
+    )
+
+
+def events_in(database: Path) -> list[str]:
+    with sqlite3.connect(database) as conn:
+        return [row[0] for row in conn.execute("SELECT idempotency_key FROM call_events")]
+
+
+def test_writes_go_straight_through_while_the_database_is_up(database, tmp_path):
+    store = open_outbox(database, tmp_path / "outbox.jsonl")
+    store.upsert_call(Provider.RETELL, "c1", CallUpdate(load_number="LD-1"))
+    assert store.depth == 0
+    assert not (tmp_path / "outbox.jsonl").exists()
+    assert store.get_call("c1").load_number == "LD-1"
+
+
+def test_writes_during_a_lock_wait_on_disk_and_land_in_order_afterwards(database, tmp_path):
+    store = open_outbox(database, tmp_path / "outbox.jsonl")
+    with write_locked(database):
+        driver_id = store.ensure_driver("Ana Ruiz", "+14155550123")
+        call = store.upsert_call(
+            Provider.RETELL, "c1", CallUpdate(driver_id=driver_id, status=CallStatus.ONGOING)
+        )
+        store.save_transcript(Provider.RETELL, "c1", [{"role": "user", "content": "hi"}])
+        store.upsert_call(Provider.RETELL, "c1", CallUpdate(status=CallStatus.ENDED))
+        assert store.record_event(event("k1")) is True
+        assert driver_id < 0  # provisional until the database has the driver
+        assert call.id == 0 and call.status == CallStatus.ONGOING
+        assert store.depth == 5
+        lines = (tmp_path / "outbox.jsonl").read_text().splitlines()
+        assert [json.loads(line)["op"] for line in lines] == [
+            "ensure_driver", "upsert_call", "save_transcript", "upsert_call", "record_event",
+        ]  # fmt: skip
+        assert store.get_call("c1") is None  # reads pass through to the (locked) database
+        assert store.drain() == 0  # still locked: nothing lands, nothing is dropped
+        assert store.depth == 5
+
+    assert store.drain() == 5
+    assert store.depth == 0 and not (tmp_path / "outbox.jsonl").exists()
+    saved = store.get_call("c1", Provider.RETELL)
+    assert saved.status == CallStatus.ENDED
+    assert saved.driver_name == "Ana Ruiz" and saved.driver_id > 0
+    assert saved.transcript == [{"role": "user", "content": "hi"}]
+    assert events_in(database) == ["k1"]
+
+
+def test_the_same_event_delivered_three_times_is_kept_once(database, tmp_path):
+    store = open_outbox(database, tmp_path / "outbox.jsonl")
+    with write_locked(database):
+        assert [store.record_event(event("k1")) for _ in range(3)] == [True, False, False]
+    store.drain()
+    assert store.record_event(event("k1")) is False  # and once landed, the database dedupes
+    assert events_in(database) == ["k1"]
+
+
+def test_a_restarted_process_replays_what_an_earlier_one_queued(database, tmp_path):
+    outbox = tmp_path / "outbox.jsonl"
+    with write_locked(database):
+        first = open_outbox(database, outbox)
+        driver_id = first.ensure_driver("Bo Chen")
+        first.upsert_call(Provider.PIPECAT, "p1", CallUpdate(driver_id=driver_id))
+        first.record_event(event("k2", "p1"))
+    # The first process died before draining; a new one finds the file.
+    second = open_outbox(database, outbox)
+    assert second.depth == 3
+    assert second.record_event(event("k2", "p1")) is False  # dedupe survives the restart
+    assert second.drain() == 3
+    assert second.get_call("p1").driver_name == "Bo Chen"
+    # Replaying the same file again (a crash before it was truncated) changes nothing.
+    outbox.write_text("".join(json.dumps(e) + "\n" for e in _entries_for_replay(driver_id)))
+    third = open_outbox(database, outbox)
+    assert third.drain() == 3
+    page = third.search_calls(CallFilters(provider=Provider.PIPECAT))
+    assert page.total == 1 and page.items[0].driver_name == "Bo Chen"
+    assert events_in(database) == ["k2"]
+
+
+def _entries_for_replay(provisional: int) -> list[dict]:
+    return [
+        {"op": "ensure_driver", "args": {"name": "Bo Chen", "phone": None, "id": provisional}},
+        {
+            "op": "upsert_call",
+            "args": {
+                "provider": "pipecat",
+                "provider_call_id": "p1",
+                "update": {"driver_id": provisional},
+            },
+        },
+        {"op": "record_event", "args": {"event": event("k2", "p1").model_dump(mode="json")}},
+    ]
+
+
+def test_a_torn_last_line_from_a_crash_is_skipped(database, tmp_path):
+    outbox = tmp_path / "outbox.jsonl"
+    good = {"op": "record_event", "args": {"event": event("k3").model_dump(mode="json")}}
+    outbox.write_text(json.dumps(good) + '\n{"op": "upsert_ca')
+    store = open_outbox(database, outbox)
+    assert store.depth == 1
+    assert store.drain() == 1
+    assert events_in(database) == ["k3"]
+
+
+def test_when_not_even_the_outbox_can_take_a_write_the_caller_is_told(database, tmp_path):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the outbox's folder should be")
+    store = open_outbox(database, blocked / "outbox.jsonl")
+    with write_locked(database), pytest.raises(WriteFailed, match="outbox"):
+        store.record_event(event("k4"))
+    assert store.depth == 0
+    assert events_in(database) == []
+
+
+def test_a_write_the_database_refuses_for_good_is_set_aside_not_retried_forever(database, tmp_path):
+    outbox = tmp_path / "outbox.jsonl"
+    store = open_outbox(database, outbox)
+    with write_locked(database):
+        store.upsert_call(Provider.RETELL, "c9", CallUpdate(driver_id=424242))  # no such driver
+        store.record_event(event("k5", "c9"))
+    assert store.drain() == 2
+    assert store.depth == 0 and store.rejected == 1
+    assert "424242" in outbox.with_name("outbox.jsonl.rejected").read_text()
+    assert events_in(database) == ["k5"]
