@@ -10,6 +10,7 @@ from ui.filters import call_filters
 from ui.kpis import engine_table
 from ui.page_setup import through_app_navigation
 
+DEFAULT_DAYS = 7  # the last week; any range is one pick away
 SCATTER_CALLS = queries.PAGE_ROWS  # the latest sessions as points: one page, never every row
 
 through_app_navigation()
@@ -18,7 +19,7 @@ st.title("Analytics")
 today = datetime.now(UTC).date()
 window = st.date_input(
     "Date range (UTC)",
-    value=(today - timedelta(days=29), today),
+    value=(today - timedelta(days=DEFAULT_DAYS - 1), today),
     key="range",
     bind="query-params",
     max_value=today,

@@ -6,6 +6,7 @@ from agent.vocabulary import CallOutcome
 from db.models import Call, CallFilters, Provider
 from ui import queries
 from ui.kpis import (
+    DEFAULT_PERIOD,
     PERIODS,
     PeriodSummary,
     daily_calls,
@@ -30,9 +31,9 @@ with queries.shown_errors():
 
 period = (
     st.segmented_control(
-        "Period", list(PERIODS), default="Last 7 days", key="period", bind="query-params"
+        "Period", list(PERIODS), default=DEFAULT_PERIOD, key="period", bind="query-params"
     )
-    or "Last 7 days"
+    or DEFAULT_PERIOD
 )
 
 

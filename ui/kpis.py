@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from db.models import CallFilters, RetellMetrics
 
+# An operations view: today against yesterday first; longer periods are one click away.
+DEFAULT_PERIOD = "Last 24 hours"
 PERIODS: dict[str, timedelta] = {
     "Last 24 hours": timedelta(hours=24),
     "Last 7 days": timedelta(days=7),

@@ -4,7 +4,7 @@ autouse fixture): what the manager sees, and that filters and charts follow the 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streamlit.testing.v1 import AppTest
@@ -88,7 +88,7 @@ def test_dashboard_compares_the_period_with_the_one_before(add_call: AddCall, ap
     # The previous 7 days: one call only.
     add_call(Provider.RETELL, outcome="In-Transit Update", age=timedelta(days=10))
 
-    shown = run_page(app, "dashboard")
+    shown = run_page(app, "dashboard", period="Last 7 days")
     cards = {m.label: m for m in shown.metric}
     assert cards["Calls"].value == "4"
     assert cards["Calls"].delta == "3"
@@ -103,11 +103,11 @@ def test_dashboard_period_filter_changes_the_figures(add_call: AddCall, app: App
     add_call(age=timedelta(hours=2))
     add_call(age=timedelta(days=3))
     add_call(age=timedelta(days=20))
-    assert metric_values(run_page(app, "dashboard"))["Calls"] == "2"
+    assert metric_values(run_page(app, "dashboard"))["Calls"] == "1"  # the last 24 hours
+    app.segmented_control(key="period").set_value("Last 7 days").run()
+    assert metric_values(app)["Calls"] == "2"
     app.segmented_control(key="period").set_value("Last 30 days").run()
     assert metric_values(app)["Calls"] == "3"
-    app.segmented_control(key="period").set_value("Last 24 hours").run()
-    assert metric_values(app)["Calls"] == "1"
 
 
 def test_dashboard_links_latest_emergencies_and_incomplete_calls_to_the_call(
@@ -354,3 +354,13 @@ def test_a_large_export_is_prepared_on_request_then_offered(store, app: AppTest)
     assert not app.error
     (download,) = app.get("download_button")
     assert download.proto.label == "Download CSV"
+
+
+def test_the_analytics_date_range_can_come_from_the_url(add_call: AddCall, app: AppTest) -> None:
+    add_call(age=timedelta(days=1))
+    add_call(age=timedelta(days=20))
+    add_call(age=timedelta(days=60))
+    today = datetime.now(UTC).date()
+    app.query_params["range"] = [(today - timedelta(days=29)).isoformat(), today.isoformat()]
+    run_page(app, "analytics")
+    assert metric_values(app)["Calls"] == "2"
