@@ -23,13 +23,27 @@ from typing import Any
 
 from loguru import logger
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
     CancelFrame,
+    ClientConnectedFrame,
     EndFrame,
+    FunctionCallInProgressFrame,
+    FunctionCallResultFrame,
     InterimTranscriptionFrame,
+    InterruptionFrame,
     LLMFullResponseStartFrame,
+    LLMMarkerFrame,
+    LLMTextFrame,
+    MetricsFrame,
     StartFrame,
     TranscriptionFrame,
+    TTSAudioRawFrame,
     TTSTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.observers.service_metrics_observer import (
@@ -49,6 +63,47 @@ from agent.types import CallContext, Turn
 from bot.event_client import EventClient
 
 FINISH_TIMEOUT_SECS = 15.0
+
+# The frames each of Pipecat's observers reads (pipecat-ai 1.14). Most frames in a call are
+# audio no child reads; handing over only these keeps the observer off the hot path.
+_SPEAKING_FRAMES = (
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    InterruptionFrame,
+)
+_METRICS_FRAMES = (MetricsFrame,)
+_TURN_FRAMES = (
+    StartFrame,
+    UserStartedSpeakingFrame,
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    CancelFrame,
+)
+_LATENCY_FRAMES = (
+    ClientConnectedFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    TranscriptionFrame,
+    LLMFullResponseStartFrame,
+    LLMMarkerFrame,
+    LLMTextFrame,
+    TTSAudioRawFrame,
+    InterruptionFrame,
+    FunctionCallInProgressFrame,
+    FunctionCallResultFrame,
+    MetricsFrame,
+    BotStartedSpeakingFrame,
+)
+_OWN_FRAMES = (StartFrame, TranscriptionFrame, LLMFullResponseStartFrame, TTSTextFrame)
+_ANY_FRAME = tuple(
+    {*_SPEAKING_FRAMES, *_METRICS_FRAMES, *_TURN_FRAMES, *_LATENCY_FRAMES, *_OWN_FRAMES}
+)
 
 
 def event_id(provider_call_id: str, event_type: str) -> str:
@@ -88,12 +143,13 @@ class SessionObserver(BaseObserver):
         self._metrics = ServiceMetricsObserver(time_source=time_source)
         self._turns = TurnTrackingObserver()
         self._latency = UserBotLatencyObserver(time_source=time_source)
-        self._children: tuple[BaseObserver, ...] = (
-            self._speaking,
-            self._metrics,
-            self._turns,
-            self._latency,
+        self._routes: tuple[tuple[BaseObserver, tuple[type, ...]], ...] = (
+            (self._speaking, _SPEAKING_FRAMES),
+            (self._metrics, _METRICS_FRAMES),
+            (self._turns, _TURN_FRAMES),
+            (self._latency, _LATENCY_FRAMES),
         )
+        self._children = tuple(child for child, _ in self._routes)
         self._speaking.add_event_handler("on_speech_event", self._on_speech_event)
         self._metrics.add_event_handler("on_service_latency", self._on_service_latency)
         self._metrics.add_event_handler("on_service_usage", self._on_service_usage)
@@ -148,9 +204,12 @@ class SessionObserver(BaseObserver):
     # Frames ----------------------------------------------------------------------------------
 
     async def on_push_frame(self, data: FramePushed) -> None:
+        if not isinstance(data.frame, _ANY_FRAME):
+            return
         try:
-            for child in self._children:
-                await child.on_push_frame(data)
+            for child, frame_types in self._routes:
+                if isinstance(data.frame, frame_types):
+                    await child.on_push_frame(data)
             self._record(data)
         except Exception:
             logger.exception("SessionObserver failed on a frame; the pipeline is unaffected")
