@@ -65,3 +65,4 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) -m bench.agent_bench
 	$(PY) -m bench.db_bench
+	$(PY) -m bench.observer_bench
