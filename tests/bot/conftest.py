@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,11 @@ from bot.sessions import SessionSpec
 from bot.tts_espeak import EspeakTTSService
 from settings import Settings, load_settings
 from tests.conftest import free_port
+from tests.voice_server.conftest import RunningServer
 
 SAMPLE_RATE = 16000
+PIPECAT_KEY = "test-pipecat-key-0123456789"
+DISPATCH_KEY = "test-dispatch-key-0123456789"
 TRANSFER_NUMBER = "+15550001111"
 CONTEXT = {
     "driver_name": "Maria Lopez",
@@ -152,7 +155,7 @@ class BotCall:
 
 def bot_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "pipecat_api_key": "test-pipecat-key-0123456789",
+        "pipecat_api_key": PIPECAT_KEY,
         "dispatch_transfer_number": TRANSFER_NUMBER,
     }
     return load_settings(**(values | overrides))
@@ -221,3 +224,29 @@ def make_call(tmp_path: Path) -> Callable[..., BotCall]:
         return call
 
     return make
+
+
+def server_settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        database_url=f"sqlite:///{tmp_path / 'voice.db'}",
+        dispatch_api_key=DISPATCH_KEY,
+        pipecat_api_key=PIPECAT_KEY,
+    )
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+    from voice_server.main import create_app
+
+    started: list[RunningServer] = []
+
+    def start(port: int | None = None) -> RunningServer:
+        server = RunningServer(create_app(server_settings(tmp_path)))
+        if port is not None:
+            server.port = server.server.config.port = port
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

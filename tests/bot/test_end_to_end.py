@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,39 +10,9 @@ import httpx
 import pytest
 
 from bot.event_client import EventClient
-from settings import Settings, load_settings
-from tests.bot.conftest import BotCall, bot_settings
+from tests.bot.conftest import DISPATCH_KEY, PIPECAT_KEY, BotCall, bot_settings
 from tests.conftest import free_port
 from tests.voice_server.conftest import RunningServer
-
-PIPECAT_KEY = "test-pipecat-key-0123456789"
-DISPATCH_KEY = "test-dispatch-key-0123456789"
-
-
-def server_settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        database_url=f"sqlite:///{tmp_path / 'voice.db'}",
-        dispatch_api_key=DISPATCH_KEY,
-        pipecat_api_key=PIPECAT_KEY,
-    )
-
-
-@pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
-    from voice_server.main import create_app
-
-    started: list[RunningServer] = []
-
-    def start(port: int | None = None) -> RunningServer:
-        server = RunningServer(create_app(server_settings(tmp_path)))
-        if port is not None:
-            server.port = server.server.config.port = port
-        started.append(server.start())
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 async def check_in(call: BotCall) -> None:
