@@ -220,12 +220,12 @@ def pipecat_metrics(
     call_outcome: str | None = None,
     driver_status: str | None = None,
     emergency_type: str | None = None,
-    driver_id: int | None = None,
+    driver_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     driver_name: Annotated[str | None, Query(max_length=120)] = None,
     load_number: Annotated[str | None, Query(max_length=64)] = None,
     created_from: datetime | None = None,
     created_to: datetime | None = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PipecatMetrics:
     filters = CallFilters(
