@@ -16,6 +16,8 @@ from ui.kpis import (
 )
 from ui.page_setup import through_app_navigation
 
+MIN_SPARKLINE_DAYS = 3  # a day-by-day line says nothing with fewer points
+
 through_app_navigation()
 st.title("Dispatch dashboard")
 
@@ -70,7 +72,7 @@ def live_kpis(period: str) -> None:
         f"{now.calls:,}",
         delta(now.calls, before.calls),
         border=True,
-        chart_data=calls_per_day or None,
+        chart_data=calls_per_day if len(calls_per_day) >= MIN_SPARKLINE_DAYS else None,
         height="stretch",
         help="Calls started in the period, both engines.",
     )
@@ -88,7 +90,7 @@ def live_kpis(period: str) -> None:
         delta(now.emergencies, before.emergencies),
         delta_color="inverse",
         border=True,
-        chart_data=emergencies_per_day or None,
+        chart_data=emergencies_per_day if len(emergencies_per_day) >= MIN_SPARKLINE_DAYS else None,
         chart_type="bar",
         height="stretch",
     )
