@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     # Pipecat bot services.
     bot_tts: Literal["espeak", "cartesia"] = "espeak"
     deepgram_api_key: SecretStr | None = None
+    deepgram_base_url: str | None = None  # self-hosted Deepgram (or a local double in tests)
     cartesia_api_key: SecretStr | None = None
     cartesia_voice_id: str = "71a7ad14-091c-4e8e-a314-022ece01c121"
     pipecat_spool_path: str = "data/pipecat_spool.jsonl"

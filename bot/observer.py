@@ -184,7 +184,8 @@ class SessionObserver(BaseObserver):
         for child in self._children:
             await child.on_pipeline_started()
         self._mark_started()
-        self._started_sent = asyncio.create_task(self._send_started())
+        if self._finish_task is None:
+            self._started_sent = asyncio.create_task(self._send_started())
 
     async def cleanup(self) -> None:
         """The worker tears the pipeline down: make sure the summary went out (or is spooled)."""
@@ -323,6 +324,9 @@ class SessionObserver(BaseObserver):
 
     async def _finish(self, reason: str) -> dict[str, Any] | None:
         try:
+            # session_started goes first, or not at all once the session is over.
+            if self._started_sent is not None and not self._started_sent.done():
+                await asyncio.wait_for(asyncio.shield(self._started_sent), FINISH_TIMEOUT_SECS)
             # Let the children's event handlers (run as tasks) land before summing up.
             await asyncio.sleep(0)
             for child in self._children:

@@ -48,7 +48,10 @@ def make_stt(settings: Settings) -> STTService:
 
     if settings.deepgram_api_key is None:
         raise ConfigError("DEEPGRAM_API_KEY is not set: the bot transcribes speech with Deepgram.")
-    return DeepgramSTTService(api_key=settings.deepgram_api_key.get_secret_value())
+    return DeepgramSTTService(
+        api_key=settings.deepgram_api_key.get_secret_value(),
+        base_url=settings.deepgram_base_url or "",
+    )
 
 
 def make_tts(settings: Settings) -> TTSService:

@@ -226,12 +226,13 @@ def make_call(tmp_path: Path) -> Callable[..., BotCall]:
     return make
 
 
-def server_settings(tmp_path: Path) -> Settings:
-    return load_settings(
-        database_url=f"sqlite:///{tmp_path / 'voice.db'}",
-        dispatch_api_key=DISPATCH_KEY,
-        pipecat_api_key=PIPECAT_KEY,
-    )
+def server_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": f"sqlite:///{tmp_path / 'voice.db'}",
+        "dispatch_api_key": DISPATCH_KEY,
+        "pipecat_api_key": PIPECAT_KEY,
+    }
+    return load_settings(**(values | overrides))
 
 
 @pytest.fixture
@@ -240,8 +241,8 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
 
     started: list[RunningServer] = []
 
-    def start(port: int | None = None) -> RunningServer:
-        server = RunningServer(create_app(server_settings(tmp_path)))
+    def start(port: int | None = None, **overrides: Any) -> RunningServer:
+        server = RunningServer(create_app(server_settings(tmp_path, **overrides)))
         if port is not None:
             server.port = server.server.config.port = port
         started.append(server.start())
