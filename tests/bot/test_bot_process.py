@@ -1,4 +1,4 @@
-"""The real bot process (`python -m bot`) answering a Twilio media stream, end to end.
+"""The real bot process (`python -m bot`): a Twilio media stream and a WebRTC browser, end to end.
 
 voice server `POST /api/v1/voice/start` (phone) -> the bot registers the session -> "Twilio"
 (this test) opens the media stream with the session parameter -> the agent greets the driver
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fractions
 import json
 import os
 import subprocess
@@ -19,9 +20,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import av
 import httpx
 import pytest
 import websockets
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from tests.bot.conftest import DISPATCH_KEY, PIPECAT_KEY
 from tests.conftest import ROOT, free_port
@@ -173,3 +176,110 @@ async def test_a_phone_session_greets_the_driver_over_twilio_and_reports_the_cal
     assert call.transcript[0]["role"] == "agent"
     assert "Ann" in call.transcript[0]["content"] and "L-9" in call.transcript[0]["content"]
     assert call.disconnection_reason == "client_disconnected"
+
+
+class DriverMicrophone(MediaStreamTrack):
+    """A browser microphone in a quiet cab: 20 ms of 48 kHz silence, in real time."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pts = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        samples = 960
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._pts / 48000 - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=samples)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.sample_rate = 48000
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, 48000)
+        self._pts += samples
+        return frame
+
+
+async def test_a_browser_joins_over_webrtc_hears_the_agent_and_the_call_is_reported(
+    start_server: Callable[..., RunningServer],
+    bot_process: Callable[..., str],
+    deepgram_double: tuple[str, list[int]],
+) -> None:
+    deepgram_url, _ = deepgram_double
+    bot_port = free_port()
+    voice = start_server(bot_url=f"http://127.0.0.1:{bot_port}")
+    bot_url = await asyncio.to_thread(
+        bot_process, voice_server_url=voice.url, deepgram_url=deepgram_url, port=bot_port
+    )
+    started = httpx.post(
+        f"{voice.url}/api/v1/voice/start",
+        params={"vendor": "pipecat"},
+        json={
+            "driver_name": "Maria Lopez",
+            "load_number": "7731",
+            "origin": "Laredo, TX",
+            "destination": "Dallas, TX",
+        },
+        headers={"Authorization": f"Bearer {DISPATCH_KEY}"},
+    ).json()
+    call_id = started["provider_call_id"]
+
+    # What Pipecat's prebuilt client does once the driver opens join_url.
+    async with httpx.AsyncClient(base_url=bot_url) as browser:
+        session = (
+            await browser.post(
+                "/start",
+                json={"transport": "webrtc", "enableDefaultIceServers": False},
+                headers={"Referer": started["join_url"]},
+            )
+        ).json()
+        peer = RTCPeerConnection()
+        peer.addTrack(DriverMicrophone())
+        heard: asyncio.Queue = asyncio.Queue()
+
+        @peer.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+
+                async def listen() -> None:
+                    while True:
+                        frame = await track.recv()
+                        await heard.put(frame.to_ndarray())
+
+                asyncio.ensure_future(listen())
+
+        await peer.setLocalDescription(await peer.createOffer())
+        answer = (
+            await browser.post(
+                f"/sessions/{session['sessionId']}/api/offer",
+                json={"sdp": peer.localDescription.sdp, "type": peer.localDescription.type},
+            )
+        ).json()
+        await peer.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+
+        loud_frames = 0
+        deadline = time.monotonic() + 30
+        while loud_frames < 25 and time.monotonic() < deadline:  # half a second of speech
+            try:
+                samples = await asyncio.wait_for(heard.get(), 1)
+            except TimeoutError:
+                continue
+            loud_frames += int(abs(samples).max() > 1000)
+        await peer.close()
+
+    assert loud_frames >= 25
+
+    deadline = time.monotonic() + 30
+    call = voice.store.get_call(call_id)
+    while (call is None or call.status != "ended") and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        call = voice.store.get_call(call_id)
+    assert call is not None and call.status == "ended"
+    assert call.call_type == "webrtc"
+    assert call.transcript and call.transcript[0]["role"] == "agent"
+    assert "Maria" in call.transcript[0]["content"]
