@@ -21,14 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from db import Store, StoreError
 from db.models import (
     Call,
-    CallFilters,
     CallStatus,
     CallUpdate,
     Event,
     PipecatMetrics,
     Provider,
 )
-from voice_server.deps import DispatchKeyDep, SettingsDep, StoreDep
+from voice_server.deps import CallFiltersDep, DispatchKeyDep, SettingsDep, StoreDep
 from voice_server.engines.base import EngineError, StartCallRequest, StartedCall
 
 router = APIRouter(tags=["pipecat"])
@@ -215,32 +214,12 @@ def _apply_event(store: Store, event: PipecatEvent) -> dict[str, Any]:
 def pipecat_metrics(
     _auth: DispatchKeyDep,
     store: StoreDep,
-    query: Annotated[str | None, Query(max_length=200)] = None,
-    status: CallStatus | None = None,
-    call_outcome: str | None = None,
-    driver_status: str | None = None,
-    emergency_type: str | None = None,
-    driver_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    driver_name: Annotated[str | None, Query(max_length=120)] = None,
-    load_number: Annotated[str | None, Query(max_length=64)] = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    filters: CallFiltersDep,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> PipecatMetrics:
-    filters = CallFilters(
-        query=query,
-        provider=Provider.PIPECAT,
-        status=status,
-        call_outcome=call_outcome,
-        driver_status=driver_status,
-        emergency_type=emergency_type,
-        driver_id=driver_id,
-        driver_name=driver_name,
-        load_number=load_number,
-        created_from=created_from,
-        created_to=created_to,
-    )
+    """Per-session items (one page, newest first) and aggregates over the matching sessions."""
+    filters = filters.model_copy(update={"provider": Provider.PIPECAT})
     return store.pipecat_metrics(filters, page=page, page_size=page_size)
 
 
