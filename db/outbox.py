@@ -12,11 +12,14 @@ Replaying is safe to repeat (a crash between applying and truncating replays a b
 `record_event` is deduplicated by its idempotency key. A driver created while the database is
 down gets a provisional negative id; replay swaps it for the real one in every later write.
 
-One outbox file belongs to one process: give every worker or replica its own OUTBOX_PATH.
+One outbox file belongs to one process, held with an exclusive lock: a second process given the
+same OUTBOX_PATH (uvicorn `--workers N`) takes `<path>.1`, `<path>.2`, ... instead, and a process
+starting up adopts the queued writes of any sibling file no running process holds.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -45,6 +48,7 @@ from db.store import Store, StoreError, StoreUnavailable, WriteFailed
 log = logging.getLogger(__name__)
 
 REPLAY_BATCH = 200
+MAX_SIBLING_FILES = 64
 
 
 @dataclass
@@ -62,10 +66,11 @@ class OutboxStore:
     def __init__(self, inner: Store, outbox_path: str | os.PathLike[str]) -> None:
         self.inner = inner
         self.backend = inner.backend
-        self.path = Path(outbox_path)
         self._lock = threading.RLock()
         self._drain_lock = threading.Lock()
-        self._entries: list[OutboxEntry] = self._load()
+        self.path, self._path_lock = _claim(Path(outbox_path))
+        self._entries: list[OutboxEntry] = self._load(self.path)
+        self._adopt_orphans(Path(outbox_path))
         self._pending_event_keys = {
             e.args["event"]["idempotency_key"] for e in self._entries if e.op == "record_event"
         }
@@ -79,11 +84,11 @@ class OutboxStore:
         """How many writes wait for the database."""
         return len(self._entries)
 
-    def _load(self) -> list[OutboxEntry]:
-        if not self.path.exists():
+    def _load(self, path: Path) -> list[OutboxEntry]:
+        if not path.exists():
             return []
         entries = []
-        with self.path.open(encoding="utf-8") as file:
+        with path.open(encoding="utf-8") as file:
             for number, line in enumerate(file, 1):
                 if not line.strip():
                     continue
@@ -92,10 +97,30 @@ class OutboxStore:
                     entries.append(OutboxEntry(raw["op"], raw["args"]))
                 except (json.JSONDecodeError, KeyError, TypeError):
                     # A torn last line from a crash mid-append: that write was never acknowledged.
-                    log.warning("outbox %s: skipping unreadable line %d", self.path, number)
+                    log.warning("outbox %s: skipping unreadable line %d", path, number)
         if entries:
-            log.warning("outbox %s: %d writes wait from an earlier run", self.path, len(entries))
+            log.warning("outbox %s: %d writes wait from an earlier run", path, len(entries))
         return entries
+
+    def _adopt_orphans(self, configured: Path) -> None:
+        """Take over the queued writes of sibling outbox files no running process holds."""
+        for sibling in _sibling_paths(configured):
+            if sibling == self.path or not sibling.exists():
+                continue
+            try:
+                lock = _try_lock(sibling)
+            except OSError:
+                continue
+            if lock is None:
+                continue  # a running process owns it and drains it itself
+            try:
+                adopted = self._load(sibling)
+                if adopted:
+                    self._entries.extend(adopted)
+                    self._rewrite()  # durable here first, then gone there
+                sibling.unlink(missing_ok=True)
+            finally:
+                lock.close()
 
     def _append(self, entry: OutboxEntry) -> None:
         """Durably append (fsync) before the caller is answered; WriteFailed if impossible."""
@@ -298,6 +323,8 @@ class OutboxStore:
 
     def close(self) -> None:
         self.inner.close()
+        if self._path_lock is not None:
+            self._path_lock.close()  # another process may now adopt what still waits
 
 
 def _queued_call(provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
@@ -310,4 +337,39 @@ def _queued_call(provider: Provider, provider_call_id: str, update: CallUpdate) 
         provider_call_id=provider_call_id,
         created_at=update.created_at or datetime.now(UTC),
         **fields,
+    )
+
+
+def _sibling_paths(configured: Path) -> list[Path]:
+    return [configured] + [
+        configured.with_name(f"{configured.name}.{n}") for n in range(1, MAX_SIBLING_FILES)
+    ]
+
+
+def _try_lock(path: Path) -> Any:
+    """An open lock file for `path` held exclusively by us, or None when another holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.with_name(path.name + ".lock").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def _claim(configured: Path) -> tuple[Path, Any]:
+    """The first of `configured`, `configured.1`, ... that no other process holds."""
+    try:
+        for path in _sibling_paths(configured):
+            if (lock := _try_lock(path)) is not None:
+                return path, lock
+    except OSError as exc:
+        # Stay up: writes still go through while the database is up, and each queued write
+        # reports WriteFailed (a non-2xx answer) while it is down.
+        log.error("outbox %s cannot be used: %s", configured, exc.strerror)
+        return configured, None
+    raise WriteFailed(
+        f"Every outbox file {configured}[.1-.{MAX_SIBLING_FILES - 1}] is held by another "
+        "process: give this process its own OUTBOX_PATH."
     )

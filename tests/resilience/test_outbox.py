@@ -108,13 +108,14 @@ def test_a_restarted_process_replays_what_an_earlier_one_queued(database, tmp_pa
         driver_id = first.ensure_driver("Bo Chen")
         first.upsert_call(Provider.PIPECAT, "p1", CallUpdate(driver_id=driver_id))
         first.record_event(event("k2", "p1"))
-    # The first process died before draining; a new one finds the file.
+    first.close()  # the first process died before draining (its file lock goes with it)
     second = open_outbox(database, outbox)
     assert second.depth == 3
     assert second.record_event(event("k2", "p1")) is False  # dedupe survives the restart
     assert second.drain() == 3
     assert second.get_call("p1").driver_name == "Bo Chen"
     # Replaying the same file again (a crash before it was truncated) changes nothing.
+    second.close()
     outbox.write_text("".join(json.dumps(e) + "\n" for e in _entries_for_replay(driver_id)))
     third = open_outbox(database, outbox)
     assert third.drain() == 3
@@ -168,3 +169,32 @@ def test_a_write_the_database_refuses_for_good_is_set_aside_not_retried_forever(
     assert store.depth == 0 and store.rejected == 1
     assert "424242" in outbox.with_name("outbox.jsonl.rejected").read_text()
     assert events_in(database) == ["k5"]
+
+
+def test_two_processes_given_one_outbox_path_each_get_their_own_file(database, tmp_path):
+    configured = tmp_path / "outbox.jsonl"
+    first, second = open_outbox(database, configured), open_outbox(database, configured)
+    assert first.path == configured and second.path == tmp_path / "outbox.jsonl.1"
+    with write_locked(database):
+        first.record_event(event("from-first"))
+        second.record_event(event("from-second"))
+    first.close()
+    second.close()
+    # Started again with fewer workers: one process takes over everything that waits.
+    survivor = open_outbox(database, configured)
+    assert survivor.depth == 2
+    assert survivor.drain() == 2
+    assert sorted(events_in(database)) == ["from-first", "from-second"]
+    assert not (tmp_path / "outbox.jsonl.1").exists()
+
+
+def test_a_live_process_keeps_its_own_queue(database, tmp_path):
+    configured = tmp_path / "outbox.jsonl"
+    first, second = open_outbox(database, configured), open_outbox(database, configured)
+    with write_locked(database):
+        second.record_event(event("second-only"))
+    first.close()
+    restarted_first = open_outbox(database, configured)
+    assert restarted_first.depth == 0  # second is running: its file is not adopted
+    assert second.drain() == 1
+    assert events_in(database) == ["second-only"]
