@@ -38,7 +38,6 @@ from pipecat.frames.frames import (
     MetricsFrame,
     StartFrame,
     TranscriptionFrame,
-    TTSAudioRawFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -65,7 +64,9 @@ from bot.event_client import EventClient
 FINISH_TIMEOUT_SECS = 15.0
 
 # The frames each of Pipecat's observers reads (pipecat-ai 1.14). Most frames in a call are
-# audio no child reads; handing over only these keeps the observer off the hot path.
+# audio; handing over only these keeps the observer off the hot path. UserBotLatencyObserver
+# also marks TTS audio, but only for its breakdown: the user-to-bot latency used here comes
+# from the speaking frames.
 _SPEAKING_FRAMES = (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -93,7 +94,6 @@ _LATENCY_FRAMES = (
     LLMFullResponseStartFrame,
     LLMMarkerFrame,
     LLMTextFrame,
-    TTSAudioRawFrame,
     InterruptionFrame,
     FunctionCallInProgressFrame,
     FunctionCallResultFrame,
