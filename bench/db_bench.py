@@ -157,8 +157,9 @@ def naive_metrics(frame: pd.DataFrame, provider: Provider) -> RetellMetrics:
     def counts(column: str) -> dict[str, int]:
         return {k: int(v) for k, v in calls[column].dropna().value_counts().items()}
 
-    outcomes = calls["call_outcome"].map(lambda v: v if isinstance(v, str) else None)  # NaN
-    per_day = Counter(zip(calls["created_at"].dt.strftime("%Y-%m-%d"), outcomes, strict=True))
+    days = calls["created_at"].dt.strftime("%Y-%m-%d").tolist()
+    outcomes = [v if isinstance(v, str) else None for v in calls["call_outcome"].tolist()]  # NaN
+    per_day = Counter(zip(days, outcomes, strict=True))
     keywords: Counter[str] = Counter()
     for hits in calls["keyword_hits"].dropna():
         keywords.update(hits)
@@ -418,14 +419,17 @@ def postgres_admin_url() -> str | None:
     return url or "postgresql://dispatch:dispatch@127.0.0.1:5432/postgres"
 
 
-def run_postgres(calls: int, scratch: Path) -> bool | None:
+def run_postgres(calls: int, scratch: Path, *, keep: bool) -> bool | None:
+    """On a scratch database, dropped afterwards unless `keep` (then reused by the next run)."""
     import psycopg
 
     admin_url = postgres_admin_url()
-    name = f"dispatch_bench_{uuid.uuid4().hex[:10]}"
+    name = f"dispatch_bench_keep_{calls}" if keep else f"dispatch_bench_{uuid.uuid4().hex[:10]}"
     try:
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if not exists.fetchone():
+                conn.execute(f'CREATE DATABASE "{name}"')
     except psycopg.Error as exc:
         print(f"\n== postgres: skipped, no server to create a scratch database on ({exc})")
         return None
@@ -437,8 +441,9 @@ def run_postgres(calls: int, scratch: Path) -> bool | None:
         return bench_backend("postgres", store, url, calls, scratch)
     finally:
         store.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -447,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
     parser.add_argument(
         "--workdir",
-        help="keep the SQLite file here and reuse it when it already holds --calls calls",
+        help="keep the seeded databases (SQLite file here, PostgreSQL dispatch_bench_keep_N) "
+        "and reuse them when they already hold --calls calls",
     )
     args = parser.parse_args(argv)
     outcomes = []
@@ -457,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.backend in ("sqlite", "all"):
             outcomes.append(run_sqlite(args.calls, workdir))
         if args.backend in ("postgres", "all"):
-            outcomes.append(run_postgres(args.calls, workdir))
+            outcomes.append(run_postgres(args.calls, workdir, keep=bool(args.workdir)))
     return 0 if all(o is not False for o in outcomes) else 1
 
 
