@@ -6,6 +6,7 @@ message naming the variable and what to do (`ConfigError`).
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -25,7 +26,10 @@ DatabaseBackend = Literal["sqlite", "postgres", "supabase"]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=ROOT / ".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=os.environ.get("DISPATCH_ENV_FILE", str(ROOT / ".env")) or None,
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
     )
 
     # Database: SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY select Supabase; otherwise DATABASE_URL.
@@ -88,13 +92,16 @@ class Settings(BaseSettings):
                 "https://<project>.supabase.co, or unset SUPABASE_SERVICE_ROLE_KEY."
             )
         if self.supabase_url and not self.supabase_url.startswith(("http://", "https://")):
-            raise ValueError("SUPABASE_URL must start with https:// (e.g. https://abc.supabase.co).")
+            raise ValueError(
+                "SUPABASE_URL must start with https:// (e.g. https://abc.supabase.co)."
+            )
         if not self.supabase_url and not self.database_url.startswith(
             ("sqlite:///", "postgresql://", "postgres://")
         ):
             raise ValueError(
-                f"DATABASE_URL={self.database_url!r} is not supported: use sqlite:///path/to/file.db "
-                "or postgresql://user:password@host:5432/dbname."
+                # Only the scheme is shown: the rest of the URL may hold a password.
+                f"DATABASE_URL scheme {self.database_url.split(':', 1)[0]!r} is not supported: "
+                "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname."
             )
         if self.agent_llm == "openai" and not self.openai_api_key:
             raise ValueError("AGENT_LLM=openai needs OPENAI_API_KEY (or set AGENT_LLM=rules).")

@@ -25,8 +25,10 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     from settings import Settings, get_settings
 
     monkeypatch.setitem(Settings.model_config, "env_file", None)
+    monkeypatch.setenv("DISPATCH_ENV_FILE", "")  # subprocesses started by tests skip `.env` too
     for name in list(os.environ):
-        if name.startswith(("RETELL_", "SUPABASE_", "OPENAI_", "DEEPGRAM_", "CARTESIA_")) or name in {
+        cloud = ("RETELL_", "SUPABASE_", "OPENAI_", "DEEPGRAM_", "CARTESIA_", "TWILIO_")
+        if name.startswith(cloud) or name in {
             "DATABASE_URL",
             "DISPATCH_API_KEY",
             "PIPECAT_API_KEY",
