@@ -11,7 +11,8 @@ Retell webhooks (call_started / call_ended / call_analyzed per call, a tenth of 
 twice as Retell's retries would) and Pipecat session summaries (a tenth delivered twice).
 Afterwards it waits for the outbox to drain and counts in the database: every call ended with
 the transcript its caller heard, every accepted webhook and event stored exactly once.
-Prints p50/p99 turn latency (first reply frame, content_complete) as ratios to the echo p50.
+Prints p50/p99 turn latency (first reply frame, content_complete) as ratios to the echo p50,
+and the echo of ten clients running during the load (what the loop itself does to any frame).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ ADMIN_URL = os.environ.get(
 @dataclass
 class Tally:
     echo: list[float] = field(default_factory=list)
+    echo_under_load: list[float] = field(default_factory=list)  # a few echo clients meanwhile
     first_frame: list[float] = field(default_factory=list)
     complete: list[float] = field(default_factory=list)
     turns: int = 0
@@ -76,7 +78,7 @@ async def think(pace: float) -> None:
 
 
 async def measure_echo(
-    server: str, clients: int, seconds: float, pace: float, tally: Tally
+    server: str, clients: int, seconds: float, pace: float, out: list[float]
 ) -> None:
     frame = json.dumps(
         {
@@ -94,7 +96,7 @@ async def measure_echo(
                 started = time.perf_counter()
                 await ws.send(frame)
                 await ws.recv()
-                tally.echo.append(time.perf_counter() - started)
+                out.append(time.perf_counter() - started)
 
     await asyncio.gather(*(client() for _ in range(clients)))
 
@@ -228,7 +230,7 @@ async def watch_health(client: httpx.AsyncClient, server: str, deadline: float, 
 
 
 async def run_load(server: str, args: argparse.Namespace, tally: Tally) -> None:
-    await measure_echo(server, args.calls, args.echo_seconds, args.pace, tally)
+    await measure_echo(server, args.calls, args.echo_seconds, args.pace, tally.echo)
     deadline = time.monotonic() + args.seconds
     limits = httpx.Limits(max_connections=20)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
@@ -237,6 +239,7 @@ async def run_load(server: str, args: argparse.Namespace, tally: Tally) -> None:
             stream_webhooks(client, server, args.webhooks_per_sec, deadline, tally),
             stream_pipecat(client, server, args.events_per_sec, deadline, tally),
             watch_health(client, server, deadline, tally),
+            measure_echo(server, 10, args.seconds, args.pace, tally.echo_under_load),
         )
         # Let the last writes and any queued ones land.
         for _ in range(60):
@@ -343,6 +346,12 @@ def report(args: argparse.Namespace, tally: Tally, losses: dict[str, int]) -> No
         f"  echo round trip      p50 {echo_p50 * 1000:8.2f} ms   "
         f"p99 {percentile(tally.echo, 0.99) * 1000:8.2f} ms   ({len(tally.echo)} echoes)"
     )
+    if tally.echo_under_load:
+        p50, p99 = percentile(tally.echo_under_load, 0.5), percentile(tally.echo_under_load, 0.99)
+        print(
+            f"  echo during the load p50 {p50 * 1000:8.2f} ms ({p50 / echo_p50:6.2f}x echo p50)   "
+            f"p99 {p99 * 1000:8.2f} ms ({p99 / echo_p50:6.2f}x echo p50)"
+        )
     measured = (("first reply frame", tally.first_frame), ("content_complete", tally.complete))
     for label, values in measured:
         if not values:
