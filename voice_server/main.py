@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from db import Store, StoreError, open_store
 from db.outbox import OutboxStore
@@ -102,9 +103,22 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(StoreError, database_error)  # type: ignore[arg-type]
     for module in (retell_ws, retell_webhook, calls, conversations, metrics, health, pipecat):
         app.include_router(module.router)
     return app
+
+
+async def database_error(request: Request, exc: StoreError) -> JSONResponse:
+    """A read the database could not answer (writes wait in the outbox): 503, retry later.
+
+    The reason stays in our log; the answer names no host, path or credential."""
+    log.warning("%s %s: database error: %s", request.method, request.url.path, exc)
+    return JSONResponse(
+        {"detail": "The database is unavailable; retry later (see /healthz)."},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def drain_outbox(outbox: OutboxStore) -> None:
