@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -130,8 +131,11 @@ def export_conversations(
 ) -> StreamingResponse:
     """Every matching call as CSV (ids, driver and load, times, outcome, structured fields)."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    lines = csv_lines(store, filters)
+    # Read the first rows before answering: a database that is down is a 503, not a cut-off 200.
+    first_chunk = next(lines)
     return StreamingResponse(
-        csv_lines(store, filters),
+        itertools.chain([first_chunk], lines),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="conversations-{stamp}.csv"'},
     )
