@@ -19,7 +19,13 @@ import httpx
 from db.models import CallStatus, Provider
 from db.postgres_store import PostgresStore
 from db.sqlite_store import SqliteStore
-from tests.resilience.conftest import PIPECAT_KEY, PrivatePostgres, eventually, read_call
+from tests.resilience.conftest import (
+    PIPECAT_KEY,
+    PrivatePostgres,
+    auth,
+    eventually,
+    read_call,
+)
 from tests.resilience.traffic import (
     DRIVER_TURNS,
     count_rows,
@@ -32,6 +38,13 @@ from tests.resilience.traffic import (
 )
 
 DELIVERIES = 3
+READ_PATHS = (
+    "/api/v1/calls/call_out_pg",
+    "/api/v1/conversations?query=tucson",
+    "/api/v1/conversations/export.csv",
+    "/api/v1/metrics",
+    "/api/v1/pipecat/metrics",
+)
 
 
 @contextmanager
@@ -124,6 +137,11 @@ async def test_postgres_stopped_and_started_loses_nothing(
         down = health(server.url)
         assert down["status"] == "degraded" and down["database"] == "unavailable"
         sent = await traffic_during_outage(server.url, "pg")
+        for path in READ_PATHS:  # reads cannot be queued: a clear, retryable 503
+            answer = await asyncio.to_thread(httpx.get, server.url + path, headers=auth())
+            assert answer.status_code == 503, (path, answer.status_code, answer.text)
+            assert "database" in answer.text.lower()
+            assert private_postgres.password not in answer.text
         status = await eventually(lambda: (h := health(server.url))["outbox_depth"] and h)
         assert status["status"] == "degraded"
     finally:
