@@ -6,9 +6,26 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from db.models import Call, CallStatus
-from tests.resilience.conftest import ServerProcess, eventually, read_call, server_env
-from tests.resilience.traffic import DRIVER_TURNS, call_details, count_rows
+import httpx
+
+from db.models import Call, CallStatus, Provider
+from tests.resilience.conftest import (
+    PrivatePostgres,
+    ServerProcess,
+    eventually,
+    read_call,
+    server_env,
+)
+from tests.resilience.traffic import (
+    DRIVER_TURNS,
+    call_details,
+    count_rows,
+    pipecat_summary,
+    post_pipecat,
+    post_webhook,
+    signed,
+    webhook_body,
+)
 from voice_server.retell_caller import RetellCaller, llm_socket_url
 
 
@@ -126,3 +143,31 @@ async def test_two_servers_on_one_postgres_alternating_turns_make_one_complete_c
     )
     assert balanced.driver_name == single.driver_name == "Maria Lopez"
     assert await asyncio.to_thread(_calls_with_id, database_url, "call_balanced") == 1
+
+
+async def test_writes_queued_during_an_outage_survive_a_kill_and_land_after_restart(
+    spawn_server: Callable[..., ServerProcess], private_postgres: PrivatePostgres, tmp_path: Path
+) -> None:
+    database_url = private_postgres.create_database()
+    env = server_env(database_url, tmp_path / "outbox.jsonl")
+    server = spawn_server(env)
+    body = webhook_body("call_queued_then_killed")
+    summary = pipecat_summary("pc_queued_then_killed")
+    private_postgres.stop()
+    try:
+        assert post_webhook(server.url, body, signed(body)).status_code == 200
+        assert post_pipecat(server.url, summary).status_code == 200
+        assert httpx.get(server.url + "/healthz").json()["outbox_depth"] > 0
+        server.kill()  # acknowledged, queued, and the process is gone
+    finally:
+        private_postgres.start()
+
+    restarted = spawn_server(env, port=server.port)
+    await eventually(lambda: httpx.get(restarted.url + "/healthz").json()["status"] == "ok")
+    webhook_call = read_call(database_url, "call_queued_then_killed")
+    assert webhook_call.status == CallStatus.ENDED and webhook_call.driver_name == "Ana Ruiz"
+    pipecat_call = read_call(database_url, "pc_queued_then_killed", Provider.PIPECAT)
+    assert pipecat_call.tokens_estimated == 812
+    for call_id in ("call_queued_then_killed", "pc_queued_then_killed"):
+        assert count_rows(database_url, "calllog", call_id) == 1
+        assert count_rows(database_url, "call_events", call_id) == 1
