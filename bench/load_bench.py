@@ -327,6 +327,7 @@ def start_server(port: int, database_url: str, outbox: Path) -> subprocess.Popen
         "PIPECAT_API_KEY": PIPECAT_KEY,
         "SUPABASE_URL": "",
         "SUPABASE_SERVICE_ROLE_KEY": "",
+        "DISPATCH_ENV_FILE": "",  # a fresh server: never the developer's `.env`
     }
     command = [sys.executable, "-m", "uvicorn", "bench.ws_bench:bench_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]

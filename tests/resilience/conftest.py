@@ -87,7 +87,7 @@ class ServerProcess:
 
 
 def server_env(database_url: str, outbox_path: Path, **extra: str) -> dict[str, str]:
-    """Only what the voice server needs, so the developer's `.env` values are all overridden."""
+    """Only what the voice server needs; the developer's `.env` is not read at all."""
     env = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TZ"}}
     env.update(
         DATABASE_URL=database_url,
@@ -97,6 +97,7 @@ def server_env(database_url: str, outbox_path: Path, **extra: str) -> dict[str, 
         PIPECAT_API_KEY=PIPECAT_KEY,
         AGENT_LLM="rules",
         PYTHONUNBUFFERED="1",
+        DISPATCH_ENV_FILE="",  # never the developer's `.env`
         SUPABASE_URL="",
         SUPABASE_SERVICE_ROLE_KEY="",
     )
