@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from agent import Policy
 
 ROOT = Path(__file__).resolve().parent
 
@@ -122,6 +125,19 @@ class Settings(BaseSettings):
         """The SQLite file, relative paths taken from the repository root."""
         path = Path(self.database_url.removeprefix("sqlite:///"))
         return path if path.is_absolute() else ROOT / path
+
+    def agent_policy(self) -> Policy:
+        """The dispatch agent's conversation policy these settings select (rules or OpenAI)."""
+        from agent import make_policy
+
+        key = self.openai_api_key.get_secret_value() if self.openai_api_key else None
+        return make_policy(
+            self.agent_llm,
+            openai_base_url=self.openai_base_url,
+            openai_api_key=key,
+            openai_model=self.openai_model,
+            openai_timeout_secs=self.openai_timeout_secs,
+        )
 
     @property
     def keywords(self) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from bot.agent_processor import DispatchAgentProcessor
 from bot.call_control import CallControl, NoTransfer, TwilioTransfer
 from bot.event_client import EventClient
 from bot.observer import SessionObserver
-from bot.services import check_bot_config, make_policy, make_stt, make_tts, user_turn_params
+from bot.services import check_bot_config, make_stt, make_tts, user_turn_params
 from bot.sessions import REGISTRY, SessionSpec
 from settings import Settings, get_settings
 
@@ -161,7 +161,7 @@ async def run_bot(
     session = dispatch_session(
         spec,
         settings,
-        policy=make_policy(settings),
+        policy=settings.agent_policy(),
         event_client=event_client_for(settings),
         call_control=call_control,
         user_params=user_turn_params(),

@@ -9,7 +9,6 @@ the deterministic rules (AGENT_LLM=rules) or the agent's OpenAI-compatible polic
 from __future__ import annotations
 
 import shutil
-from typing import Any
 
 from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
 from pipecat.audio.vad.silero import SileroVADAnalyzer
@@ -65,21 +64,6 @@ def make_tts(settings: Settings) -> TTSService:
             settings=CartesiaTTSService.Settings(voice=settings.cartesia_voice_id),
         )
     return EspeakTTSService()
-
-
-def make_policy(settings: Settings) -> Any:
-    """The agent's conversation policy (rules or OpenAI-compatible), as the agent builds it."""
-    from agent import make_policy as agent_make_policy
-
-    return agent_make_policy(
-        settings.agent_llm,
-        openai_base_url=settings.openai_base_url,
-        openai_api_key=(
-            settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        ),
-        openai_model=settings.openai_model,
-        openai_timeout_secs=settings.openai_timeout_secs,
-    )
 
 
 def user_turn_params() -> LLMUserAggregatorParams:

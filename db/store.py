@@ -8,7 +8,7 @@ suite (tests/db/test_store_contract.py) holds them to the same behaviour.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 from db.models import (
     Call,

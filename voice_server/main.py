@@ -40,21 +40,6 @@ GIL_SWITCH_INTERVAL_SECS = 0.0005
 OUTBOX_DRAIN_INTERVAL_SECS = 0.5
 
 
-def build_policy(settings: Settings) -> Policy:
-    """The agent's conversation policy the settings select (rules, or an OpenAI-compatible LLM)."""
-    from agent import make_policy
-
-    return make_policy(
-        settings.agent_llm,
-        openai_base_url=settings.openai_base_url,
-        openai_api_key=(
-            settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        ),
-        openai_model=settings.openai_model,
-        openai_timeout_secs=settings.openai_timeout_secs,
-    )
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -74,7 +59,7 @@ def create_app(
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_SECS))
         app.state.settings = settings or load_settings()
         app.state.transcript_flush_secs = transcript_flush_secs
-        app.state.policy = policy or build_policy(app.state.settings)
+        app.state.policy = policy or app.state.settings.agent_policy()
         # Writes the database cannot take right now wait in a durable local outbox.
         outbox = OutboxStore(
             store or open_store(app.state.settings), app.state.settings.outbox_path
