@@ -72,7 +72,8 @@ _INTERSTATES = frozenset(
     | {79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 93, 94, 95, 96, 97, 99}
 )
 _NOT_ROAD_AFTER = (
-    r"(?!\s*(?:minutes?|mins?|hours?|hrs?|miles?|mph|am|pm|oclock|percent|bucks|dollars|:|\d))"
+    r"(?!\s*(?:minutes?|mins?|hours?|hrs?|miles?(?! marker| post)|mph|am|pm|oclock|percent|bucks|"
+    r"dollars|:|\d))"
 )
 _INTERSTATE = re.compile(r"\b(?:i|interstate|eye)\s?(\d{1,3})\b" + _NOT_ROAD_AFTER)
 _US_ROUTE = re.compile(r"\b(?:us|u s)\s?(?:highway |route |hwy )?(\d{1,3})\b" + _NOT_ROAD_AFTER)

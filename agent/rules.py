@@ -189,7 +189,7 @@ def _confirmation(state: CallState, context: CallContext) -> tuple[str, ...]:
         )
     summary = [_where(state.location) if state.location else "on the road"]
     if state.status is DriverStatus.DELAYED and state.delay_reasons:
-        summary.append(f"delayed by {' and '.join(r.lower() for r in state.delay_reasons)}")
+        summary.append(f"delayed by {' and '.join(map(_in_sentence, state.delay_reasons))}")
     if state.eta and state.eta.startswith("in "):
         summary.append(f"arriving {state.eta}")
     elif state.eta:
@@ -198,6 +198,11 @@ def _confirmation(state: CallState, context: CallContext) -> tuple[str, ...]:
         f"Got it, I have you {', '.join(summary)}.",
         f"Thanks{_comma_name(context)}, drive safe.",
     )
+
+
+def _in_sentence(label: str) -> str:
+    """A result label inside a sentence: "Traffic" -> "traffic", "DOT inspection" kept."""
+    return label if label[:2].isupper() else label[:1].lower() + label[1:]
 
 
 def _acknowledgement(reading: Reading, state: CallState) -> tuple[str, ...]:
@@ -215,7 +220,11 @@ def _emergency_reply(context: CallContext, state: CallState, reading: Reading | 
     first_reply = reading is not None and reading.emergency is not None and not already_escalating
     opener: tuple[str, ...] = ()
     if first_reply and state.emergency is not None:
-        opener = (_EMERGENCY_OPENERS[state.emergency],)
+        # "Sorry to hear about the breakdown" is tone-deaf for a truck on fire.
+        dangerous = state.in_danger and state.emergency is EmergencyType.BREAKDOWN
+        opener = (
+            ("That sounds dangerous.",) if dangerous else (_EMERGENCY_OPENERS[state.emergency],)
+        )
     topic = state.next_emergency_topic()
     if topic is None:
         urgent = (_CALL_911,) if state.injured or state.in_danger else ()

@@ -55,6 +55,8 @@ class Reading:
     injury: str | None = None
     injured: bool = False
     load_secure: bool | None = None
+    not_there_yet: bool = False  # "still on the road": not at the receiver after all
+    back_on_schedule: bool = False  # "made up the time": no longer delayed
 
     @property
     def says_something(self) -> bool:
@@ -70,6 +72,8 @@ class Reading:
             or self.safety
             or self.injury
             or self.load_secure is not None
+            or self.not_there_yet
+            or self.back_on_schedule
         )
 
 
@@ -215,6 +219,7 @@ _HEARSAY = _rx(
     r"\b(?:my (?:buddy|friend|brother|cousin|wife|husband)|yesterday|last (?:week|month|year)|"
     r"on the news|on the radio|years? ago)\b"
 )
+_OLD_NEWS = _rx(r"\b(?:yesterday|last (?:week|month|year)|on the (?:news|radio)|years? ago)\b")
 _ME_INVOLVED = _rx(
     r"\b(?:i hit|i crashed|hit me|rear ended me|i got hit|we got hit|i rolled|i jack|"
     r"i'?m in the ditch|i went off|i ran off|i wrecked|i flipped|"
@@ -224,9 +229,15 @@ _ME_INVOLVED = _rx(
     r"i had an? (?:accident|wreck)|i just had an? (?:accident|wreck)|i was hit|hit my)\b"
 )
 _SAW_SOMEONE_ELSE = _rx(r"\b(?:saw|seen|passed|passing|watched|watching|some guy|a guy)\b")
+_SOMEONE_ELSES = _rx(
+    r"\b(?:my (?:buddy|friend|brother|cousin|partner|team ?mate)|another (?:truck|driver|guy)|"
+    r"(?:ahead|in front) of (?:me|us)|up ahead|other (?:truck|driver|guy)|somebody else|"
+    r"someone else)\b"
+)
 _MY_BREAKDOWN = _rx(
     r"\b(?:my (?:truck|rig|engine|tire|trailer|brakes|transmission|steer|drive)|"
-    r"i'?m (?:broke|broken)|i (?:broke|blew|lost|got a flat|have a flat)|we (?:broke|blew))"
+    r"i'?m (?:broke|broken)|i (?:broke|blew|lost|got a flat|have a flat)|we (?:broke|blew)|"
+    r"(?:quit|died|failed|blew) on me)"
 )
 _FIXED = _rx(
     r"\b(?:fixed|repaired|got it changed|changed it|changed the tire|patched|all good now|"
@@ -249,8 +260,30 @@ _ARRIVED = _rx(
     r"at the (?:receiver|receiving|consignee|dock|docks|facility|warehouse|customer|dc|"
     r"distribution center|delivery)|sitting at the (?:receiver|dock|customer))\b"
 )
+# Places on the way where "pulled in" or "sitting here at" does not mean the receiver.
+_EN_ROUTE_STOP = _rx(
+    r"\b(?:weigh station|scales?|inspection|truck stop|rest (?:area|stop)|fuel (?:stop|island)|"
+    r"(?:repair|tire) shop|pilot|loves|ta|petro|flying j)\b"
+)
+_AT_RECEIVER = _rx(
+    r"\b(?:receiver|receiving|consignee|customer|dc|distribution center|warehouse|facility|"
+    r"doors?|docks?|lumpers?|delivery)\b"
+)
+# The driver correcting an arrival the agent assumed: "no, I'm still on the road".
+_NOT_THERE_YET = _rx(
+    r"\b(?:still (?:on the road|driving|rolling|en route|(?:a few |\d+ )?(?:miles|hours?) "
+    r"(?:out|away))|not there yet|not (?:at the|to the) (?:receiver|customer|consignee)|"
+    r"haven'?t (?:got|gotten|made it) (?:there|in)|haven'?t arrived|not even there)"
+)
+# Delayed sticks until the driver clearly says the lost time is made up.
+_BACK_ON_SCHEDULE = _rx(
+    r"\b(?:back on (?:schedule|time|track)|made up (?:the|some|my|that) time|caught (?:back )?up|"
+    r"(?:not|no longer) (?:running )?(?:late|behind) (?:anymore|now)|on time now|"
+    r"(?:should|will|gonna|going to) make (?:it|the appointment|my appointment) on time)"
+)
 _DELAYED = _rx(
     r"\b(?:running (?:late|behind)|behind schedule|late|delayed|delay|stuck|held up|"
+    r"(?:hours?|hrs?|minutes?|mins?|bit|little|while) behind|running (?:\w+ ){1,4}behind|"
     r"won'?t make|not gonna make|not going to make|can'?t make|gonna miss|going to miss|"
     r"slowed (?:down|up)|backed up|sitting in traffic|crawling|at a standstill)\b"
 )
@@ -315,7 +348,8 @@ _DOOR = _rx(r"\b(?:door|dock|bay)\s(?:number\s)?(\d{1,3}[a-z]?)\b")
 _WAITING_DOOR = _rx(
     r"\b(?:waiting (?:for|on) (?:a |the |my )?(?:door|dock|bay)|waiting to (?:unload|get unloaded|"
     r"be unloaded|get in|back in)|no doors?|doors? (?:are )?full|haven'?t (?:got|gotten) a door|"
-    r"no door yet|not in a door)"
+    r"no door yet|not in a door|(?:don'?t|didn'?t|doesn'?t) (?:have|got|give me) (?:a |me a )?door|"
+    r"door (?:isn'?t|is not|ain'?t) (?:open|ready|free))"
 )
 _LUMPER_WAIT = _rx(r"\bwaiting (?:for|on) (?:a |the )?lumpers?")
 _LUMPER = _rx(r"\blumpers?\b")
@@ -426,13 +460,16 @@ def _emergency(text: str) -> Emergency | None:
     if (
         _find(_BREAKDOWN, text)
         and not _find(_FIXED, text)
-        and (_MY_BREAKDOWN.search(text) or not _SAW_SOMEONE_ELSE.search(text))
+        and (
+            _MY_BREAKDOWN.search(text)
+            or not (_SAW_SOMEONE_ELSE.search(text) or _SOMEONE_ELSES.search(text))
+        )
     ):
         return Emergency(EmergencyType.BREAKDOWN, in_danger=danger)
     return None
 
 
-def _delay_reasons(text: str, topic: Topic) -> tuple[str, ...]:
+def _delay_reasons(text: str, topic: Topic, *, answered_else: bool = False) -> tuple[str, ...]:
     reasons: list[str] = []
     if not mentions(_DELAY_WORDS, text) and topic is not Topic.DELAY_REASON:
         return ()
@@ -445,12 +482,20 @@ def _delay_reasons(text: str, topic: Topic) -> tuple[str, ...]:
         reasons.append("Accident ahead")
     if _find(_BREAKDOWN, text) and _find(_FIXED, text):
         reasons.append(next(label for label, rx in _FIXED_PROBLEMS if rx.search(text)))
+    elif (
+        _find(_BREAKDOWN, text)
+        and _SOMEONE_ELSES.search(text)
+        and not _MY_BREAKDOWN.search(text)
+        and not _OLD_NEWS.search(text)
+    ):
+        reasons.append("Breakdown ahead")
     for label, pattern in _DELAY_REASONS:
         if _find(pattern, text):
             reasons.append(label)
     if (
         not reasons
         and topic is Topic.DELAY_REASON
+        and not answered_else
         and len(text.split()) >= 2
         and not _EVASIVE.search(text)
         and not _NO.search(text)
@@ -464,7 +509,7 @@ def _status(text: str, has_road: bool, delays: tuple[str, ...]) -> DriverStatus 
         return None
     if _find(_UNLOADING_NOW, text) and not _WAITING_DOOR.search(text):
         return DriverStatus.UNLOADING
-    if _find(_ARRIVED, text):
+    if _find(_ARRIVED, text) and (not _EN_ROUTE_STOP.search(text) or _AT_RECEIVER.search(text)):
         return DriverStatus.ARRIVED
     if (_find(_DELAYED, text) or delays) and not _ON_SCHEDULE.search(text):
         return DriverStatus.DELAYED
@@ -569,16 +614,20 @@ def read_user_turn(content: str, topic: Topic, *, in_emergency: bool) -> Reading
             load_secure=_load_secure(text, topic, yes, no),
         )
     location = find_location(text, expecting_location=topic is Topic.LOCATION)
-    delays = _delay_reasons(text, topic)
+    eta = find_eta(text, expecting_eta=topic is Topic.ETA)
+    not_there_yet = bool(_find(_NOT_THERE_YET, text))
+    delays = _delay_reasons(text, topic, answered_else=bool(eta or location or not_there_yet))
     return Reading(
         yes=yes,
         no=no,
         question=question,
         status=_status(text, bool(location and location.highway), delays),
         location=location,
-        eta=find_eta(text, expecting_eta=topic is Topic.ETA),
+        eta=eta,
         delay_reasons=delays,
-        unloading=_unloading(text, topic, no),
+        unloading=() if not_there_yet else _unloading(text, topic, no),
+        not_there_yet=not_there_yet,
+        back_on_schedule=bool(_find(_BACK_ON_SCHEDULE, text)),
         pod_ack=(
             (False if _POD_NO.search(text) else True if _POD_YES.search(text) else None)
             if topic is Topic.POD

@@ -178,6 +178,11 @@ _AT_FACILITY = (DriverStatus.ARRIVED, DriverStatus.UNLOADING)
 
 
 def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: Topic) -> None:
+    if reading.not_there_yet and values.get("status") is DriverStatus.ARRIVED:
+        # "No, I'm still on the road": the arrival was a misreading; back on the road, and
+        # still delayed if a delay was given.
+        delayed = reading.status is DriverStatus.DELAYED or values.get("delay_reasons")
+        values["status"] = DriverStatus.DELAYED if delayed else DriverStatus.DRIVING
     if values.get("status") in _AT_FACILITY:
         # Once at the receiver, talk of times and delays is not an ETA or a new delay.
         reading = replace(reading, eta=None, delay_reasons=())
@@ -187,6 +192,8 @@ def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: T
         reading.status is not DriverStatus.DRIVING or values.get("status") is None
     ):
         values["status"] = reading.status  # a location alone never undoes "running late"
+    if reading.back_on_schedule and values.get("status") is DriverStatus.DELAYED:
+        values["status"] = DriverStatus.DRIVING
     if reading.location:
         older = values.get("location")
         values["location"] = reading.location.merged_over(

@@ -34,6 +34,7 @@ _ROAD_WORDS = frozenset(
 _UNIT_AFTER = frozenset(
     {"hour", "hours", "minute", "minutes", "mins", "min", "mile", "miles", "am", "pm", "oclock"}
 )
+_SPOKEN_ZERO = frozenset({"oh", "o"})
 # A lone "one" is mostly a pronoun ("no one's hurt", "the one on the left").
 _ONE_PRONOUN_BEFORE = frozenset({"no", "any", "every", "some", "the", "this", "that", "which"})
 
@@ -78,6 +79,8 @@ def _run_to_digits(run: list[str], before: str | None, after: str | None) -> str
     road_context = before in _ROAD_WORDS
     if not road_context and len(groups) == 2 and 1 <= groups[0] <= 12 and 10 <= groups[1] <= 59:
         return f"{groups[0]}:{groups[1]:02d}"  # "four thirty" -> 4:30
+    if not road_context and len(groups) == 3 and 1 <= groups[0] <= 12 and groups[1] == 0:
+        return f"{groups[0]}:0{groups[2]}"  # "ten oh five" -> 10:05
     return "".join(str(g) for g in groups)
 
 
@@ -92,6 +95,9 @@ def _numbers_to_digits(words: list[str]) -> list[str]:
         j = i
         while j < len(words) and (
             words[j] in _NUMBER_WORDS
+            or (  # "exit one oh four": a spoken zero inside a number
+                words[j] in _SPOKEN_ZERO and j > i and j + 1 < len(words) and words[j + 1] in _UNITS
+            )
             or (
                 words[j] == "and"
                 and j + 1 < len(words)
@@ -101,7 +107,7 @@ def _numbers_to_digits(words: list[str]) -> list[str]:
             )
         ):
             j += 1
-        run = [w for w in words[i:j] if w != "and"]
+        run = ["zero" if w in _SPOKEN_ZERO else w for w in words[i:j] if w != "and"]
         before = out[-1] if out else None
         after = words[j] if j < len(words) else None
         lone_pronoun = run == ["one"] and (

@@ -44,6 +44,8 @@ _ON_TIME = GatedPattern(
     r"\b(?:on time|make (?:my|the|our) (?:appointment|appt)|right on schedule|on schedule)\b"
 )
 
+_N_AND_A_HALF = re.compile(r"\b(\d+) and a half (hours?|hrs?)\b")
+
 _AMOUNTS = {"a": 1.0, "an": 1.0, "half a": 0.5, "half an": 0.5, "a few": 3.0, "few": 3.0}
 
 
@@ -71,6 +73,8 @@ def find_eta(text: str, *, expecting_eta: bool = False) -> str | None:
     """The arrival time a driver states, normalized; None when there is none."""
     if not text:
         return None
+    if " and a half " in text:
+        text = _N_AND_A_HALF.sub(r"\1.5 \2", text)  # "2 and a half hours" -> "2.5 hours"
     day_part = _DAY_PART.search(text)
     day = f" {day_part.group(1)}" if day_part else ""
     has_digits = _DIGIT.search(text) is not None
