@@ -161,10 +161,13 @@ class Location:
             parts.append(f"at the {self.facility}")
         if self.truck_stop and not self.highway:
             parts.append(self.truck_stop)
-        if self.miles_out:
+        if self.miles_out and not self.highway:
             parts.append(self.miles_out)
         if self.highway:
             parts.append(self.highway + (f" {self.direction}bound" if self.direction else ""))
+            if self.miles_out:  # "I-80, 120 miles out", not "120 miles out I-80"
+                parts[-1] += ","
+                parts.append(self.miles_out)
         if self.mile_marker:
             parts.append(f"mile marker {self.mile_marker}")
         if self.exit:

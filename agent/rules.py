@@ -225,6 +225,9 @@ def _emergency_reply(context: CallContext, state: CallState, reading: Reading | 
         opener = (
             ("That sounds dangerous.",) if dangerous else (_EMERGENCY_OPENERS[state.emergency],)
         )
+    # A question mid-emergency ("where am I delivering?") gets its short answer, then safety.
+    answer = _answer(reading.question, context) if reading and reading.question else ()
+    opener = (*opener, *answer)
     topic = state.next_emergency_topic()
     if topic is None:
         urgent = (_CALL_911,) if state.injured or state.in_danger else ()
@@ -236,8 +239,10 @@ def _emergency_reply(context: CallContext, state: CallState, reading: Reading | 
             ),
             transfer_number=context.transfer_number or None,
         )
-    if opener:
-        opener = (opener[0], "Your safety comes first.") if topic is Topic.SAFETY else opener
+    if first_reply:
+        opener = (*opener, "Your safety comes first.") if topic is Topic.SAFETY else opener
+    elif opener:
+        pass  # the answer to the driver's question leads
     elif reading is not None and reading.injury == "No injuries":
         opener = ("Good, glad nobody's hurt.",)
     elif reading is not None and reading.says_something:

@@ -127,7 +127,7 @@ _QUESTIONS: tuple[tuple[Question, GatedPattern | re.Pattern[str]], ...] = (
     (
         Question.DESTINATION,
         _rx(
-            r"where (?:am i|are we|do i|i'm|we're|is this|is it) ?(?:supposed to be )?"
+            r"where (?:am i|are we|do i|i'm|we're|is this|is it) ?(?:even |actually |supposed to be )?"
             r"(?:delivering|going|headed|heading|dropping|taking|deliver|drop|going to)|"
             r"where(?:'s| is) (?:this|the|my) (?:load |delivery |drop )?(?:going|headed|deliver)|"
             r"(?:delivery|receiver'?s?|consignee) address|what'?s the address|"
@@ -187,6 +187,9 @@ _BREAKDOWN = _rx(
 )
 _MEDICAL = _rx(
     r"\b(?:chest pains?|heart attack|can'?t breathe|trouble breathing|passed out|blacked out|"
+    r"(?:hard|tough) time breathing|can'?t (?:catch|get) my breath|short of breath|"
+    r"chest (?:is |feels )?(?:tight|hurts|hurting|pain)|my heart (?:is |'s )?(?:racing|pounding)|"
+    r"(?:gonna|going to|about to) pass out|"
     r"seizure|stroke|diabetic|allergic reaction|unconscious|collapsed|numb|really dizzy|"
     r"(?:feel|feeling|i'm|im) (?:really )?(?:sick|dizzy|faint)(?! of)|throwing up|"
     r"medical emergency|"
@@ -325,7 +328,7 @@ _DELAY_REASONS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
     (
         "Hours-of-service break",
         _rx(
-            r"\b(?:hours of service|10 hour|34 hour|out of hours|hos|my break|on break|"
+            r"\b(?:hours of service|10 hour|34 hour|out of hours|hos\b|my break|on break|"
             r"taking a break|reset|logs? (?:ran|run) out|ran out of hours|out of time on my clock)"
         ),
     ),

@@ -39,7 +39,8 @@ _SPOKEN_ZERO = frozenset({"oh", "o"})
 _ONE_PRONOUN_BEFORE = frozenset({"no", "any", "every", "some", "the", "this", "that", "which"})
 
 _FILLER_WORD = re.compile(r"u+h+|u+m+|h*m{2,}|e+r+m*|a+h+|m+h+m+")
-_FILLER_PHRASES = re.compile(r"\b(?:uh huh|you know|i mean|like i said)\b")
+_FILLER_PHRASES = re.compile(r"\b(?:you know|i mean|like i said)\b")
+_SPOKEN_YES = re.compile(r"\b(?:uh huh|m+ ?h+m+)\b")
 _PUNCTUATION = re.compile(r"[^\w\s:'/]")
 _COLON_NOT_TIME = re.compile(r"(?<!\d):|:(?!\d)")
 _SPACES = re.compile(r"\s+")
@@ -69,6 +70,8 @@ def _chunks(run: list[str]) -> list[int]:
 
 def _run_to_digits(run: list[str], before: str | None, after: str | None) -> str:
     if any(w in _SCALES for w in run):
+        if run[0] in _SCALES:
+            run = ["one", *run]  # "a hundred twenty": word2number reads "hundred twenty" as 2000
         try:
             return str(w2n.word_to_num(" ".join(run)))
         except ValueError:
@@ -135,7 +138,9 @@ def normalize(text: str) -> str:
         lowered = _COLON_NOT_TIME.sub(" ", lowered)
     if " m" in lowered:
         lowered = _P_M.sub(r"\1m", lowered)
-    if "you know" in lowered or "i mean" in lowered or "uh huh" in lowered or "like i" in lowered:
+    if "uh huh" in lowered or "mhm" in lowered or "mm hmm" in lowered:
+        lowered = _SPOKEN_YES.sub("yeah", lowered)  # a yes, not a filler: "uh huh" alone answers
+    if "you know" in lowered or "i mean" in lowered or "like i" in lowered:
         lowered = _FILLER_PHRASES.sub(" ", lowered)
     lowered = lowered.replace("o'clock", "oclock")
     words = [

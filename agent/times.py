@@ -44,6 +44,7 @@ _ON_TIME = GatedPattern(
     r"\b(?:on time|make (?:my|the|our) (?:appointment|appt)|right on schedule|on schedule)\b"
 )
 
+_HALF_OF_DAY = re.compile(r"\bin the (?:morning|afternoon|evening)\b|\bat night\b")
 _N_AND_A_HALF = re.compile(r"\b(\d+) and a half (hours?|hrs?)\b")
 
 _AMOUNTS = {"a": 1.0, "an": 1.0, "half a": 0.5, "half an": 0.5, "a few": 3.0, "few": 3.0}
@@ -96,6 +97,9 @@ def find_eta(text: str, *, expecting_eta: bool = False) -> str | None:
             return _relative(match.group(1), match.group(2), match.group(3))
     if has_unit and expecting_eta and (match := _BARE_DURATION.search(text)):
         return _relative(match.group(1), match.group(2), match.group(3))
+    if has_digits and (half := _HALF_OF_DAY.search(text)) and (match := _CUED_HOUR.search(text)):
+        am_pm = "am" if half.group(0) == "in the morning" else "pm"
+        return f"{match.group(1)} {am_pm}"  # "around two in the afternoon" -> "2 pm"
     if day_part:
         if (
             has_digits
