@@ -88,9 +88,20 @@ _NEGATORS = frozenset(
 )
 
 
+_CONTRAST = frozenset({"just", "only", "but", "except", "besides", "apart"})
+
+
 def _negated(text: str, start: int, window: int = 3) -> bool:
-    """A negator among the words just before a match: "no accidents", "didn't break down"."""
-    return any(word in _NEGATORS for word in text[:start].split()[-window:])
+    """A negator among the words just before a match: "no accidents", "didn't break down".
+
+    A contrast word ends the negation: in "no accident nothing just traffic" the traffic is real.
+    """
+    before = text[:start].split()[-window:]
+    for index in range(len(before) - 1, -1, -1):
+        if before[index] in _CONTRAST:
+            before = before[index + 1 :]
+            break
+    return any(word in _NEGATORS for word in before)
 
 
 def _find(
@@ -127,7 +138,8 @@ _QUESTIONS: tuple[tuple[Question, GatedPattern | re.Pattern[str]], ...] = (
     (
         Question.DESTINATION,
         _rx(
-            r"where (?:am i|are we|do i|i'm|we're|is this|is it) ?(?:even |actually |supposed to be )?"
+            r"where (?:am i|are we|do i|i'm|we're|is this|is it) ?"
+            r"(?:even |actually |supposed to be )?"
             r"(?:delivering|going|headed|heading|dropping|taking|deliver|drop|going to)|"
             r"where(?:'s| is) (?:this|the|my) (?:load |delivery |drop )?(?:going|headed|deliver)|"
             r"(?:delivery|receiver'?s?|consignee) address|what'?s the address|"

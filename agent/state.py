@@ -216,14 +216,13 @@ def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: T
     if reading.unloading and at_facility:  # detention at the shipper is not an arrival
         known = tuple(values.get("unloading", ()))  # type: ignore[arg-type]
         values["unloading"] = known + tuple(u for u in reading.unloading if u not in known)
-        if values.get("status") in (None, DriverStatus.DRIVING, DriverStatus.DELAYED):
-            values["status"] = (
-                DriverStatus.UNLOADING
-                if any(
-                    u.startswith(("Door", "Lumper unloading", "Unload")) for u in reading.unloading
-                )
-                else DriverStatus.ARRIVED
-            )
+        door_or_unloading = any(
+            u.startswith(("Door", "Lumper unloading", "Unload")) for u in reading.unloading
+        )
+        if values.get("status") is DriverStatus.ARRIVED and door_or_unloading:
+            values["status"] = DriverStatus.UNLOADING  # "at the receiver, door 12"
+        elif values.get("status") in (None, DriverStatus.DRIVING, DriverStatus.DELAYED):
+            values["status"] = DriverStatus.UNLOADING if door_or_unloading else DriverStatus.ARRIVED
     if topic is Topic.POD:
         values["pod_answered"] = True
         if reading.pod_ack is not None:

@@ -27,6 +27,8 @@ from agent.times import find_eta
         ("about fifty miles from phoenix", False, "50 miles from Phoenix"),
         ("saint louis", True, "St. Louis"),
         ("just got to the receiver", False, "at the receiver"),
+        ("i seventy mile marker two twelve", False, "I-70 mile marker 212"),
+        ("about a hundred twenty miles out on i eighty", False, "I-80, 120 miles out"),
     ],
 )
 def test_locations_are_read_in_every_form_drivers_use(
@@ -65,6 +67,9 @@ def test_ordinary_words_and_numbers_are_not_places(said: str) -> None:
         ("gonna roll in around six", False, "6:00"),
         ("tomorrow around 8", True, "8:00 tomorrow"),
         ("on time, i'll make my appointment", False, "on time for the appointment"),
+        ("in like two and a half hours", True, "in 2.5 hours"),
+        ("should be there around two in the afternoon", False, "2 pm"),
+        ("be there by eight in the morning", False, "8 am"),
     ],
 )
 def test_arrival_times_are_normalized(said: str, expecting: bool, eta: str) -> None:
@@ -86,6 +91,11 @@ def test_durations_and_numbers_that_are_not_arrival_times(said: str) -> None:
         ("one hundred and twelve", "112"),
         ("[inaudible] forty", "40"),
         ("i i i crashed", "i crashed"),
+        ("exit one oh four", "exit 104"),
+        ("be there at ten oh five", "be there at 10:05"),
+        ("a hundred twenty miles out", "a 120 miles out"),
+        ("uh huh", "yeah"),
+        ("mhm", "yeah"),
     ],
 )
 def test_speech_is_normalized_once_for_every_reader(said: str, normalized: str) -> None:
