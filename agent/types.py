@@ -43,6 +43,9 @@ class CallContext:
     origin: str | None = None
     destination: str | None = None
     appointment: str | None = None
+    # A label for analytics only ("driver_check_in", "simulated"...): stored with the call by the
+    # edge, never read by the agent, so a reply never depends on something the transcript and
+    # the load details cannot explain.
     scenario: str | None = None
     transfer_number: str | None = None  # DISPATCH_TRANSFER_NUMBER, passed in by the edge
 

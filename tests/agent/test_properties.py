@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -177,3 +177,18 @@ def test_replies_and_results_are_deterministic(context: CallContext, utterances:
         prefix = first[:end]
         together = reply_and_result(context, prefix)
         assert together == (next_reply(context, prefix), extract_result(context, prefix))
+
+
+@COMMON
+@given(
+    context=CONTEXTS,
+    scenario=st.one_of(st.none(), st.text(max_size=20), st.just("emergency")),
+    utterances=st.lists(UTTERANCES, min_size=1, max_size=8),
+)
+def test_the_scenario_label_never_changes_what_the_agent_says_or_records(
+    context: CallContext, scenario: str | None, utterances: list[str]
+) -> None:
+    labelled = replace(context, scenario=scenario)
+    transcript = _conversation(context, utterances)
+    assert _conversation(labelled, utterances) == transcript
+    assert extract_result(labelled, transcript) == extract_result(context, transcript)
