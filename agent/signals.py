@@ -118,6 +118,17 @@ def _find(
     return None
 
 
+_NEAR_MISS = frozenset({"almost", "nearly", "coulda", "damn", "close"})
+
+
+def _happened(pattern: GatedPattern | re.Pattern[str], text: str) -> re.Match[str] | None:
+    """A crash that is not negated and not a near miss ("i almost wrecked", "nearly hit a car")."""
+    match = _find(pattern, text)
+    if match and any(word in _NEAR_MISS for word in text[: match.start()].split()[-2:]):
+        return None
+    return match
+
+
 _YES = _rx(
     r"^(?:yes|yeah|yea|yep|yup|ya|sure|ok|okay|correct|affirmative|right|10 4|roger|copy|"
     r"absolutely|definitely|uh huh|mhm|will do|i will|i am|we are|i'm good|all good|it is|"
@@ -336,6 +347,13 @@ _DELAY_REASONS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
         "DOT inspection",
         _rx(r"\b(?:dot|inspection|inspected|weigh station|scales?|level (?:1|one|2|3))\b"),
     ),
+    (
+        "Mechanical issue",
+        _rx(
+            r"\b(?:(?:check )?engine light|warning light|(?:to|at|in) the (?:shop|dealer)|mechanic|"
+            r"getting (?:it|the truck) (?:looked at|fixed|worked on)|in the shop)\b"
+        ),
+    ),
     ("Fuel stop", _rx(r"\b(?:fuel\w*|gas(?:sing)? up|getting gas|diesel|refuel\w*)\b")),
     (
         "Hours-of-service break",
@@ -349,7 +367,9 @@ _DELAY_REASONS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
         _rx(
             r"\b(?:loaded late|late loading|shipper (?:was|took|had|held)|"
             r"held (?:me|us) at the shipper|took forever to load|"
-            r"slow (?:at|loading) (?:the )?shipper|waited at the shipper|load wasn'?t ready)"
+            r"slow (?:at|loading) (?:the )?shipper|waited at the shipper|load wasn'?t ready|"
+            r"still at the shipper|at the shipper still|haven'?t (?:loaded|finished loading) me|"
+            r"(?:still|waiting to get) loading|not loaded yet)"
         ),
     ),
 )
@@ -462,7 +482,7 @@ def _emergency(text: str) -> Emergency | None:
     if not mentions(_EMERGENCY_WORDS, text):
         return None
     danger = bool(_find(_DANGER_NOW, text))
-    if _find(_ACCIDENT, text) and (
+    if _happened(_ACCIDENT, text) and (
         _ME_INVOLVED.search(text) or not (_WITNESSED.search(text) or _HEARSAY.search(text))
     ):
         return Emergency(EmergencyType.ACCIDENT, in_danger=danger)
@@ -489,7 +509,7 @@ def _delay_reasons(text: str, topic: Topic, *, answered_else: bool = False) -> t
     if not mentions(_DELAY_WORDS, text) and topic is not Topic.DELAY_REASON:
         return ()
     if (
-        _find(_ACCIDENT, text)
+        _happened(_ACCIDENT, text)
         and _WITNESSED.search(text)
         and not _ME_INVOLVED.search(text)
         and not _HEARSAY.search(text)
