@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.vocabulary import CallOutcome, DriverStatus
-from db.models import CallFilters, DayCount, Provider, RetellMetrics, SortKey
+from db.models import CallFilters, CallStatus, DayCount, Provider, RetellMetrics, SortKey
 from db.sqlite_fulltext import fts_match_expression
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -90,45 +90,175 @@ def where(filters: CallFilters, *, provider: Provider | None = None) -> tuple[st
     return (" AND ".join(conditions) or "1"), params
 
 
-def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) -> RetellMetrics:
-    """The aggregate shape shared by the Retell and Pipecat dashboards, computed in SQL.
+# Counts and sums per group, the shape shared by raw scans and the calllog_daily rollup.
+GROUP_SUMS = (
+    "calls",
+    "duration_n",
+    "duration_sum",
+    "sentiment_n",
+    "sentiment_sum",
+    "interruptions_n",
+    "interruptions_sum",
+    "tokens_sum",
+    "latency_n",
+    "latency_sum",
+)
+GROUP_KEYS = ("day", "status", "call_outcome", "driver_status", "emergency_type", "bucket")
 
-    Three scans: the totals; one GROUP BY over every category the dashboards count (its rows
-    are groups, at most days x outcomes x statuses x buckets, folded into the per-category
-    counts below); and the keyword counts.
-    """
+_ROLLUP_ADD_SUMS = ", ".join(f"{name} = {name} + excluded.{name}" for name in GROUP_SUMS)
+# A bulk insert's new calls (id > ?) added to the rollups in one grouped statement each.
+ROLLUP_ADD_NEW_CALLS = (
+    f"""INSERT INTO calllog_daily
+        SELECT provider, substr(created_at, 1, 10), status, coalesce(call_outcome, ''),
+               coalesce(driver_status, ''), coalesce(emergency_type, ''),
+               coalesce(CAST(duration_secs / {DURATION_BUCKET_SECS} AS INTEGER), -1),
+               count(*), count(duration_secs), coalesce(sum(duration_secs), 0),
+               count(sentiment), coalesce(sum(sentiment), 0),
+               count(interruptions_est), coalesce(sum(interruptions_est), 0),
+               coalesce(sum(tokens_estimated), 0),
+               count(latency_e2e_p50_ms), coalesce(sum(latency_e2e_p50_ms), 0)
+        FROM calllog WHERE id > ?
+        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        ON CONFLICT DO UPDATE SET {_ROLLUP_ADD_SUMS}""",
+    """INSERT INTO calllog_daily_keywords
+       SELECT c.provider, substr(c.created_at, 1, 10), c.status, coalesce(c.call_outcome, ''),
+              coalesce(c.driver_status, ''), coalesce(c.emergency_type, ''), hit.key, count(*),
+              sum(hit.value)
+       FROM calllog AS c, json_each(c.keyword_hits) AS hit
+       WHERE c.id > ? AND hit.type IN ('integer', 'real')
+       GROUP BY 1, 2, 3, 4, 5, 6, 7
+       ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, hits = hits + excluded.hits""",
+)
+# Filters the rollup can answer: the rest (text search, driver, load) need the calls themselves.
+ROLLUP_EQUALITIES = ("status", "call_outcome", "driver_status", "emergency_type")
+
+_DAY = timedelta(days=1)
+
+
+def _day_start(value: datetime) -> datetime:
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _rollup_can_answer(filters: CallFilters) -> bool:
+    return (
+        not (filters.query and filters.query.strip())
+        and filters.driver_id is None
+        and filters.load_number is None
+        and not filters.driver_name
+    )
+
+
+def _raw_groups(
+    conn: sqlite3.Connection, filters: CallFilters, provider: Provider
+) -> tuple[list[tuple], dict[str, int]]:
+    """Grouped counts and sums, and keyword totals, scanning the matching calls."""
     condition, params = where(filters, provider=provider)
-    totals = conn.execute(
-        f"""
-        SELECT count(*) AS total_calls,
-               coalesce(sum(c.status = 'ended'), 0) AS ended_calls,
-               avg(c.duration_secs) AS avg_duration_secs,
-               avg(c.sentiment) AS avg_sentiment,
-               avg(c.interruptions_est) AS avg_interruptions,
-               coalesce(sum(c.tokens_estimated), 0) AS total_tokens,
-               coalesce(sum(c.call_outcome = ?), 0) AS emergencies,
-               coalesce(sum(c.driver_status = ?), 0) AS delays,
-               coalesce(sum(c.call_outcome = ?), 0) AS incomplete,
-               avg(c.latency_e2e_p50_ms) AS avg_latency_ms
-        FROM calllog AS c WHERE {condition}
-        """,
-        [
-            CallOutcome.EMERGENCY_ESCALATION.value,
-            DriverStatus.DELAYED.value,
-            CallOutcome.INCOMPLETE.value,
-            *params,
-        ],
-    ).fetchone()
-
-    by: dict[str, Counter[Any]] = defaultdict(Counter)
-    for day, outcome, status, driver_status, emergency_type, bucket, calls in conn.execute(
-        f"""SELECT substr(c.created_at, 1, 10), c.call_outcome, c.status, c.driver_status,
+    groups = conn.execute(
+        f"""SELECT substr(c.created_at, 1, 10), c.status, c.call_outcome, c.driver_status,
                    c.emergency_type, CAST(c.duration_secs / {DURATION_BUCKET_SECS} AS INTEGER),
-                   count(*)
+                   count(*), count(c.duration_secs), coalesce(sum(c.duration_secs), 0),
+                   count(c.sentiment), coalesce(sum(c.sentiment), 0),
+                   count(c.interruptions_est), coalesce(sum(c.interruptions_est), 0),
+                   coalesce(sum(c.tokens_estimated), 0),
+                   count(c.latency_e2e_p50_ms), coalesce(sum(c.latency_e2e_p50_ms), 0)
             FROM calllog AS c WHERE {condition}
             GROUP BY 1, 2, 3, 4, 5, 6""",
         params,
-    ):
+    ).fetchall()
+    return [tuple(row) for row in groups], keyword_totals(conn, condition, params)
+
+
+def _rollup_groups(
+    conn: sqlite3.Connection,
+    filters: CallFilters,
+    provider: Provider,
+    first_day: str | None,
+    end_day: str | None,
+) -> tuple[list[tuple], dict[str, int]]:
+    """The same groups from calllog_daily for whole UTC days in [first_day, end_day)."""
+    conditions = ["provider = ?"]
+    params: list[Any] = [provider.value]
+    for name in ROLLUP_EQUALITIES:
+        value = getattr(filters, name)
+        if value is not None:
+            conditions.append(f"{name} = ?")
+            params.append(value.value if hasattr(value, "value") else value)
+    if first_day is not None:
+        conditions.append("day >= ?")
+        params.append(first_day)
+    if end_day is not None:
+        conditions.append("day < ?")
+        params.append(end_day)
+    condition = " AND ".join(conditions)
+    groups = conn.execute(
+        f"""SELECT day, status, nullif(call_outcome, ''), nullif(driver_status, ''),
+                   nullif(emergency_type, ''), nullif(duration_bucket, -1),
+                   {", ".join(GROUP_SUMS)}
+            FROM calllog_daily WHERE {condition} AND calls <> 0""",
+        params,
+    ).fetchall()
+    keywords = conn.execute(
+        f"""SELECT keyword, sum(hits) FROM calllog_daily_keywords WHERE {condition}
+            GROUP BY keyword HAVING sum(calls) > 0""",
+        params,
+    ).fetchall()
+    return [tuple(row) for row in groups], {keyword: int(hits) for keyword, hits in keywords}
+
+
+def _grouped(
+    conn: sqlite3.Connection, filters: CallFilters, provider: Provider
+) -> tuple[list[tuple], dict[str, int]]:
+    """Groups for the filters: whole days from the rollup, partial edge days scanned."""
+    if not _rollup_can_answer(filters):
+        return _raw_groups(conn, filters, provider)
+    start, end = filters.created_from, filters.created_to
+    first = _day_start(start) if start is not None else None
+    if first is not None and first < _as_utc(start):
+        first += _DAY  # the rollup starts at the first whole day
+    last = _day_start(end) if end is not None else None
+    if first is not None and last is not None and first >= last:
+        return _raw_groups(conn, filters, provider)
+    groups, keywords = _rollup_groups(
+        conn,
+        filters,
+        provider,
+        first.strftime("%Y-%m-%d") if first else None,
+        last.strftime("%Y-%m-%d") if last else None,
+    )
+    edges = []
+    if first is not None and start is not None and _as_utc(start) < first:
+        edges.append(filters.model_copy(update={"created_to": first}))
+    if last is not None and end is not None and last < _as_utc(end):
+        edges.append(filters.model_copy(update={"created_from": last}))
+    for edge in edges:
+        edge_groups, edge_keywords = _raw_groups(conn, edge, provider)
+        groups.extend(edge_groups)
+        for keyword, hits in edge_keywords.items():
+            keywords[keyword] = keywords.get(keyword, 0) + hits
+    return groups, dict(sorted(keywords.items()))
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) -> RetellMetrics:
+    """The aggregate shape shared by the Retell and Pipecat dashboards, computed in SQL.
+
+    SQL returns grouped rows (at most days x statuses x outcomes x driver statuses x emergency
+    types x duration buckets) with counts and sums, read from the calllog_daily rollup for
+    whole days when the filters allow it and from the calls otherwise; Python folds them into
+    the per-category counts, totals and averages.
+    """
+    groups, keywords = _grouped(conn, filters, provider)
+    by: dict[str, Counter[Any]] = defaultdict(Counter)
+    sums: Counter[str] = Counter()
+    for row in groups:
+        day, status, outcome, driver_status, emergency_type, bucket = row[: len(GROUP_KEYS)]
+        values = dict(zip(GROUP_SUMS, row[len(GROUP_KEYS) :], strict=True))
+        calls = values["calls"]
+        sums.update(values)
         by["day_outcome"][(day, outcome)] += calls
         by["status"][status] += calls
         by["call_outcome"][outcome] += calls
@@ -137,13 +267,17 @@ def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) 
         by["bucket"][bucket] += calls
 
     def counts(category: str) -> dict[str, int]:
-        return dict(sorted((k, n) for k, n in by[category].items() if k is not None))
+        return dict(sorted((k, n) for k, n in by[category].items() if k is not None and n))
+
+    def average(name: str) -> float | None:
+        return sums[f"{name}_sum"] / sums[f"{name}_n"] if sums[f"{name}_n"] else None
 
     per_day = [
         DayCount(day=day, call_outcome=outcome, calls=calls)
         for (day, outcome), calls in sorted(
             by["day_outcome"].items(), key=lambda kv: (kv[0][0], kv[0][1] is not None, kv[0][1])
         )
+        if calls
     ]
     histogram = [
         {
@@ -152,25 +286,26 @@ def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) 
             "calls": calls,
         }
         for bucket, calls in sorted((b, n) for b, n in by["bucket"].items() if b is not None)
+        if calls
     ]
     return RetellMetrics(
-        total_calls=totals["total_calls"],
-        ended_calls=totals["ended_calls"],
-        avg_duration_secs=totals["avg_duration_secs"],
-        avg_sentiment=totals["avg_sentiment"],
-        avg_interruptions=totals["avg_interruptions"],
-        total_tokens=totals["total_tokens"],
-        emergencies=totals["emergencies"],
-        delays=totals["delays"],
-        incomplete=totals["incomplete"],
+        total_calls=sums["calls"],
+        ended_calls=by["status"][CallStatus.ENDED.value],
+        avg_duration_secs=average("duration"),
+        avg_sentiment=average("sentiment"),
+        avg_interruptions=average("interruptions"),
+        total_tokens=sums["tokens_sum"],
+        emergencies=by["call_outcome"][CallOutcome.EMERGENCY_ESCALATION.value],
+        delays=by["driver_status"][DriverStatus.DELAYED.value],
+        incomplete=by["call_outcome"][CallOutcome.INCOMPLETE.value],
         by_outcome=counts("call_outcome"),
         by_status=counts("status"),
         by_driver_status=counts("driver_status"),
         by_emergency_type=counts("emergency_type"),
         per_day=per_day,
-        keyword_totals=keyword_totals(conn, condition, params),
+        keyword_totals=keywords,
         duration_histogram=histogram,
-        avg_latency_ms=totals["avg_latency_ms"],
+        avg_latency_ms=average("latency"),
     )
 
 
