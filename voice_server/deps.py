@@ -1,5 +1,8 @@
 """What handlers need, injected by type: settings, Store, policy, API key check, filters.
 
+Each dependency is `async def` although none awaits: FastAPI runs a plain `def` dependency in its
+thread pool, a thread hop per dependency per request that the event loop pays for under load.
+
 The settings, the Store and the agent's policy are built once in the app's lifespan and kept on
 `app.state`; these aliases read them from there for HTTP and WebSocket handlers alike.
 """
@@ -23,18 +26,18 @@ else:
     Policy = Any
 
 
-def get_app_settings(connection: HTTPConnection) -> Settings:
+async def get_app_settings(connection: HTTPConnection) -> Settings:
     return connection.app.state.settings
 
 
-def get_store(connection: HTTPConnection) -> Store:
+async def get_store(connection: HTTPConnection) -> Store:
     store = getattr(connection.app.state, "store", None)
     if store is None:
         raise HTTPException(503, "The database is not open yet: check DATABASE_URL and /healthz.")
     return store
 
 
-def get_policy(connection: HTTPConnection) -> Policy:
+async def get_policy(connection: HTTPConnection) -> Policy:
     return connection.app.state.policy
 
 
@@ -43,7 +46,7 @@ StoreDep = Annotated[Store, Depends(get_store)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 
 
-def require_dispatch_key(
+async def require_dispatch_key(
     settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     """Bearer DISPATCH_API_KEY, compared in constant time; 503 when the server has none."""
@@ -66,7 +69,7 @@ def require_dispatch_key(
 DispatchKeyDep = Annotated[None, Depends(require_dispatch_key)]
 
 
-def call_filters(
+async def call_filters(
     query: Annotated[
         str | None, Query(max_length=200, description="Full text over transcripts")
     ] = None,
