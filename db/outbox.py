@@ -12,6 +12,17 @@ Replaying is safe to repeat (a crash between applying and truncating replays a b
 `record_event` is deduplicated by its idempotency key. A driver created while the database is
 down gets a provisional negative id; replay swaps it for the real one in every later write.
 
+A live call's transcript is saved again and again: while it waits, a transcript-only write
+replaces the one queued just before it for the same call (nothing else of that call between
+them), so a long outage keeps one transcript per call, not one per flush; the file is compacted
+once more of it is superseded than alive.
+
+The first attempt of a write has a deadline (`first_attempt_secs`, well under Retell's 10 s
+webhook timeout): a database that does not answer in time (SQLite's busy retry, a stalled
+connection) is treated as unavailable and the write is queued. The abandoned attempt may still
+land later; until it has, new writes queue too and the drainer waits for it, so the replay that
+follows it restores the order.
+
 One outbox file belongs to one process, held with an exclusive lock: a second process given the
 same OUTBOX_PATH (uvicorn `--workers N`) takes `<path>.1`, `<path>.2`, ... instead, and a process
 starting up adopts the queued writes of any sibling file no running process holds.
@@ -26,6 +37,9 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_for_futures
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,9 +63,13 @@ log = logging.getLogger(__name__)
 
 REPLAY_BATCH = 200
 MAX_SIBLING_FILES = 64
+FIRST_ATTEMPT_SECS = 4.0  # Retell gives a webhook 10 s before it retries
+FIRST_ATTEMPT_THREADS = 16
+COMPACT_AFTER_SUPERSEDED = 64  # and more superseded lines on disk than live ones
+TRANSCRIPT_OPS = ("save_transcript", "upsert_call")
 
 
-@dataclass
+@dataclass(eq=False)  # entries are compared by identity: two equal writes are two writes
 class OutboxEntry:
     op: str  # the Store method to replay
     args: dict[str, Any]  # its JSON-ready arguments
@@ -59,17 +77,57 @@ class OutboxEntry:
     def to_json(self) -> str:
         return json.dumps({"op": self.op, "args": self.args}, separators=(",", ":"))
 
+    @property
+    def call_key(self) -> tuple[str, str] | None:
+        """The call this write touches, if any."""
+        if self.op in TRANSCRIPT_OPS:
+            return self.args["provider"], self.args["provider_call_id"]
+        if self.op == "record_event":
+            return self.args["event"]["provider"], self.args["event"]["provider_call_id"]
+        return None
+
+    @property
+    def transcript_only(self) -> list[Any] | None:
+        """The transcript, when saving it is all this write does."""
+        if self.op == "save_transcript":
+            return self.args["transcript"]
+        if self.op == "upsert_call" and set(self.args["update"]) == {"transcript"}:
+            return self.args["update"]["transcript"]
+        return None
+
+    def supersedes(self, earlier: OutboxEntry) -> bool:
+        """Replaying `earlier` then this leaves the row as replaying this alone would.
+
+        Both only save a transcript (either op creates the row), and this one is at least as
+        long: the stores keep the longer transcript, so the earlier one can never win.
+        """
+        mine, theirs = self.transcript_only, earlier.transcript_only
+        return mine is not None and theirs is not None and len(mine) >= len(theirs)
+
 
 class OutboxStore:
     """A Store whose writes wait in `outbox_path` while the wrapped Store is unavailable."""
 
-    def __init__(self, inner: Store, outbox_path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        inner: Store,
+        outbox_path: str | os.PathLike[str],
+        *,
+        first_attempt_secs: float = FIRST_ATTEMPT_SECS,
+    ) -> None:
         self.inner = inner
         self.backend = inner.backend
+        self.first_attempt_secs = first_attempt_secs
         self._lock = threading.RLock()
         self._drain_lock = threading.Lock()
+        self._attempts = ThreadPoolExecutor(FIRST_ATTEMPT_THREADS, "outbox-first-attempt")
+        self._abandoned: set[Future[Any]] = set()  # first attempts past their deadline
         self.path, self._path_lock = _claim(Path(outbox_path))
-        self._entries: list[OutboxEntry] = self._load(self.path)
+        self._entries: list[OutboxEntry] = []
+        self._last_by_call: dict[tuple[str, str], OutboxEntry] = {}
+        self._superseded_on_disk = 0
+        for entry in self._load(self.path):
+            self._admit(entry)
         self._adopt_orphans(Path(outbox_path))
         self._pending_event_keys = {
             e.args["event"]["idempotency_key"] for e in self._entries if e.op == "record_event"
@@ -116,7 +174,8 @@ class OutboxStore:
             try:
                 adopted = self._load(sibling)
                 if adopted:
-                    self._entries.extend(adopted)
+                    for entry in adopted:
+                        self._admit(entry)
                     self._rewrite()  # durable here first, then gone there
                 sibling.unlink(missing_ok=True)
             finally:
@@ -135,10 +194,30 @@ class OutboxStore:
                 f"The database is unavailable and the outbox at {self.path} cannot take the "
                 f"write either ({exc.strerror}); nothing was kept."
             ) from None
+        self._admit(entry)
+        if self._superseded_on_disk >= COMPACT_AFTER_SUPERSEDED and self._superseded_on_disk > len(
+            self._entries
+        ):
+            try:
+                self._rewrite()
+            except OSError as exc:  # the appended line is durable already; compact later
+                log.warning("outbox %s: compaction failed: %s", self.path, exc.strerror)
+
+    def _admit(self, entry: OutboxEntry) -> None:
+        """Queue `entry` in memory, dropping the write of the same call it supersedes."""
+        key = entry.call_key
+        if key is not None:
+            previous = self._last_by_call.get(key)
+            if previous is not None and entry.supersedes(previous):
+                # A drain replaying `previous` right now still applies it first: harmless.
+                self._entries.remove(previous)
+                self._superseded_on_disk += 1
+            self._last_by_call[key] = entry
         self._entries.append(entry)
 
     def _rewrite(self) -> None:
         """Persist the entries still waiting (atomically: write a copy, fsync, rename)."""
+        self._superseded_on_disk = 0
         if not self._entries:
             self.path.unlink(missing_ok=True)
             return
@@ -152,23 +231,48 @@ class OutboxStore:
     # -- writes --------------------------------------------------------------------------------
 
     def _write(
-        self, entry: OutboxEntry, direct: Callable[[], Any], queued: Callable[[], Any]
+        self,
+        entry: Callable[[], OutboxEntry],
+        direct: Callable[[], Any],
+        queued: Callable[[], Any],
     ) -> Any:
-        """Write through when nothing waits; otherwise, or when the database is down, queue."""
-        if not self._entries:
+        """Write through when nothing waits; otherwise, or when the database is down, queue.
+
+        `entry` builds the queued form only when it is needed: serializing a whole transcript
+        for every write that goes straight through would be work on every live turn.
+        """
+        if not self._entries and not self._abandoned:
             try:
-                return direct()
+                return self._first_attempt(direct)
             except StoreUnavailable as exc:
-                log.warning("database unavailable, %s waits in the outbox: %s", entry.op, exc)
+                log.warning("database unavailable, a write waits in the outbox: %s", exc)
         with self._lock:
-            self._append(entry)
+            self._append(entry())
             return queued()
+
+    def _first_attempt(self, direct: Callable[[], Any]) -> Any:
+        attempt = self._attempts.submit(direct)
+        try:
+            return attempt.result(timeout=self.first_attempt_secs)
+        except FutureTimeout:
+            if not attempt.cancel():  # already running: it may still land, later
+                with self._lock:
+                    self._abandoned.add(attempt)
+                attempt.add_done_callback(self._settled)
+            raise StoreUnavailable(
+                f"The database did not take a write within {self.first_attempt_secs:g}s."
+            ) from None
+
+    def _settled(self, attempt: Future[Any]) -> None:
+        with self._lock:
+            self._abandoned.discard(attempt)
 
     def ensure_driver(self, name: str, phone: str | None = None) -> int:
         provisional = -(uuid.uuid4().int >> 80)  # 48 bits: unique, never a real (positive) id
-        entry = OutboxEntry("ensure_driver", {"name": name, "phone": phone, "id": provisional})
         return self._write(
-            entry, lambda: self.inner.ensure_driver(name, phone), lambda: provisional
+            lambda: OutboxEntry("ensure_driver", {"name": name, "phone": phone, "id": provisional}),
+            lambda: self.inner.ensure_driver(name, phone),
+            lambda: provisional,
         )
 
     def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
@@ -177,16 +281,15 @@ class OutboxStore:
 
     def upsert_call(self, provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
         update = self._with_real_driver(update)
-        entry = OutboxEntry(
-            "upsert_call",
-            {
-                "provider": str(provider),
-                "provider_call_id": provider_call_id,
-                "update": update.model_dump(mode="json", exclude_none=True),
-            },
-        )
         return self._write(
-            entry,
+            lambda: OutboxEntry(
+                "upsert_call",
+                {
+                    "provider": str(provider),
+                    "provider_call_id": provider_call_id,
+                    "update": update.model_dump(mode="json", exclude_none=True),
+                },
+            ),
             lambda: self.inner.upsert_call(provider, provider_call_id, update),
             lambda: _queued_call(provider, provider_call_id, update),
         )
@@ -194,16 +297,15 @@ class OutboxStore:
     def save_transcript(
         self, provider: Provider, provider_call_id: str, transcript: list[dict[str, str]]
     ) -> None:
-        entry = OutboxEntry(
-            "save_transcript",
-            {
-                "provider": str(provider),
-                "provider_call_id": provider_call_id,
-                "transcript": transcript,
-            },
-        )
         self._write(
-            entry,
+            lambda: OutboxEntry(
+                "save_transcript",
+                {
+                    "provider": str(provider),
+                    "provider_call_id": provider_call_id,
+                    "transcript": transcript,
+                },
+            ),
             lambda: self.inner.save_transcript(provider, provider_call_id, transcript),
             lambda: None,
         )
@@ -212,13 +314,16 @@ class OutboxStore:
         with self._lock:
             if event.idempotency_key in self._pending_event_keys:
                 return False  # the same delivery already waits in the outbox
-        entry = OutboxEntry("record_event", {"event": event.model_dump(mode="json")})
 
         def queued() -> bool:
             self._pending_event_keys.add(event.idempotency_key)
             return True
 
-        return self._write(entry, lambda: self.inner.record_event(event), queued)
+        return self._write(
+            lambda: OutboxEntry("record_event", {"event": event.model_dump(mode="json")}),
+            lambda: self.inner.record_event(event),
+            queued,
+        )
 
     def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
         return self.inner.bulk_insert_calls(rows)  # demo data: fails loudly, not queued
@@ -236,6 +341,11 @@ class OutboxStore:
         """
         applied = 0
         with self._drain_lock:
+            # A first attempt that missed its deadline lands (or fails) before anything queued
+            # after it is replayed, so the replay's order is the one that stands.
+            with self._lock:
+                abandoned = list(self._abandoned)
+            wait_for_futures(abandoned)
             while True:
                 with self._lock:
                     batch = list(self._entries[:REPLAY_BATCH])
@@ -248,20 +358,28 @@ class OutboxStore:
                         done += 1
                 except StoreUnavailable as exc:
                     log.info("outbox replay paused, database still unavailable: %s", exc)
-                    return applied + self._forget(done)
-                applied += self._forget(done)
+                    return applied + self._forget(batch[:done])
+                applied += self._forget(batch)
 
-    def _forget(self, count: int) -> int:
-        """Drop the first `count` entries (applied) and persist what still waits."""
-        if not count:
+    def _forget(self, applied: list[OutboxEntry]) -> int:
+        """Drop the applied entries and persist what still waits.
+
+        By identity, not position: a write queued meanwhile may have superseded (removed) an
+        entry of the batch.
+        """
+        if not applied:
             return 0
         with self._lock:
-            gone, self._entries = self._entries[:count], self._entries[count:]
-            for entry in gone:
+            gone = set(map(id, applied))
+            self._entries = [entry for entry in self._entries if id(entry) not in gone]
+            for entry in applied:
                 if entry.op == "record_event":
                     self._pending_event_keys.discard(entry.args["event"]["idempotency_key"])
+                key = entry.call_key
+                if key is not None and self._last_by_call.get(key) is entry:
+                    del self._last_by_call[key]
             self._rewrite()
-        return count
+        return len(applied)
 
     def _replay(self, entry: OutboxEntry) -> None:
         args = entry.args
@@ -322,6 +440,7 @@ class OutboxStore:
         return self.inner.pipecat_metrics(filters, page=page, page_size=page_size)
 
     def close(self) -> None:
+        self._attempts.shutdown(wait=False, cancel_futures=True)
         self.inner.close()
         if self._path_lock is not None:
             self._path_lock.close()  # another process may now adopt what still waits

@@ -38,6 +38,7 @@ from tests.resilience.traffic import (
 )
 
 DELIVERIES = 3
+RETELL_WEBHOOK_TIMEOUT_SECS = 10
 READ_PATHS = (
     "/api/v1/calls/call_out_pg",
     "/api/v1/conversations?query=tucson",
@@ -172,3 +173,26 @@ async def test_a_write_nobody_can_take_is_refused_so_retell_retries(
     retry = await asyncio.to_thread(post_webhook, server.url, body, signed(body))
     assert retry.status_code == 200 and retry.json()["duplicate"] is False
     assert count_rows(settings.database_url, "call_events", "call_refused") == 1
+
+
+async def test_a_webhook_is_answered_before_retells_timeout_while_sqlite_stays_locked(
+    serve: Callable[..., Any], make_settings: Callable[..., Any], tmp_path: Path
+) -> None:
+    # The store as configured (SQLite retries a busy lock for 30 s) and the default deadline.
+    settings = make_settings(outbox_path=str(tmp_path / "ob.jsonl"))
+    server = serve(settings)
+    body = webhook_body("call_slow_db")
+    with sqlite_write_locked(settings.sqlite_path):
+        hook = await asyncio.to_thread(
+            httpx.post,
+            f"{server.url}/api/v1/retell/webhook",
+            content=body.encode(),
+            headers=signed(body),
+            timeout=RETELL_WEBHOOK_TIMEOUT_SECS,  # Retell gives up, and retries, after this
+        )
+        assert hook.status_code == 200 and hook.json()["duplicate"] is False
+        assert health(server.url)["outbox_depth"] > 0
+    await eventually(lambda: health(server.url)["outbox_depth"] == 0)
+    assert count_rows(settings.database_url, "calllog", "call_slow_db") == 1
+    assert count_rows(settings.database_url, "call_events", "call_slow_db") == 1
+    assert read_call(settings.database_url, "call_slow_db").driver_name == "Ana Ruiz"

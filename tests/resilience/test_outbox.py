@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -198,3 +199,81 @@ def test_a_live_process_keeps_its_own_queue(database, tmp_path):
     assert restarted_first.depth == 0  # second is running: its file is not adopted
     assert second.drain() == 1
     assert events_in(database) == ["second-only"]
+
+
+def transcript(turns: int) -> list[dict[str, str]]:
+    return [
+        {"role": "agent" if n % 2 == 0 else "user", "content": f"turn {n}"} for n in range(turns)
+    ]
+
+
+def test_a_live_calls_transcript_flushes_during_an_outage_keep_one_entry_per_call(
+    database, tmp_path
+):
+    outbox = tmp_path / "outbox.jsonl"
+    store = open_outbox(database, outbox)
+    with write_locked(database):
+        store.upsert_call(Provider.RETELL, "live", CallUpdate(status=CallStatus.ONGOING))
+        for turns in range(1, 301):  # a live call flushing its growing transcript, all outage
+            store.upsert_call(Provider.RETELL, "live", CallUpdate(transcript=transcript(turns)))
+            store.save_transcript(Provider.RETELL, "other", transcript(turns))
+        store.record_event(event("k-live", "live"))
+        store.upsert_call(Provider.RETELL, "live", CallUpdate(transcript=transcript(302)))
+        # The status write and the event stay, in order: only superseded transcripts go.
+        assert store.depth == 5
+        assert len(outbox.read_text().splitlines()) < 200  # compacted as it goes
+    store.close()
+    restarted = open_outbox(database, outbox)
+    assert restarted.depth == 5
+    assert restarted.drain() == 5
+    live = restarted.get_call("live", Provider.RETELL)
+    assert live.status == CallStatus.ONGOING and live.transcript == transcript(302)
+    assert restarted.get_call("other", Provider.RETELL).transcript == transcript(300)
+    assert events_in(database) == ["k-live"]
+
+
+def test_a_transcript_is_not_replaced_by_a_shorter_one_or_across_another_write(database, tmp_path):
+    store = open_outbox(database, tmp_path / "outbox.jsonl")
+    with write_locked(database):
+        store.save_transcript(Provider.RETELL, "c1", transcript(4))
+        store.save_transcript(Provider.RETELL, "c1", transcript(2))  # shorter: both stay
+        store.upsert_call(Provider.RETELL, "c1", CallUpdate(load_number="LD-9"))
+        store.save_transcript(Provider.RETELL, "c1", transcript(5))  # not across the upsert
+        assert store.depth == 4
+    assert store.drain() == 4
+    saved = store.get_call("c1", Provider.RETELL)
+    assert saved.transcript == transcript(5) and saved.load_number == "LD-9"
+
+
+def test_a_write_the_database_does_not_take_in_time_waits_in_the_outbox(database, tmp_path):
+    # SQLite would retry the lock for an hour; the first attempt's deadline queues the write.
+    store = OutboxStore(
+        SqliteStore(database, busy_timeout_secs=3600),
+        tmp_path / "outbox.jsonl",
+        first_attempt_secs=0.2,
+    )
+    with write_locked(database):
+        store.upsert_call(Provider.RETELL, "c1", CallUpdate(status=CallStatus.ENDED))
+        assert store.record_event(event("k6")) is True
+        assert store.record_event(event("k6")) is False
+        assert store.depth == 2
+    # The abandoned first attempt lands once the lock is gone; the replay after it is a no-op.
+    assert store.drain() == 2
+    assert store.get_call("c1", Provider.RETELL).status == CallStatus.ENDED
+    assert events_in(database) == ["k6"]
+    store.close()
+
+
+def test_concurrent_writers_sharing_the_database_all_go_straight_through(database, tmp_path):
+    store = OutboxStore(SqliteStore(database), tmp_path / "outbox.jsonl")
+
+    def writer(n: int) -> None:
+        for turns in range(1, 21):
+            store.upsert_call(Provider.RETELL, f"w{n}", CallUpdate(transcript=transcript(turns)))
+        store.record_event(event(f"done-{n}", f"w{n}"))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(writer, range(8)))
+    assert store.depth == 0
+    assert sorted(events_in(database)) == sorted(f"done-{n}" for n in range(8))
+    assert all(len(store.get_call(f"w{n}").transcript) == 20 for n in range(8))
