@@ -3,7 +3,8 @@
     python -m bench.load_bench [--calls 200] [--seconds 60] [--pace 1.0] [--postgres]
 
 Starts the voice server (uvicorn, its own process, the rules agent, a fresh SQLite file or with
-`--postgres` a fresh PostgreSQL database) with the bare WebSocket echo route of bench.ws_bench.
+`--postgres` a fresh PostgreSQL database) with the bare WebSocket echo route of
+bench.retell_load (shared with bench.ws_bench).
 First, `--calls` echo clients at the same pace measure the echo round trip (the baseline).
 Then for `--seconds`: `--calls` simulated Retell calls at once (voice_server.retell_caller,
 pinging every 2 s like Retell; each slot dials a new call when the previous one ends), signed
@@ -23,8 +24,6 @@ import json
 import os
 import random
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -35,17 +34,23 @@ from typing import Any
 
 import httpx
 from retell.lib.webhook_auth import symmetric
-from websockets.asyncio.client import connect
 
-from bench.ws_bench import DRIVER_LINES, percentile, wait_healthy
-from voice_server.retell_caller import (
-    CallerError,
-    RetellCaller,
-    llm_socket_url,
-    simulated_call_details,
+from bench.retell_load import (
+    DRIVER_LINES,
+    TurnTally,
+    count_short_calls,
+    echo_client,
+    free_port,
+    freeze_client_heap,
+    print_latency,
+    simulated_caller,
+    speak_turns,
+    start_server,
+    stop_server,
+    wait_healthy,
 )
+from voice_server.retell_caller import CallerError
 
-ROOT = Path(__file__).resolve().parent.parent
 RETELL_KEY = "key_bench_" + uuid.uuid4().hex
 PIPECAT_KEY = "pk_bench_" + uuid.uuid4().hex
 DISPATCH_KEY = "dk_bench_" + uuid.uuid4().hex
@@ -55,16 +60,9 @@ ADMIN_URL = os.environ.get(
 
 
 @dataclass
-class Tally:
-    echo: list[float] = field(default_factory=list)
+class Tally(TurnTally):
     echo_under_load: list[float] = field(default_factory=list)  # a few echo clients meanwhile
-    first_frame: list[float] = field(default_factory=list)
-    complete: list[float] = field(default_factory=list)
-    turns: int = 0
-    lost_turns: int = 0  # asked, never completed
     failed_connects: int = 0
-    protocol_errors: int = 0
-    heard: dict[str, int] = field(default_factory=dict)  # call id -> transcript turns heard
     webhooks: set[tuple[str, str]] = field(default_factory=set)  # accepted (call id, event)
     events: set[str] = field(default_factory=set)  # accepted pipecat call ids
     deliveries: Counter[str] = field(default_factory=Counter)  # "webhook 200", "event 503", ...
@@ -72,70 +70,20 @@ class Tally:
     max_outbox_depth: int = 0
 
 
-async def think(pace: float) -> None:
-    if pace > 0:
-        await asyncio.sleep(random.uniform(0, 2 * pace))
-
-
-async def measure_echo(
-    server: str, clients: int, seconds: float, pace: float, out: list[float]
-) -> None:
-    frame = json.dumps(
-        {
-            "interaction_type": "response_required",
-            "response_id": 3,
-            "transcript": [{"role": "user", "content": line} for line in DRIVER_LINES[:3]],
-        }
-    )
-    deadline = time.monotonic() + seconds
-
-    async def client() -> None:
-        async with connect(server.replace("http", "ws", 1) + "/bench/echo") as ws:
-            while time.monotonic() < deadline:
-                await think(pace)
-                started = time.perf_counter()
-                await ws.send(frame)
-                await ws.recv()
-                out.append(time.perf_counter() - started)
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-
-
 async def call_slot(server: str, slot: int, deadline: float, pace: float, tally: Tally) -> None:
     """One line of the switchboard: a call after another until the time is up."""
     while time.monotonic() < deadline:
         call_id = f"load_{slot}_{uuid.uuid4().hex[:10]}"
-        details = simulated_call_details(
-            call_id, driver_name=f"Driver {slot}", load_number=f"LD-{slot:04d}",
-            origin="Los Angeles, CA", destination="Phoenix, AZ", appointment="3 PM",
-        )  # fmt: skip
-        call = RetellCaller(
-            llm_socket_url(server, call_id), call_details=details, ping_interval=2.0,
-            reply_timeout=60,
-        )  # fmt: skip
+        call = simulated_caller(
+            server, call_id, driver_name=f"Driver {slot}", load_number=f"LD-{slot:04d}"
+        )
         try:
             await call.connect()
         except (CallerError, OSError, TimeoutError):
             tally.failed_connects += 1
             await asyncio.sleep(1)
             continue
-        try:
-            for line in DRIVER_LINES:
-                await think(pace)
-                tally.turns += 1
-                try:
-                    reply = await call.say(line)
-                except CallerError:
-                    tally.lost_turns += 1
-                    break
-                tally.first_frame.append(reply.first_frame_secs or 0.0)
-                tally.complete.append(reply.complete_secs or 0.0)
-                if reply.end_call:
-                    break
-            await call.hang_up()
-        finally:
-            tally.protocol_errors += len(call.protocol_errors)
-            tally.heard[call_id] = len(call.transcript)
+        await speak_turns(call, call_id, DRIVER_LINES, pace, tally)
 
 
 def webhook_body(call_id: str, event: str, started_ms: int) -> str:
@@ -230,7 +178,13 @@ async def watch_health(client: httpx.AsyncClient, server: str, deadline: float, 
 
 
 async def run_load(server: str, args: argparse.Namespace, tally: Tally) -> None:
-    await measure_echo(server, args.calls, args.echo_seconds, args.pace, tally.echo)
+    baseline_until = time.monotonic() + args.echo_seconds
+    await asyncio.gather(
+        *(
+            echo_client(server, tally.echo, pace=args.pace, until=baseline_until)
+            for _ in range(args.calls)
+        )
+    )
     deadline = time.monotonic() + args.seconds
     limits = httpx.Limits(max_connections=20)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
@@ -239,7 +193,10 @@ async def run_load(server: str, args: argparse.Namespace, tally: Tally) -> None:
             stream_webhooks(client, server, args.webhooks_per_sec, deadline, tally),
             stream_pipecat(client, server, args.events_per_sec, deadline, tally),
             watch_health(client, server, deadline, tally),
-            measure_echo(server, 10, args.seconds, args.pace, tally.echo_under_load),
+            *(
+                echo_client(server, tally.echo_under_load, pace=args.pace, until=deadline)
+                for _ in range(10)
+            ),
         )
         # Let the last writes and any queued ones land.
         for _ in range(60):
@@ -279,31 +236,13 @@ PIPECAT_ENDED_CALL_ROWS = (
 
 def count_losses(database_url: str, tally: Tally) -> dict[str, int]:
     """Compare what the clients saw acknowledged with what the database holds."""
-    from db import open_store
-    from settings import load_settings
-
-    store = open_store(load_settings(database_url=database_url))
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            short = [
-                call_id
-                for call_id, heard in tally.heard.items()
-                if (call := store.get_call(call_id)) is None
-                or call.status != "ended"
-                or len(call.transcript) < heard
-            ]
-            if not short or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-    finally:
-        store.close()
+    short = count_short_calls(database_url, tally.heard, wait_secs=30)
     retell_rows = Counter(row[0] for row in query(database_url, RETELL_CALL_ROWS))
     stored_hooks = Counter((row[0], row[1]) for row in query(database_url, WEBHOOK_EVENT_ROWS))
     stored_events = Counter(row[0] for row in query(database_url, PIPECAT_EVENT_ROWS))
     pipecat_calls = Counter(row[0] for row in query(database_url, PIPECAT_ENDED_CALL_ROWS))
     return {
-        "calls missing, not ended or with a short transcript": len(short),
+        "calls missing, not ended or with a short transcript": short,
         "calls stored more than once": sum(1 for n in retell_rows.values() if n > 1),
         "accepted webhooks missing": len(tally.webhooks - set(stored_hooks)),
         "webhooks stored more than once": sum(1 for n in stored_hooks.values() if n > 1),
@@ -316,9 +255,8 @@ def count_losses(database_url: str, tally: Tally) -> dict[str, int]:
 # --- the server and the report -----------------------------------------------------------------
 
 
-def start_server(port: int, database_url: str, outbox: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
+def server_env(database_url: str, outbox: Path) -> dict[str, str]:
+    return {
         "DATABASE_URL": database_url,
         "OUTBOX_PATH": str(outbox),
         "AGENT_LLM": "rules",
@@ -329,13 +267,9 @@ def start_server(port: int, database_url: str, outbox: Path) -> subprocess.Popen
         "SUPABASE_SERVICE_ROLE_KEY": "",
         "DISPATCH_ENV_FILE": "",  # a fresh server: never the developer's `.env`
     }
-    command = [sys.executable, "-m", "uvicorn", "bench.ws_bench:bench_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
 def report(args: argparse.Namespace, tally: Tally, losses: dict[str, int]) -> None:
-    echo_p50 = percentile(tally.echo, 0.5)
     print(
         f"\n{args.calls} concurrent Retell calls for {args.seconds:.0f} s "
         f"({len(tally.heard)} calls, {tally.turns} turns), "
@@ -343,26 +277,7 @@ def report(args: argparse.Namespace, tally: Tally, losses: dict[str, int]) -> No
         f"{sum(v for k, v in tally.deliveries.items() if k.startswith('event'))} Pipecat "
         "deliveries"
     )
-    print(
-        f"  echo round trip      p50 {echo_p50 * 1000:8.2f} ms   "
-        f"p99 {percentile(tally.echo, 0.99) * 1000:8.2f} ms   ({len(tally.echo)} echoes)"
-    )
-    if tally.echo_under_load:
-        p50, p99 = percentile(tally.echo_under_load, 0.5), percentile(tally.echo_under_load, 0.99)
-        print(
-            f"  echo during the load p50 {p50 * 1000:8.2f} ms ({p50 / echo_p50:6.2f}x echo p50)   "
-            f"p99 {p99 * 1000:8.2f} ms ({p99 / echo_p50:6.2f}x echo p50)"
-        )
-    measured = (("first reply frame", tally.first_frame), ("content_complete", tally.complete))
-    for label, values in measured:
-        if not values:
-            print(f"  {label:<20} no completed turns")
-            continue
-        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
-        print(
-            f"  {label:<20} p50 {p50 * 1000:8.2f} ms ({p50 / echo_p50:6.2f}x echo p50)   "
-            f"p99 {p99 * 1000:8.2f} ms ({p99 / echo_p50:6.2f}x echo p50)"
-        )
+    print_latency(tally, {"echo during the load": tally.echo_under_load})
     print(
         f"  protocol errors {tally.protocol_errors}, lost turns {tally.lost_turns}, "
         f"failed connects {tally.failed_connects}"
@@ -396,32 +311,20 @@ def main() -> None:
             database_url, drop = fresh_postgres_database()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(port, database_url, Path(tmp) / "outbox.jsonl")
+        server = start_server(port, server_env(database_url, Path(tmp) / "outbox.jsonl"))
         try:
             wait_healthy(url, server)
             backend = "PostgreSQL" if args.postgres else "SQLite"
             print(f"voice server at {url} ({backend}, rules agent), pace {args.pace} s per turn")
             tally = Tally()
+            freeze_client_heap()
             asyncio.run(run_load(url, args, tally))
             losses = count_losses(database_url, tally)
             report(args, tally, losses)
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_server(server)
             if drop:
                 drop()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def fresh_postgres_database() -> tuple[str, Any]:
