@@ -243,6 +243,18 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def count_sql(filters: CallFilters) -> tuple[str, list[Any]]:
+    """SQL counting the calls that match. A text search with no other filter counts the
+    full-text index alone (it holds one row per call, kept by triggers) instead of looking up
+    every matching call's row."""
+    condition, params = where(filters)
+    others = filters.model_dump(exclude={"query", "driver_name"}, exclude_none=True)
+    match = fts_match_expression(filters.query) if filters.query else None
+    if match is not None and not others and not filters.driver_name:
+        return "SELECT count(*) FROM calllog_fts WHERE calllog_fts MATCH ?", [match]
+    return f"SELECT count(*) FROM calllog AS c WHERE {condition}", params
+
+
 def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) -> RetellMetrics:
     """The aggregate shape shared by the Retell and Pipecat dashboards, computed in SQL.
 

@@ -489,9 +489,7 @@ class SqliteStore:
         condition, params = q.where(filters)
 
         def work(conn: sqlite3.Connection) -> CallPage:
-            total = conn.execute(
-                f"SELECT count(*) FROM calllog AS c WHERE {condition}", params
-            ).fetchone()[0]
+            total = conn.execute(*q.count_sql(filters)).fetchone()[0]
             rows = conn.execute(
                 f"SELECT {q.CALL_COLUMNS} FROM {q.CALLS_FROM} WHERE {condition} "
                 f"ORDER BY {ordering} LIMIT ? OFFSET ?",
@@ -537,9 +535,6 @@ class SqliteStore:
         condition, params = q.where(filters, provider=Provider.PIPECAT)
 
         def work(conn: sqlite3.Connection) -> PipecatMetrics:
-            total = conn.execute(
-                f"SELECT count(*) FROM calllog AS c WHERE {condition}", params
-            ).fetchone()[0]
             rows = conn.execute(
                 f"""SELECT c.id, c.provider_call_id, c.driver_id, c.load_number, c.created_at,
                            c.duration_secs, c.interruptions_est, c.tokens_estimated,
@@ -560,8 +555,13 @@ class SqliteStore:
                 for row in rows
             ]
             aggregates = q.metrics(conn, filters, Provider.PIPECAT)
+            # The same filters over the same calls: the total needs no second count.
             return PipecatMetrics(
-                items=items, total=total, page=page, page_size=page_size, aggregates=aggregates
+                items=items,
+                total=aggregates.total_calls,
+                page=page,
+                page_size=page_size,
+                aggregates=aggregates,
             )
 
         return self._read(work)

@@ -305,6 +305,37 @@ returns date language sql immutable as $$
     end
 $$;
 
+-- Pipecat metrics as in 0002, with the total taken from the aggregates (the same filters over
+-- the same calls) instead of a second count of every matching call.
+create or replace function pipecat_metrics(
+    p_filters jsonb default '{}', p_page integer default 1, p_page_size integer default 50
+)
+returns jsonb language plpgsql stable as $$
+declare
+    f jsonb := coalesce(p_filters, '{}'::jsonb) || '{"provider": "pipecat"}';
+    where_sql text := dispatch_call_filter(f);
+    aggregates jsonb;
+    items jsonb;
+begin
+    perform dispatch_check_page(p_page, p_page_size);
+    execute format(
+        'select coalesce(jsonb_agg(page.item order by page.n), ''[]''::jsonb) from ('
+        '  select jsonb_build_object(''id'', c.id, ''provider_call_id'', c.provider_call_id,'
+        '      ''driver_id'', c.driver_id, ''load_number'', c.load_number,'
+        '      ''created_at'', c.created_at, ''duration_secs'', c.duration_secs,'
+        '      ''interruptions_est'', c.interruptions_est,'
+        '      ''tokens_estimated'', c.tokens_estimated, ''keyword_hits'', c.keyword_hits)'
+        '      as item, row_number() over (order by c.created_at desc, c.id desc) as n'
+        '  from calllog c where %s'
+        '  order by c.created_at desc, c.id desc limit %s offset %s) as page',
+        where_sql, p_page_size, (p_page - 1)::bigint * p_page_size) into items;
+    aggregates := dispatch_call_aggregates(f);
+    return jsonb_build_object(
+        'items', items, 'total', aggregates -> 'total_calls', 'page', p_page,
+        'page_size', p_page_size, 'aggregates', aggregates);
+end
+$$;
+
 -- Row-level security and rights as for the other tables (see 0003_rls.sql).
 alter table calllog_daily enable row level security;
 alter table calllog_daily_keywords enable row level security;
