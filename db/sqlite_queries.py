@@ -146,6 +146,8 @@ def _rollup_can_answer(filters: CallFilters) -> bool:
         and filters.driver_id is None
         and filters.load_number is None
         and not filters.driver_name
+        # The rollup keeps a NULL category as '': an empty value to match is not answerable.
+        and "" not in (filters.call_outcome, filters.driver_status, filters.emergency_type)
     )
 
 
@@ -244,10 +246,23 @@ def _as_utc(value: datetime) -> datetime:
 
 
 def count_sql(filters: CallFilters) -> tuple[str, list[Any]]:
-    """SQL counting the calls that match. A text search with no other filter counts the
-    full-text index alone (it holds one row per call, kept by triggers) instead of looking up
-    every matching call's row."""
+    """SQL counting the calls that match. Filters the rollup carries, with no date range, sum
+    its counts; a text search with no other filter counts the full-text index alone (it holds
+    one row per call, kept by triggers) instead of looking up every matching call's row."""
     condition, params = where(filters)
+    no_dates = filters.created_from is None and filters.created_to is None
+    if _rollup_can_answer(filters) and no_dates:
+        rollup_conditions = ["calls <> 0"]
+        rollup_params: list[Any] = []
+        for name in ("provider", *ROLLUP_EQUALITIES):
+            value = getattr(filters, name)
+            if value is not None:
+                rollup_conditions.append(f"{name} = ?")
+                rollup_params.append(value.value if hasattr(value, "value") else value)
+        rollup_condition = " AND ".join(rollup_conditions)
+        return f"SELECT coalesce(sum(calls), 0) FROM calllog_daily WHERE {rollup_condition}", (
+            rollup_params
+        )
     others = filters.model_dump(exclude={"query", "driver_name"}, exclude_none=True)
     match = fts_match_expression(filters.query) if filters.query else None
     if match is not None and not others and not filters.driver_name:

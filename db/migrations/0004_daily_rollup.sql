@@ -185,6 +185,8 @@ begin
     perform dispatch_call_filter(f);  -- rejects unknown filters
     if nullif(btrim(f ->> 'query'), '') is not null or f ->> 'driver_id' is not null
        or nullif(btrim(f ->> 'driver_name'), '') is not null or f ->> 'load_number' is not null
+       -- the rollups keep a NULL category as '': an empty value to match needs the calls
+       or '' in (f ->> 'call_outcome', f ->> 'driver_status', f ->> 'emergency_type')
     then
         return dispatch_call_scan_aggregates(f);
     end if;

@@ -122,6 +122,8 @@ def filter_cases() -> list[CallFilters]:
         CallFilters(status=CallStatus.ENDED, call_outcome="Emergency Escalation"),
         CallFilters(driver_status="Delayed", created_from=T0 - timedelta(days=2, hours=1)),
         CallFilters(emergency_type="Accident"),
+        CallFilters(driver_status=""),  # matches no call: a missing status is not ''
+        CallFilters(call_outcome="", created_from=T0 - timedelta(days=3)),
         CallFilters(load_number="L-7"),  # not in the rollup: answered from the calls
     ]
 
@@ -129,6 +131,10 @@ def filter_cases() -> list[CallFilters]:
 def assert_rollup_matches_calls(store: Store) -> None:
     for filters in filter_cases():
         matching = list(store.iter_calls(filters))
+        for provider in (None, *Provider):
+            scoped = filters.model_copy(update={"provider": provider})
+            wanted = [c for c in matching if provider in (None, c.provider)]
+            assert store.search_calls(scoped, page_size=1).total == len(wanted)
         for provider in Provider:
             scoped = filters.model_copy(update={"provider": provider})
             expected = expected_metrics(matching, provider)
