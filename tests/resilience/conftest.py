@@ -8,11 +8,13 @@ import os
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,18 @@ from tests.voice_server.conftest import (  # noqa: F401  (fixtures re-exported f
 
 PIPECAT_KEY = "test-pipecat-key-0123456789"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@contextmanager
+def sqlite_write_locked(path: Path) -> Iterator[None]:
+    """Another writer holds SQLite's write lock (readers still read: WAL)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        conn.execute("ROLLBACK")
+        conn.close()
 
 
 class ServerProcess:

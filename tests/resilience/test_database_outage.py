@@ -8,9 +8,7 @@ is delivered three times (as Retell and the bot retry): one call row, one event 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from tests.resilience.conftest import (
     auth,
     eventually,
     read_call,
+    sqlite_write_locked,
 )
 from tests.resilience.traffic import (
     DRIVER_TURNS,
@@ -46,17 +45,6 @@ READ_PATHS = (
     "/api/v1/metrics",
     "/api/v1/pipecat/metrics",
 )
-
-
-@contextmanager
-def sqlite_write_locked(path: Path) -> Iterator[None]:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
-        conn.close()
 
 
 def health(server_url: str) -> dict[str, Any]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,18 +13,7 @@ from db import WriteFailed
 from db.models import CallFilters, CallStatus, CallUpdate, Event, Provider
 from db.outbox import OutboxStore
 from db.sqlite_store import SqliteStore
-
-
-@contextmanager
-def write_locked(path: Path) -> Iterator[None]:
-    """Another writer holds SQLite's write lock (readers still read: WAL)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
-        conn.close()
+from tests.resilience.conftest import sqlite_write_locked
 
 
 @pytest.fixture
@@ -65,7 +52,7 @@ def test_writes_go_straight_through_while_the_database_is_up(database, tmp_path)
 
 def test_writes_during_a_lock_wait_on_disk_and_land_in_order_afterwards(database, tmp_path):
     store = open_outbox(database, tmp_path / "outbox.jsonl")
-    with write_locked(database):
+    with sqlite_write_locked(database):
         driver_id = store.ensure_driver("Ana Ruiz", "+14155550123")
         call = store.upsert_call(
             Provider.RETELL, "c1", CallUpdate(driver_id=driver_id, status=CallStatus.ONGOING)
@@ -95,7 +82,7 @@ def test_writes_during_a_lock_wait_on_disk_and_land_in_order_afterwards(database
 
 def test_the_same_event_delivered_three_times_is_kept_once(database, tmp_path):
     store = open_outbox(database, tmp_path / "outbox.jsonl")
-    with write_locked(database):
+    with sqlite_write_locked(database):
         assert [store.record_event(event("k1")) for _ in range(3)] == [True, False, False]
     store.drain()
     assert store.record_event(event("k1")) is False  # and once landed, the database dedupes
@@ -104,7 +91,7 @@ def test_the_same_event_delivered_three_times_is_kept_once(database, tmp_path):
 
 def test_a_restarted_process_replays_what_an_earlier_one_queued(database, tmp_path):
     outbox = tmp_path / "outbox.jsonl"
-    with write_locked(database):
+    with sqlite_write_locked(database):
         first = open_outbox(database, outbox)
         driver_id = first.ensure_driver("Bo Chen")
         first.upsert_call(Provider.PIPECAT, "p1", CallUpdate(driver_id=driver_id))
@@ -154,7 +141,7 @@ def test_when_not_even_the_outbox_can_take_a_write_the_caller_is_told(database, 
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the outbox's folder should be")
     store = open_outbox(database, blocked / "outbox.jsonl")
-    with write_locked(database), pytest.raises(WriteFailed, match="outbox"):
+    with sqlite_write_locked(database), pytest.raises(WriteFailed, match="outbox"):
         store.record_event(event("k4"))
     assert store.depth == 0
     assert events_in(database) == []
@@ -163,7 +150,7 @@ def test_when_not_even_the_outbox_can_take_a_write_the_caller_is_told(database, 
 def test_a_write_the_database_refuses_for_good_is_set_aside_not_retried_forever(database, tmp_path):
     outbox = tmp_path / "outbox.jsonl"
     store = open_outbox(database, outbox)
-    with write_locked(database):
+    with sqlite_write_locked(database):
         store.upsert_call(Provider.RETELL, "c9", CallUpdate(driver_id=424242))  # no such driver
         store.record_event(event("k5", "c9"))
     assert store.drain() == 2
@@ -176,7 +163,7 @@ def test_two_processes_given_one_outbox_path_each_get_their_own_file(database, t
     configured = tmp_path / "outbox.jsonl"
     first, second = open_outbox(database, configured), open_outbox(database, configured)
     assert first.path == configured and second.path == tmp_path / "outbox.jsonl.1"
-    with write_locked(database):
+    with sqlite_write_locked(database):
         first.record_event(event("from-first"))
         second.record_event(event("from-second"))
     first.close()
@@ -192,7 +179,7 @@ def test_two_processes_given_one_outbox_path_each_get_their_own_file(database, t
 def test_a_live_process_keeps_its_own_queue(database, tmp_path):
     configured = tmp_path / "outbox.jsonl"
     first, second = open_outbox(database, configured), open_outbox(database, configured)
-    with write_locked(database):
+    with sqlite_write_locked(database):
         second.record_event(event("second-only"))
     first.close()
     restarted_first = open_outbox(database, configured)
@@ -212,7 +199,7 @@ def test_a_live_calls_transcript_flushes_during_an_outage_keep_one_entry_per_cal
 ):
     outbox = tmp_path / "outbox.jsonl"
     store = open_outbox(database, outbox)
-    with write_locked(database):
+    with sqlite_write_locked(database):
         store.upsert_call(Provider.RETELL, "live", CallUpdate(status=CallStatus.ONGOING))
         for turns in range(1, 301):  # a live call flushing its growing transcript, all outage
             store.upsert_call(Provider.RETELL, "live", CallUpdate(transcript=transcript(turns)))
@@ -234,7 +221,7 @@ def test_a_live_calls_transcript_flushes_during_an_outage_keep_one_entry_per_cal
 
 def test_a_transcript_is_not_replaced_by_a_shorter_one_or_across_another_write(database, tmp_path):
     store = open_outbox(database, tmp_path / "outbox.jsonl")
-    with write_locked(database):
+    with sqlite_write_locked(database):
         store.save_transcript(Provider.RETELL, "c1", transcript(4))
         store.save_transcript(Provider.RETELL, "c1", transcript(2))  # shorter: both stay
         store.upsert_call(Provider.RETELL, "c1", CallUpdate(load_number="LD-9"))
@@ -252,7 +239,7 @@ def test_a_write_the_database_does_not_take_in_time_waits_in_the_outbox(database
         tmp_path / "outbox.jsonl",
         first_attempt_secs=0.2,
     )
-    with write_locked(database):
+    with sqlite_write_locked(database):
         store.upsert_call(Provider.RETELL, "c1", CallUpdate(status=CallStatus.ENDED))
         assert store.record_event(event("k6")) is True
         assert store.record_event(event("k6")) is False

@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import psycopg
-from retell.lib.webhook_auth import symmetric
 
-from tests.resilience.conftest import PIPECAT_KEY, RETELL_KEY
+from tests.resilience.conftest import PIPECAT_KEY
+from tests.voice_server.conftest import signed  # noqa: F401  (re-exported for this folder)
 from voice_server.retell_caller import RetellCaller, llm_socket_url, simulated_call_details
 
 DRIVER_TURNS = (
@@ -62,14 +62,6 @@ def webhook_body(call_id: str, event: str = "call_ended") -> str:
         ],
     }
     return json.dumps({"event": event, "call": call})
-
-
-def signed(body: str, key: str = RETELL_KEY, timestamp: int | None = None) -> dict[str, str]:
-    """Headers exactly as Retell sends them (retell-sdk's signing scheme)."""
-    return {
-        "x-retell-signature": symmetric["sign"](body, key, timestamp),
-        "content-type": "application/json",
-    }
 
 
 def post_webhook(server_url: str, body: str, headers: dict[str, str]) -> httpx.Response:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from retell.lib.webhook_auth import symmetric
 
 from settings import Settings, load_settings
 from tests.conftest import free_port
@@ -82,6 +83,14 @@ def serve() -> Iterator[Callable[..., RunningServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+def signed(body: str, key: str = RETELL_KEY, timestamp: int | None = None) -> dict[str, str]:
+    """Webhook headers exactly as Retell sends them (retell-sdk's signing scheme)."""
+    return {
+        "x-retell-signature": symmetric["sign"](body, key, timestamp),
+        "content-type": "application/json",
+    }
 
 
 def auth() -> dict[str, str]:

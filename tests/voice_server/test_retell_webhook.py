@@ -9,10 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from retell.lib.webhook_auth import symmetric
 
 from db.models import CallStatus, CallUpdate, Provider
-from tests.voice_server.conftest import RETELL_KEY
+from tests.voice_server.conftest import signed
 
 WEBHOOK = "/api/v1/retell/webhook"
 START_MS = 1_764_000_000_000
@@ -45,11 +44,6 @@ def call_object(call_id: str = "call_abc123", **changes: Any) -> dict[str, Any]:
     }
     call.update(changes)
     return call
-
-
-def signed(body: str, key: str = RETELL_KEY, timestamp: int | None = None) -> dict[str, str]:
-    signature = symmetric["sign"](body, key, timestamp)
-    return {"x-retell-signature": signature, "content-type": "application/json"}
 
 
 def post(server: Any, body: str, headers: dict[str, str]) -> httpx.Response:
