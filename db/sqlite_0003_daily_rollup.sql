@@ -3,7 +3,8 @@
 -- status, emergency type, duration bucket) with the counts and sums every metric needs; keyword
 -- counts per (provider, day, status, outcome, driver status, emergency type, keyword).
 -- Key columns never hold NULL (a primary key treats NULLs as distinct): NULL is stored as ''
--- (text) or -1 (bucket) and turned back into NULL when read.
+-- (text) or the smallest integer (bucket: a negative duration, which SQLite does not reject, has
+-- a negative bucket of its own) and turned back into NULL when read.
 -- Triggers keep both tables exact on every insert, update and delete. A bulk insert pauses them
 -- (a row in calllog_rollup_paused, inserted and deleted inside its own transaction, so no other
 -- connection ever sees it) and adds its rows to the rollup with one grouped statement instead.
@@ -51,7 +52,7 @@ BEGIN
     INSERT INTO calllog_daily VALUES (
         NEW.provider, substr(NEW.created_at, 1, 10), NEW.status, coalesce(NEW.call_outcome, ''),
         coalesce(NEW.driver_status, ''), coalesce(NEW.emergency_type, ''),
-        coalesce(CAST(NEW.duration_secs / 60 AS INTEGER), -1),
+        coalesce(CAST(NEW.duration_secs / 60 AS INTEGER), -9223372036854775808),
         1, NEW.duration_secs IS NOT NULL, coalesce(NEW.duration_secs, 0),
         NEW.sentiment IS NOT NULL, coalesce(NEW.sentiment, 0),
         NEW.interruptions_est IS NOT NULL, coalesce(NEW.interruptions_est, 0),
@@ -95,13 +96,15 @@ BEGIN
       AND status = OLD.status AND call_outcome = coalesce(OLD.call_outcome, '')
       AND driver_status = coalesce(OLD.driver_status, '')
       AND emergency_type = coalesce(OLD.emergency_type, '')
-      AND duration_bucket = coalesce(CAST(OLD.duration_secs / 60 AS INTEGER), -1);
+      AND duration_bucket
+          = coalesce(CAST(OLD.duration_secs / 60 AS INTEGER), -9223372036854775808);
     DELETE FROM calllog_daily
     WHERE provider = OLD.provider AND day = substr(OLD.created_at, 1, 10)
       AND status = OLD.status AND call_outcome = coalesce(OLD.call_outcome, '')
       AND driver_status = coalesce(OLD.driver_status, '')
       AND emergency_type = coalesce(OLD.emergency_type, '')
-      AND duration_bucket = coalesce(CAST(OLD.duration_secs / 60 AS INTEGER), -1)
+      AND duration_bucket
+          = coalesce(CAST(OLD.duration_secs / 60 AS INTEGER), -9223372036854775808)
       AND calls = 0;
     UPDATE calllog_daily_keywords SET
         calls = calls - 1,
@@ -148,13 +151,15 @@ BEGIN
       AND status = OLD.status AND call_outcome = coalesce(OLD.call_outcome, '')
       AND driver_status = coalesce(OLD.driver_status, '')
       AND emergency_type = coalesce(OLD.emergency_type, '')
-      AND duration_bucket = coalesce(CAST(OLD.duration_secs / 60 AS INTEGER), -1);
+      AND duration_bucket
+          = coalesce(CAST(OLD.duration_secs / 60 AS INTEGER), -9223372036854775808);
     DELETE FROM calllog_daily
     WHERE provider = OLD.provider AND day = substr(OLD.created_at, 1, 10)
       AND status = OLD.status AND call_outcome = coalesce(OLD.call_outcome, '')
       AND driver_status = coalesce(OLD.driver_status, '')
       AND emergency_type = coalesce(OLD.emergency_type, '')
-      AND duration_bucket = coalesce(CAST(OLD.duration_secs / 60 AS INTEGER), -1)
+      AND duration_bucket
+          = coalesce(CAST(OLD.duration_secs / 60 AS INTEGER), -9223372036854775808)
       AND calls = 0;
     UPDATE calllog_daily_keywords SET
         calls = calls - 1,
@@ -179,7 +184,7 @@ BEGIN
     INSERT INTO calllog_daily VALUES (
         NEW.provider, substr(NEW.created_at, 1, 10), NEW.status, coalesce(NEW.call_outcome, ''),
         coalesce(NEW.driver_status, ''), coalesce(NEW.emergency_type, ''),
-        coalesce(CAST(NEW.duration_secs / 60 AS INTEGER), -1),
+        coalesce(CAST(NEW.duration_secs / 60 AS INTEGER), -9223372036854775808),
         1, NEW.duration_secs IS NOT NULL, coalesce(NEW.duration_secs, 0),
         NEW.sentiment IS NOT NULL, coalesce(NEW.sentiment, 0),
         NEW.interruptions_est IS NOT NULL, coalesce(NEW.interruptions_est, 0),
@@ -209,7 +214,7 @@ END;
 INSERT INTO calllog_daily
 SELECT provider, substr(created_at, 1, 10), status, coalesce(call_outcome, ''),
        coalesce(driver_status, ''), coalesce(emergency_type, ''),
-       coalesce(CAST(duration_secs / 60 AS INTEGER), -1),
+       coalesce(CAST(duration_secs / 60 AS INTEGER), -9223372036854775808),
        count(*), count(duration_secs), coalesce(sum(duration_secs), 0),
        count(sentiment), coalesce(sum(sentiment), 0),
        count(interruptions_est), coalesce(sum(interruptions_est), 0),

@@ -105,13 +105,15 @@ GROUP_SUMS = (
 )
 GROUP_KEYS = ("day", "status", "call_outcome", "driver_status", "emergency_type", "bucket")
 
+# calllog_daily's duration_bucket for a call without a duration (a key column cannot be NULL).
+NO_BUCKET = -(2**63)
 _ROLLUP_ADD_SUMS = ", ".join(f"{name} = {name} + excluded.{name}" for name in GROUP_SUMS)
 # A bulk insert's new calls (id > ?) added to the rollups in one grouped statement each.
 ROLLUP_ADD_NEW_CALLS = (
     f"""INSERT INTO calllog_daily
         SELECT provider, substr(created_at, 1, 10), status, coalesce(call_outcome, ''),
                coalesce(driver_status, ''), coalesce(emergency_type, ''),
-               coalesce(CAST(duration_secs / {DURATION_BUCKET_SECS} AS INTEGER), -1),
+               coalesce(CAST(duration_secs / {DURATION_BUCKET_SECS} AS INTEGER), {NO_BUCKET}),
                count(*), count(duration_secs), coalesce(sum(duration_secs), 0),
                count(sentiment), coalesce(sum(sentiment), 0),
                count(interruptions_est), coalesce(sum(interruptions_est), 0),
@@ -195,7 +197,7 @@ def _rollup_groups(
     condition = " AND ".join(conditions)
     groups = conn.execute(
         f"""SELECT day, status, nullif(call_outcome, ''), nullif(driver_status, ''),
-                   nullif(emergency_type, ''), nullif(duration_bucket, -1),
+                   nullif(emergency_type, ''), nullif(duration_bucket, {NO_BUCKET}),
                    {", ".join(GROUP_SUMS)}
             FROM calllog_daily WHERE {condition} AND calls <> 0""",
         params,
