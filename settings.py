@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     # Where the Streamlit app and the bot reach the voice server; where the bot runner listens.
     voice_server_url: str = "http://127.0.0.1:8000"
     bot_url: str = "http://127.0.0.1:7860"
+    # The Trigger call page hangs up a simulated call after this long without the driver's input.
+    simulated_call_idle_secs: float = Field(default=600.0, gt=0)
 
     # The dispatch agent's policy and analysis.
     agent_llm: Literal["rules", "openai"] = "rules"

@@ -207,3 +207,74 @@ def test_hanging_up_a_simulated_call_keeps_what_was_said(voice_server: str, stor
     (call,) = store.search_calls(store_filters()).items
     assert call.status == CallStatus.ENDED
     assert {"role": "user", "content": "Hi, I'm driving on I-40"} in call.transcript
+
+
+def wait_until_ended(store: Store, timeout_secs: float = 30.0) -> list:  # noqa: ANN201
+    """The calls in the store once one of them is `ended` (polls; fails after `timeout_secs`)."""
+    deadline = time.monotonic() + timeout_secs
+    while True:
+        calls = store.search_calls(store_filters()).items
+        if any(c.status == CallStatus.ENDED for c in calls):
+            return calls
+        assert time.monotonic() < deadline, [c.status for c in calls]
+        time.sleep(0.1)
+
+
+def test_an_abandoned_simulated_call_is_hung_up_after_the_idle_timeout_without_a_rerun(
+    voice_server: str, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIMULATED_CALL_IDLE_SECS", "3")
+    get_settings.cache_clear()
+    app = submit(open_trigger_page(), "Simulated call", driver_name="Ana Silva")
+    app.chat_input(key="driver_turn").set_value("Hi, I'm driving on I-40").run()
+    assert not app.error, [e.value for e in app.error]
+    assert ("user", "Hi, I'm driving on I-40") in chat(app)
+
+    # The manager closed the tab: nothing reruns the page, yet the call ends and is saved.
+    (call,) = wait_until_ended(store)
+    assert call.call_type == "simulated"
+    assert {"role": "user", "content": "Hi, I'm driving on I-40"} in call.transcript
+    assert call.transcript[0]["role"] == "agent"
+
+    app.run()  # the same session comes back
+    assert not app.chat_input
+    assert any(
+        "This simulated call ended after 3 seconds without input" in i.value for i in app.info
+    ), [i.value for i in app.info]
+    assert ("user", "Hi, I'm driving on I-40") in chat(app)
+
+
+def test_by_default_a_simulated_call_is_hung_up_after_ten_idle_minutes() -> None:
+    from ui.simulated_call import idle_end_reason
+
+    default = load_settings().simulated_call_idle_secs
+    assert idle_end_reason(default) == ("This simulated call ended after 10 minutes without input.")
+
+
+def test_a_simulated_call_found_idle_when_touched_is_hung_up_and_refuses_more_turns(
+    voice_server: str, store: Store
+) -> None:
+    from ui.simulated_call import SimulatedCall, SimulatedCallError
+    from voice_server.engines.base import StartCallRequest
+
+    settings = load_settings().model_copy(update={"simulated_call_idle_secs": 3600.0})
+    call = SimulatedCall.start(
+        settings,
+        StartCallRequest(
+            driver_name="Ana Silva",
+            load_number="7891-B",
+            origin="Phoenix, AZ",
+            destination="Los Angeles, CA",
+        ),
+    )
+    call.say("Hi, I'm driving on I-40")
+    assert not call.ended
+    call.last_input_at -= 3600.0  # an hour of the driver's silence, long before the reaper looks
+
+    with pytest.raises(SimulatedCallError, match="ended after 60 minutes without input"):
+        call.say("Still there?")
+    assert call.ended
+    saved = call.saved_call(store)
+    assert saved is not None and saved.status == CallStatus.ENDED
+    assert {"role": "user", "content": "Hi, I'm driving on I-40"} in saved.transcript
+    assert {"role": "user", "content": "Still there?"} not in saved.transcript
