@@ -150,6 +150,9 @@ class SessionObserver(BaseObserver):
             (self._latency, _LATENCY_FRAMES),
         )
         self._children = tuple(child for child, _ in self._routes)
+        # Frame type -> the children that read it, or None when nothing here does. Filled on
+        # first sight of each type, so a frame nobody reads (most are audio) costs one lookup.
+        self._plans: dict[type, tuple[BaseObserver, ...] | None] = {}
         self._speaking.add_event_handler("on_speech_event", self._on_speech_event)
         self._metrics.add_event_handler("on_service_latency", self._on_service_latency)
         self._metrics.add_event_handler("on_service_usage", self._on_service_usage)
@@ -205,19 +208,28 @@ class SessionObserver(BaseObserver):
     # Frames ----------------------------------------------------------------------------------
 
     async def on_push_frame(self, data: FramePushed) -> None:
-        if not isinstance(data.frame, _ANY_FRAME):
+        frame = data.frame
+        try:
+            children = self._plans[type(frame)]
+        except KeyError:
+            children = self._plans[type(frame)] = self._plan(type(frame))
+        if children is None:
             return
         try:
-            for child, frame_types in self._routes:
-                if isinstance(data.frame, frame_types):
-                    await child.on_push_frame(data)
+            for child in children:
+                await child.on_push_frame(data)
             self._record(data)
         except Exception:
             logger.exception("SessionObserver failed on a frame; the pipeline is unaffected")
-        if isinstance(data.frame, (EndFrame, CancelFrame)):
-            reason = "end" if isinstance(data.frame, EndFrame) else "cancel"
+        if isinstance(frame, (EndFrame, CancelFrame)):
+            reason = "end" if isinstance(frame, EndFrame) else "cancel"
             # Not awaited here: this proxy task is cancelled at teardown, cleanup() awaits it.
             self._finish_task = self._finish_task or asyncio.create_task(self._finish(reason))
+
+    def _plan(self, frame_type: type) -> tuple[BaseObserver, ...] | None:
+        if not issubclass(frame_type, _ANY_FRAME):
+            return None
+        return tuple(child for child, types in self._routes if issubclass(frame_type, types))
 
     def _record(self, data: FramePushed) -> None:
         frame = data.frame
