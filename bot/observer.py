@@ -106,6 +106,34 @@ _ANY_FRAME = tuple(
 )
 
 
+class _InlineEvents:
+    """Runs the observer's event handlers inline instead of one asyncio task per event.
+
+    Pipecat's default spawns and tracks a task per event (and scans its task set when each
+    finishes); the handlers here only add to counters, so running them in place is cheaper
+    and keeps them in frame order. Exceptions are still caught and logged by Pipecat.
+    """
+
+    def _register_event_handler(self, event_name: str, sync: bool = False) -> None:
+        super()._register_event_handler(event_name, sync=True)  # type: ignore[misc]
+
+
+class _SpeakingObserver(_InlineEvents, SpeakingObserver):
+    pass
+
+
+class _ServiceMetricsObserver(_InlineEvents, ServiceMetricsObserver):
+    pass
+
+
+class _TurnTrackingObserver(_InlineEvents, TurnTrackingObserver):
+    pass
+
+
+class _UserBotLatencyObserver(_InlineEvents, UserBotLatencyObserver):
+    pass
+
+
 def event_id(provider_call_id: str, event_type: str) -> str:
     """The same id for the same (session, event type): a resent event is stored once."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"pipecat:{provider_call_id}:{event_type}").hex
@@ -139,10 +167,10 @@ class SessionObserver(BaseObserver):
         self._keywords = keywords
         self._now = time_source
 
-        self._speaking = SpeakingObserver(time_source=time_source)
-        self._metrics = ServiceMetricsObserver(time_source=time_source)
-        self._turns = TurnTrackingObserver()
-        self._latency = UserBotLatencyObserver(time_source=time_source)
+        self._speaking = _SpeakingObserver(time_source=time_source)
+        self._metrics = _ServiceMetricsObserver(time_source=time_source)
+        self._turns = _TurnTrackingObserver()
+        self._latency = _UserBotLatencyObserver(time_source=time_source)
         self._routes: tuple[tuple[BaseObserver, tuple[type, ...]], ...] = (
             (self._speaking, _SPEAKING_FRAMES),
             (self._metrics, _METRICS_FRAMES),
@@ -339,7 +367,7 @@ class SessionObserver(BaseObserver):
             # session_started goes first, or not at all once the session is over.
             if self._started_sent is not None and not self._started_sent.done():
                 await asyncio.wait_for(asyncio.shield(self._started_sent), FINISH_TIMEOUT_SECS)
-            # Let the children's event handlers (run as tasks) land before summing up.
+            # Let anything the children scheduled (turn-end timers) run before summing up.
             await asyncio.sleep(0)
             for child in self._children:
                 await child.cleanup()
