@@ -33,6 +33,18 @@ from tests.voice_server.conftest import RunningServer
 MULAW_SILENCE = {0xFF, 0x7F}
 
 
+def start_pipecat_session(voice_url: str, **call: str) -> dict[str, str]:
+    """What the Streamlit app does to start a Pipecat session for a driver and load."""
+    response = httpx.post(
+        f"{voice_url}/api/v1/voice/start",
+        params={"vendor": "pipecat"},
+        json=call,
+        headers={"Authorization": f"Bearer {DISPATCH_KEY}"},
+    )
+    response.raise_for_status()
+    return response.json()
+
+
 @pytest.fixture
 async def deepgram_double() -> object:
     """Accepts Deepgram's streaming endpoint (`/v1/listen`) and the audio sent to it."""
@@ -106,19 +118,15 @@ async def test_a_phone_session_greets_the_driver_over_twilio_and_reports_the_cal
         bot_process, voice_server_url=voice.url, deepgram_url=deepgram_url, port=bot_port
     )
 
-    started = httpx.post(
-        f"{voice.url}/api/v1/voice/start",
-        params={"vendor": "pipecat"},
-        json={
-            "mode": "phone",
-            "driver_name": "Ann Brook",
-            "driver_phone": "+14155550123",
-            "load_number": "L-9",
-            "origin": "Reno, NV",
-            "destination": "Boise, ID",
-        },
-        headers={"Authorization": f"Bearer {DISPATCH_KEY}"},
-    ).json()
+    started = start_pipecat_session(
+        voice.url,
+        mode="phone",
+        driver_name="Ann Brook",
+        driver_phone="+14155550123",
+        load_number="L-9",
+        origin="Reno, NV",
+        destination="Boise, ID",
+    )
     call_id = started["provider_call_id"]
 
     greeting = bytearray()
@@ -216,17 +224,13 @@ async def test_a_browser_joins_over_webrtc_hears_the_agent_and_the_call_is_repor
     bot_url = await asyncio.to_thread(
         bot_process, voice_server_url=voice.url, deepgram_url=deepgram_url, port=bot_port
     )
-    started = httpx.post(
-        f"{voice.url}/api/v1/voice/start",
-        params={"vendor": "pipecat"},
-        json={
-            "driver_name": "Maria Lopez",
-            "load_number": "7731",
-            "origin": "Laredo, TX",
-            "destination": "Dallas, TX",
-        },
-        headers={"Authorization": f"Bearer {DISPATCH_KEY}"},
-    ).json()
+    started = start_pipecat_session(
+        voice.url,
+        driver_name="Maria Lopez",
+        load_number="7731",
+        origin="Laredo, TX",
+        destination="Dallas, TX",
+    )
     call_id = started["provider_call_id"]
 
     # What Pipecat's prebuilt client does once the driver opens join_url.
