@@ -49,6 +49,14 @@ from bench.retell_load import (
     stop_server,
     wait_healthy,
 )
+from protocols.pipecat_events import (
+    SESSION_SUMMARY,
+    PipecatEvent,
+    SessionContext,
+    SessionSummary,
+    TranscriptItem,
+    TurnCounts,
+)
 from voice_server.retell_caller import CallerError
 
 RETELL_KEY = "key_bench_" + uuid.uuid4().hex
@@ -138,18 +146,20 @@ async def stream_pipecat(
 ) -> None:
     while time.monotonic() < deadline:
         call_id = f"pcb_{uuid.uuid4().hex[:12]}"
-        event = {
-            "provider_call_id": call_id, "event_type": "session_summary",
-            "event_id": f"{call_id}-summary",
-            "data": {
-                "duration_secs": 42.0, "keyword_hits": {"traffic": 1}, "interruptions": 0,
-                "sentiment": 0.2, "tokens": 300, "turns": {"user": 3, "bot": 4},
-                "transcript": [{"role": "agent", "content": "Hi, dispatch here."},
-                               {"role": "user", "content": "All good, on I-40."}],
-                "structured": {"call_outcome": "In-Transit Update", "driver_status": "Driving"},
-                "context": {"driver_name": "Pipecat Driver", "load_number": "LD-P"},
-            },
-        }  # fmt: skip
+        summary = SessionSummary(
+            duration_secs=42.0, keyword_hits={"traffic": 1}, sentiment=0.2, tokens=300,
+            turns=TurnCounts(user=3, bot=4),
+            transcript=[TranscriptItem(role="agent", content="Hi, dispatch here."),
+                        TranscriptItem(role="user", content="All good, on I-40.")],
+            structured={"call_outcome": "In-Transit Update", "driver_status": "Driving"},
+            context=SessionContext(driver_name="Pipecat Driver", load_number="LD-P"),
+        )  # fmt: skip
+        event = PipecatEvent(
+            provider_call_id=call_id,
+            event_type=SESSION_SUMMARY,
+            event_id=f"{call_id}-summary",
+            data=summary.model_dump(mode="json"),
+        ).model_dump(mode="json")
         for _ in range(2 if random.random() < 0.1 else 1):
             try:
                 response = await client.post(

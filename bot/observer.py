@@ -56,10 +56,23 @@ from pipecat.observers.speaking_observer import SpeakingObserver, SpeechEvent, S
 from pipecat.observers.turn_tracking_observer import TurnTrackingObserver
 from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver
 from pipecat.processors.frame_processor import FrameDirection
+from pydantic import ValidationError
 
 from agent import analyze, extract_result
 from agent.types import CallContext, Turn
 from bot.event_client import EventClient
+from protocols.pipecat_events import (
+    SESSION_STARTED,
+    SESSION_SUMMARY,
+    LatencyStats,
+    PipecatEvent,
+    SessionContext,
+    SessionLatency,
+    SessionStarted,
+    SessionSummary,
+    TranscriptItem,
+    TurnCounts,
+)
 
 FINISH_TIMEOUT_SECS = 15.0
 
@@ -139,13 +152,19 @@ def event_id(provider_call_id: str, event_type: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"pipecat:{provider_call_id}:{event_type}").hex
 
 
-def _ms_stats(seconds: list[float]) -> dict[str, float | int]:
+def _ms_stats(seconds: list[float]) -> LatencyStats:
     ms = [s * 1000 for s in seconds]
-    return {
-        "p50": round(statistics.median(ms), 1),
-        "max": round(max(ms), 1),
-        "count": len(ms),
-    }
+    return LatencyStats(p50=round(statistics.median(ms), 1), max=round(max(ms), 1), count=len(ms))
+
+
+def _session_context(context: Mapping[str, Any]) -> SessionContext:
+    """The context as the voice server accepts it; a field it would refuse is left out."""
+    try:
+        return SessionContext.model_validate(context)
+    except ValidationError as exc:
+        refused = {error["loc"][0] for error in exc.errors()}
+        logger.warning(f"Session context fields left out of the events: {sorted(refused)}")
+        return SessionContext.model_validate({k: v for k, v in context.items() if k not in refused})
 
 
 class SessionObserver(BaseObserver):
@@ -162,7 +181,7 @@ class SessionObserver(BaseObserver):
         super().__init__(observe_every_push=False)
         self.provider_call_id = provider_call_id
         self._call_context = call_context
-        self._session_context = dict(session_context or {})
+        self._session_context = _session_context(session_context or {})
         self._events = event_client
         self._keywords = keywords
         self._now = time_source
@@ -201,7 +220,7 @@ class SessionObserver(BaseObserver):
 
         self._started_sent: asyncio.Task | None = None
         self._finish_task: asyncio.Task | None = None
-        self.summary: dict[str, Any] | None = None
+        self.summary: SessionSummary | None = None
         self.summary_event: dict[str, Any] | None = None  # exactly as sent (and spooled)
 
     # Lifecycle -------------------------------------------------------------------------------
@@ -223,7 +242,7 @@ class SessionObserver(BaseObserver):
         await self.finish("pipeline_finished")
         await super().cleanup()
 
-    async def finish(self, reason: str) -> dict[str, Any] | None:
+    async def finish(self, reason: str) -> SessionSummary | None:
         """Compute and send the session summary, once, whoever asks first; never raises."""
         if self._finish_task is None:
             self._finish_task = asyncio.create_task(self._finish(reason))
@@ -327,42 +346,39 @@ class SessionObserver(BaseObserver):
 
     # Summary ---------------------------------------------------------------------------------
 
-    def latency(self) -> dict[str, Any]:
-        latency: dict[str, Any] = {
-            "ttfb_ms": {name: _ms_stats(values) for name, values in self._ttfb.items()}
-        }
-        if self._e2e:
-            stats = _ms_stats(self._e2e)
-            latency |= {
-                "e2e_p50_ms": stats["p50"],
-                "e2e_max_ms": stats["max"],
-                "e2e_count": stats["count"],
-            }
-        return latency
+    def latency(self) -> SessionLatency:
+        ttfb = {name: _ms_stats(values) for name, values in self._ttfb.items()}
+        if not self._e2e:
+            return SessionLatency(ttfb_ms=ttfb)
+        e2e = _ms_stats(self._e2e)
+        return SessionLatency(
+            ttfb_ms=ttfb, e2e_p50_ms=e2e.p50, e2e_max_ms=e2e.max, e2e_count=e2e.count
+        )
 
-    def build_summary(self, reason: str) -> dict[str, Any]:
+    def build_summary(self, reason: str) -> SessionSummary:
         turns = tuple(Turn(role=t["role"], content=t["content"]) for t in self.transcript)  # type: ignore[arg-type]
         analysis = analyze(turns, keywords=self._keywords)
         result = extract_result(self._call_context, turns)
         duration = max(0.0, self._now() - self.started_at) if self.started_at else 0.0
-        return {
-            "duration_secs": round(duration, 3),
-            "keywords": sorted(k for k, n in analysis.keyword_hits.items() if n),
-            "keyword_hits": dict(analysis.keyword_hits),
-            "interruptions": self.interruptions,
-            "sentiment": analysis.sentiment,
-            "tokens": self.llm_tokens or analysis.tokens_estimated,
-            "turns": {"user": analysis.user_turns, "bot": analysis.agent_turns},
-            "conversation_turns": self.conversation_turns,
-            "speaking_secs": {k: round(v, 3) for k, v in self.speaking_secs.items()},
-            "latency": self.latency(),
-            "transcript": [dict(item) for item in self.transcript],
-            "structured": result.to_dict(),
-            "end_reason": reason,
-            "context": self._session_context,
-        }
+        return SessionSummary(
+            duration_secs=round(duration, 3),
+            keywords=sorted(k for k, n in analysis.keyword_hits.items() if n),
+            keyword_hits=dict(analysis.keyword_hits),
+            interruptions=self.interruptions,
+            sentiment=analysis.sentiment,
+            tokens=self.llm_tokens or analysis.tokens_estimated,
+            turns=TurnCounts(user=analysis.user_turns, bot=analysis.agent_turns),
+            conversation_turns=self.conversation_turns,
+            interrupted_turns=self.interrupted_turns,
+            speaking_secs={k: round(v, 3) for k, v in self.speaking_secs.items()},
+            latency=self.latency(),
+            transcript=[TranscriptItem.model_validate(item) for item in self.transcript],
+            structured=result.to_dict(),
+            end_reason=reason,
+            context=self._session_context,
+        )
 
-    async def _finish(self, reason: str) -> dict[str, Any] | None:
+    async def _finish(self, reason: str) -> SessionSummary | None:
         try:
             # session_started goes first, or not at all once the session is over.
             if self._started_sent is not None and not self._started_sent.done():
@@ -372,7 +388,7 @@ class SessionObserver(BaseObserver):
             for child in self._children:
                 await child.cleanup()
             self.summary = self.build_summary(reason)
-            self.summary_event = self._event("session_summary", self.summary)
+            self.summary_event = self._event(SESSION_SUMMARY, self.summary)
             await self._events.send(self.summary_event)
             return self.summary
         except Exception:
@@ -381,18 +397,18 @@ class SessionObserver(BaseObserver):
 
     async def _send_started(self) -> None:
         try:
-            await self._events.send(
-                self._event("session_started", {"context": self._session_context})
-            )
+            started = SessionStarted(context=self._session_context)
+            await self._events.send(self._event(SESSION_STARTED, started))
         except Exception:
             logger.exception("Could not send session_started")
 
-    def _event(self, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "provider_call_id": self.provider_call_id,
-            "event_type": event_type,
-            "event_id": event_id(self.provider_call_id, event_type),
+    def _event(self, event_type: str, data: SessionStarted | SessionSummary) -> dict[str, Any]:
+        event = PipecatEvent(
+            provider_call_id=self.provider_call_id,
+            event_type=event_type,
+            event_id=event_id(self.provider_call_id, event_type),
             # Fixed when the event is made, so a resent event is identical (and a no-op).
-            "occurred_at": datetime.fromtimestamp(self._now(), UTC).isoformat(),
-            "data": data,
-        }
+            occurred_at=datetime.fromtimestamp(self._now(), UTC),
+            data=data.model_dump(mode="json"),
+        )
+        return event.model_dump(mode="json")

@@ -48,16 +48,23 @@ async def test_a_finished_session_shows_in_the_metrics(
     assert summary is not None
     assert item["provider_call_id"] == "pc_e2e"
     assert item["load_number"] == "7731"
-    assert item["duration_secs"] == pytest.approx(summary["duration_secs"])
-    assert item["interruptions_est"] == summary["interruptions"] == 0
-    assert item["tokens_estimated"] == summary["tokens"] > 0
-    assert item["keyword_hits"] == summary["keyword_hits"]
+    assert item["duration_secs"] == pytest.approx(summary.duration_secs)
+    assert item["interruptions_est"] == summary.interruptions == 0
+    assert item["tokens_estimated"] == summary.tokens > 0
+    assert item["keyword_hits"] == summary.keyword_hits
     assert body["aggregates"]["total_calls"] == 1
     stored = server.store.get_call("pc_e2e")
     assert stored.status == "ended"
     assert stored.driver_name == "Maria Lopez"
     assert stored.call_outcome == "In-Transit Update"
-    assert stored.transcript == summary["transcript"]
+    assert stored.transcript == [item.model_dump() for item in summary.transcript]
+    # Every figure the bot measured is stored: in its column, or else in metadata.
+    assert stored.metadata is not None
+    assert stored.metadata["conversation_turns"] == summary.conversation_turns > 0
+    assert stored.metadata["interrupted_turns"] == summary.interrupted_turns
+    assert stored.metadata["turns"] == summary.turns.model_dump()
+    assert stored.metadata["speaking_secs"] == summary.speaking_secs
+    assert stored.latency == summary.latency.model_dump(exclude_none=True)
 
 
 async def test_the_same_summary_sent_again_is_stored_once(
@@ -108,7 +115,7 @@ async def test_with_the_server_down_the_summary_waits_in_the_spool_until_it_is_b
     assert ids == {"pc_offline", "pc_next"}
     offline = server.store.get_call("pc_offline")
     assert offline.status == "ended"
-    assert offline.structured == first.session.observer.summary["structured"]
+    assert offline.structured == first.session.observer.summary.structured
 
 
 async def test_a_wrong_key_keeps_events_spooled_instead_of_losing_them(

@@ -93,7 +93,7 @@ async def test_a_broken_spool_never_raises_into_the_pipeline(
     await call.wait_finished()
 
     summary = call.session.observer.summary
-    assert summary is not None and summary["transcript"][1]["role"] == "user"
+    assert summary is not None and summary.transcript[1].role == "user"
 
 
 async def test_a_twilio_transfer_redirects_the_live_call_to_dial_the_dispatcher() -> None:

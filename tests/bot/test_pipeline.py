@@ -93,6 +93,8 @@ async def test_an_emergency_with_a_barge_in_is_escalated_and_the_barge_in_counte
 
     summary = call.summary_event()["data"]
     assert summary["interruptions"] == 1
+    assert summary["interrupted_turns"] >= 1  # Pipecat's count of turns cut short
+    assert summary["conversation_turns"] > summary["interrupted_turns"]
     structured = summary["structured"]
     assert structured["call_outcome"] == "Emergency Escalation"
     assert structured["emergency_type"] == "Accident"

@@ -75,6 +75,24 @@ def test_a_summary_creates_the_call_and_fills_its_columns(server: RunningServer)
     assert call.latency is not None and call.latency["e2e_p50_ms"] == 420.0
     assert call.driver_name == "Maria Lopez"
     assert call.load_number == "7731"
+    assert call.disconnection_reason == "end"
+
+
+def test_every_figure_without_a_column_of_its_own_is_kept_in_metadata(
+    server: RunningServer,
+) -> None:
+    event = summary_event(conversation_turns=5, interrupted_turns=2, speaking_secs={"bot": 9.5})
+
+    assert post_event(server, event).status_code == 200
+
+    metadata = server.store.get_call("pc_test_1").metadata
+    assert metadata == {
+        "keywords": ["traffic"],
+        "turns": {"user": 3, "bot": 4},
+        "conversation_turns": 5,
+        "interrupted_turns": 2,
+        "speaking_secs": {"bot": 9.5},
+    }
 
 
 def test_the_same_summary_sent_twice_is_stored_once(server: RunningServer) -> None:
@@ -157,6 +175,7 @@ def test_without_a_pipecat_key_configured_the_server_says_which_variable(
         (summary_event(duration_secs=-3), "duration_secs"),
         (summary_event(sentiment=7), "sentiment"),
         (summary_event(interruptions="many"), "interruptions"),
+        (summary_event(interrupted_turns=-1), "interrupted_turns"),
         (summary_event(transcript=[{"role": "narrator", "content": "x"}]), "role"),
     ],
 )

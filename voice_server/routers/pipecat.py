@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from db import Store, StoreError
 from db.models import (
@@ -26,6 +26,14 @@ from db.models import (
     Event,
     PipecatMetrics,
     Provider,
+)
+from protocols.pipecat_events import (
+    SESSION_STARTED,
+    SESSION_SUMMARY,
+    PipecatEvent,
+    SessionContext,
+    SessionStarted,
+    SessionSummary,
 )
 from voice_server.deps import CallFiltersDep, DispatchKeyDep, SettingsDep, StoreDep
 from voice_server.engines.base import EngineError, StartCallRequest, StartedCall
@@ -53,61 +61,6 @@ def require_pipecat_key(
 
 
 PipecatKeyDep = Annotated[None, Depends(require_pipecat_key)]
-
-
-class SessionContext(BaseModel):
-    """Who and what the session is about; lets an event create a call the server never saw."""
-
-    driver_name: str | None = Field(default=None, max_length=120)
-    driver_phone: str | None = Field(default=None, max_length=32)
-    load_number: str | None = Field(default=None, max_length=64)
-    origin: str | None = Field(default=None, max_length=120)
-    destination: str | None = Field(default=None, max_length=120)
-    appointment: str | None = Field(default=None, max_length=64)
-    scenario: str | None = Field(default=None, max_length=64)
-    transport: str | None = Field(default=None, max_length=32)
-
-
-class TranscriptItem(BaseModel):
-    role: Literal["agent", "user"]
-    content: str
-
-
-class TurnCounts(BaseModel):
-    user: int = Field(default=0, ge=0)
-    bot: int = Field(default=0, ge=0)
-
-
-class SessionSummary(BaseModel):
-    """`data` of a `session_summary` event, as the bot's SessionObserver sends it."""
-
-    duration_secs: float = Field(ge=0)
-    keywords: list[str] = Field(default_factory=list)
-    keyword_hits: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
-    interruptions: int = Field(default=0, ge=0)
-    sentiment: float | None = Field(default=None, ge=-1, le=1)
-    tokens: int = Field(default=0, ge=0)
-    turns: TurnCounts = Field(default_factory=TurnCounts)
-    latency: dict[str, Any] = Field(default_factory=dict)
-    transcript: list[TranscriptItem] = Field(default_factory=list)
-    structured: dict[str, Any] | None = None
-    speaking_secs: dict[str, float] = Field(default_factory=dict)
-    end_reason: str | None = Field(default=None, max_length=64)
-    context: SessionContext | None = None
-
-
-class SessionStarted(BaseModel):
-    context: SessionContext = Field(default_factory=SessionContext)
-
-
-class PipecatEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    provider_call_id: str = Field(min_length=1, max_length=128)
-    event_type: str = Field(min_length=1, max_length=64)
-    event_id: str = Field(min_length=1, max_length=128)
-    occurred_at: datetime | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
 
 
 def _parse_data(model: type[ModelT], data: dict[str, Any]) -> ModelT:
@@ -143,27 +96,35 @@ def _context_update(store: Store, context: SessionContext | None) -> CallUpdate:
     )
 
 
+# Summary fields with a column of their own; every other figure is kept in `metadata`.
+_SUMMARY_COLUMNS = {
+    "duration_secs": "duration_secs",
+    "interruptions": "interruptions_est",
+    "tokens": "tokens_estimated",
+    "keyword_hits": "keyword_hits",
+    "sentiment": "sentiment",
+    "transcript": "transcript",
+    "structured": "structured",
+    "latency": "latency",
+    "end_reason": "disconnection_reason",
+}
+
+
 def _summary_update(store: Store, summary: SessionSummary, at: datetime) -> CallUpdate:
     base = _context_update(store, summary.context)
-    merged = base.model_dump(exclude_none=True) | {
-        "status": CallStatus.ENDED,
-        "ended_at": at,
-        "duration_secs": round(summary.duration_secs, 3),
-        "interruptions_est": summary.interruptions,
-        "tokens_estimated": summary.tokens,
-        "keyword_hits": summary.keyword_hits,
-        "sentiment": summary.sentiment,
-        "transcript": [item.model_dump() for item in summary.transcript],
-        "structured": summary.structured,
-        "latency": summary.latency or None,
-        "disconnection_reason": summary.end_reason,
-        "metadata": {
-            "turns": summary.turns.model_dump(),
-            "keywords": summary.keywords,
-            "speaking_secs": summary.speaking_secs,
-        },
-    }
-    return CallUpdate(**merged)
+    figures = summary.model_dump(mode="json", exclude_none=True)
+    columns = {column: figures.get(field) for field, column in _SUMMARY_COLUMNS.items()}
+    metadata = summary.model_dump(mode="json", exclude={*_SUMMARY_COLUMNS, "context"})
+    return CallUpdate(
+        **base.model_dump(exclude_none=True)
+        | columns
+        | {
+            "status": CallStatus.ENDED,
+            "ended_at": at,
+            "duration_secs": round(summary.duration_secs, 3),
+            "metadata": metadata,
+        }
+    )
 
 
 @router.post("/api/v1/pipecat/event")
@@ -183,9 +144,9 @@ def receive_event(event: PipecatEvent, _auth: PipecatKeyDep, store: StoreDep) ->
 def _apply_event(store: Store, event: PipecatEvent) -> dict[str, Any]:
     at = event.occurred_at or datetime.now(UTC)
     update: CallUpdate | None = None
-    if event.event_type == "session_summary":
+    if event.event_type == SESSION_SUMMARY:
         update = _summary_update(store, _parse_data(SessionSummary, event.data), at)
-    elif event.event_type == "session_started":
+    elif event.event_type == SESSION_STARTED:
         started = _parse_data(SessionStarted, event.data)
         update = _context_update(store, started.context).model_copy(
             update={"status": CallStatus.ONGOING, "started_at": at}

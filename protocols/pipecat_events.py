@@ -1,0 +1,94 @@
+"""The events the Pipecat bot's SessionObserver posts to `POST /api/v1/pipecat/event`.
+
+The bot builds these models and the voice server validates them: one definition for both ends.
+`session_started` carries the session's context; `session_summary` every figure the bot measured.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SESSION_STARTED = "session_started"
+SESSION_SUMMARY = "session_summary"
+
+
+class SessionContext(BaseModel):
+    """Who and what the session is about; lets an event create a call the server never saw."""
+
+    driver_name: str | None = Field(default=None, max_length=120)
+    driver_phone: str | None = Field(default=None, max_length=32)
+    load_number: str | None = Field(default=None, max_length=64)
+    origin: str | None = Field(default=None, max_length=120)
+    destination: str | None = Field(default=None, max_length=120)
+    appointment: str | None = Field(default=None, max_length=64)
+    scenario: str | None = Field(default=None, max_length=64)
+    transport: str | None = Field(default=None, max_length=32)
+
+
+class TranscriptItem(BaseModel):
+    role: Literal["agent", "user"]
+    content: str
+
+
+class TurnCounts(BaseModel):
+    """Turns in the transcript, by speaker."""
+
+    user: int = Field(default=0, ge=0)
+    bot: int = Field(default=0, ge=0)
+
+
+class LatencyStats(BaseModel):
+    p50: float = Field(ge=0)
+    max: float = Field(ge=0)
+    count: int = Field(ge=0)
+
+
+class SessionLatency(BaseModel):
+    """Milliseconds: time to first byte per service, and user-stopped to bot-started (e2e)."""
+
+    ttfb_ms: dict[str, LatencyStats] = Field(default_factory=dict)
+    e2e_p50_ms: float | None = Field(default=None, ge=0)
+    e2e_max_ms: float | None = Field(default=None, ge=0)
+    e2e_count: int | None = Field(default=None, ge=0)
+
+
+NonNegativeInt = Annotated[int, Field(ge=0)]
+
+
+class SessionSummary(BaseModel):
+    """`data` of a `session_summary` event: everything the bot measured about one session."""
+
+    duration_secs: float = Field(ge=0)
+    keywords: list[str] = Field(default_factory=list)
+    keyword_hits: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    interruptions: int = Field(default=0, ge=0)  # barge-ins: the user spoke over the bot
+    sentiment: float | None = Field(default=None, ge=-1, le=1)
+    tokens: int = Field(default=0, ge=0)
+    turns: TurnCounts = Field(default_factory=TurnCounts)
+    conversation_turns: int = Field(default=0, ge=0)  # user-then-bot exchanges (Pipecat's count)
+    interrupted_turns: int = Field(default=0, ge=0)  # of those, the ones the user cut short
+    speaking_secs: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    latency: SessionLatency = Field(default_factory=SessionLatency)
+    transcript: list[TranscriptItem] = Field(default_factory=list)
+    structured: dict[str, Any] | None = None
+    end_reason: str | None = Field(default=None, max_length=64)
+    context: SessionContext | None = None
+
+
+class SessionStarted(BaseModel):
+    context: SessionContext = Field(default_factory=SessionContext)
+
+
+class PipecatEvent(BaseModel):
+    """The envelope; `data` is validated per `event_type` (an unknown type is kept as is)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    provider_call_id: str = Field(min_length=1, max_length=128)
+    event_type: str = Field(min_length=1, max_length=64)
+    event_id: str = Field(min_length=1, max_length=128)
+    occurred_at: datetime | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
