@@ -1,9 +1,9 @@
 """A durable local outbox in front of any Store: writes survive a database outage.
 
 `OutboxStore` wraps a Store. A write the database cannot take right now (`StoreUnavailable`) is
-appended to a JSONL file (fsync'd before the caller is answered) and replayed in order by
-`drain()` once the database is back; while anything waits, new writes queue behind it so one
-source's writes land in the order they were made. Reads pass through. Only when not even the
+appended to a JSONL file (fsync'd and read back before the caller is answered) and replayed in
+order by `drain()` once the database is back; while anything waits, new writes queue behind it so
+one source's writes land in the order they were made. Reads pass through. Only when not even the
 outbox file can take a write does the caller get an error (`WriteFailed`), so an HTTP handler
 answers non-2xx exactly when something would otherwise be lost.
 
@@ -23,6 +23,13 @@ connection) is treated as unavailable and the write is queued. The abandoned att
 land later; until it has, new writes queue too and the drainer waits for it, so the replay that
 follows it restores the order.
 
+A full disk must not cost an acknowledged write: an append that fails (ENOSPC half-way, a failed
+fsync, a line that does not read back) is truncated away before anything else is appended, so
+the next line never continues a torn one; loading parses each `{"op": ...}` object on its own,
+so a damaged line never takes a neighbour with it. An `upsert_call` naming a driver created
+while the database was down carries that driver in its own line, so replay creates the driver
+and the call as one unit even if the `ensure_driver` line were gone.
+
 One outbox file belongs to one process, held with an exclusive lock: a second process given the
 same OUTBOX_PATH (uvicorn `--workers N`) takes `<path>.1`, `<path>.2`, ... instead, and a process
 starting up adopts the queued writes of any sibling file no running process holds.
@@ -30,6 +37,7 @@ starting up adopts the queued writes of any sibling file no running process hold
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -126,7 +134,10 @@ class OutboxStore:
         self._entries: list[OutboxEntry] = []
         self._last_by_call: dict[tuple[str, str], OutboxEntry] = {}
         self._superseded_on_disk = 0
-        for entry in self._load(self.path):
+        self._provisional_drivers: dict[int, dict[str, Any]] = {}  # id -> ensure_driver args
+        self._torn_at: int | None = None  # where a failed append began: cut back before the next
+        self._rewrite_pending = False  # the file still holds replayed entries (rewrite failed)
+        for entry in self._load(self.path, own=True):
             self._admit(entry)
         self._adopt_orphans(Path(outbox_path))
         self._pending_event_keys = {
@@ -142,20 +153,26 @@ class OutboxStore:
         """How many writes wait for the database."""
         return len(self._entries)
 
-    def _load(self, path: Path) -> list[OutboxEntry]:
+    def _load(self, path: Path, *, own: bool = False) -> list[OutboxEntry]:
         if not path.exists():
             return []
+        data = path.read_bytes()
         entries = []
-        with path.open(encoding="utf-8") as file:
-            for number, line in enumerate(file, 1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                    entries.append(OutboxEntry(raw["op"], raw["args"]))
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    # A torn last line from a crash mid-append: that write was never acknowledged.
-                    log.warning("outbox %s: skipping unreadable line %d", path, number)
+        for number, line in enumerate(data.split(b"\n"), 1):
+            if not line.strip():
+                continue
+            objects, unreadable = _parse_line(line)
+            for raw in objects:
+                entries.append(OutboxEntry(raw["op"], raw["args"]))
+            if unreadable:
+                # A torn append that was never acknowledged; any whole entry beside it is kept.
+                log.warning(
+                    "outbox %s: line %d: skipped %d unreadable bytes, kept %d entries",
+                    path, number, unreadable, len(objects),
+                )  # fmt: skip
+        if own and data and not data.endswith(b"\n"):
+            # A crash mid-append: the torn tail goes before anything is appended after it.
+            self._torn_at = data.rfind(b"\n") + 1
         if entries:
             log.warning("outbox %s: %d writes wait from an earlier run", path, len(entries))
         return entries
@@ -182,14 +199,33 @@ class OutboxStore:
                 lock.close()
 
     def _append(self, entry: OutboxEntry) -> None:
-        """Durably append (fsync) before the caller is answered; WriteFailed if impossible."""
+        """Durably append before the caller is answered; WriteFailed if impossible.
+
+        Durable means written, fsync'd and read back intact. A failed append is cut away again
+        at once (or, failing that, before the next append), so no later line continues it.
+        """
+        line = (entry.to_json() + "\n").encode()
         try:
+            self._repair_tail()
+            if self._rewrite_pending:
+                self._rewrite()
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as file:
-                file.write(entry.to_json() + "\n")
-                file.flush()
-                os.fsync(file.fileno())
+            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                start = os.fstat(descriptor).st_size
+                self._torn_at = start
+                _write_all(descriptor, line)
+                os.fsync(descriptor)
+                if os.pread(descriptor, len(line), start) != line:
+                    raise OSError(errno.EIO, "the appended line does not read back")
+                self._torn_at = None
+            finally:
+                os.close(descriptor)
         except OSError as exc:
+            try:
+                self._repair_tail()
+            except OSError as repair:
+                log.error("outbox %s: cannot cut a failed append yet: %s", self.path, repair)
             raise WriteFailed(
                 f"The database is unavailable and the outbox at {self.path} cannot take the "
                 f"write either ({exc.strerror}); nothing was kept."
@@ -203,8 +239,29 @@ class OutboxStore:
             except OSError as exc:  # the appended line is durable already; compact later
                 log.warning("outbox %s: compaction failed: %s", self.path, exc.strerror)
 
+    def _repair_tail(self) -> None:
+        """Cut the file back to where a failed append began (truncating frees space, so it
+        works on a full disk too); when even that fails, rewrite the file from memory."""
+        if self._torn_at is None:
+            return
+        try:
+            descriptor = os.open(self.path, os.O_RDWR)
+            try:
+                if os.fstat(descriptor).st_size > self._torn_at:
+                    os.ftruncate(descriptor, self._torn_at)
+                    os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+        except FileNotFoundError:
+            pass
+        except OSError:
+            self._rewrite()  # raises when the disk cannot take the copy either
+        self._torn_at = None
+
     def _admit(self, entry: OutboxEntry) -> None:
         """Queue `entry` in memory, dropping the write of the same call it supersedes."""
+        if entry.op == "ensure_driver":
+            self._provisional_drivers[entry.args["id"]] = entry.args
         key = entry.call_key
         if key is not None:
             previous = self._last_by_call.get(key)
@@ -217,16 +274,22 @@ class OutboxStore:
 
     def _rewrite(self) -> None:
         """Persist the entries still waiting (atomically: write a copy, fsync, rename)."""
-        self._superseded_on_disk = 0
         if not self._entries:
             self.path.unlink(missing_ok=True)
-            return
-        temporary = self.path.with_name(self.path.name + ".tmp")
-        with temporary.open("w", encoding="utf-8") as file:
-            file.writelines(entry.to_json() + "\n" for entry in self._entries)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, self.path)
+        else:
+            temporary = self.path.with_name(self.path.name + ".tmp")
+            try:
+                with temporary.open("w", encoding="utf-8") as file:
+                    file.writelines(entry.to_json() + "\n" for entry in self._entries)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.replace(temporary, self.path)
+            except OSError:
+                temporary.unlink(missing_ok=True)  # a half copy must not hold the space
+                raise
+        self._superseded_on_disk = 0
+        self._torn_at = None
+        self._rewrite_pending = False
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -281,15 +344,20 @@ class OutboxStore:
 
     def upsert_call(self, provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
         update = self._with_real_driver(update)
+
+        def entry() -> OutboxEntry:
+            args: dict[str, Any] = {
+                "provider": str(provider),
+                "provider_call_id": provider_call_id,
+                "update": update.model_dump(mode="json", exclude_none=True),
+            }
+            # A driver the database has not seen yet travels with the call: one line, one unit.
+            if (driver := self._provisional_drivers.get(update.driver_id or 0)) is not None:
+                args["driver"] = driver
+            return OutboxEntry("upsert_call", args)
+
         return self._write(
-            lambda: OutboxEntry(
-                "upsert_call",
-                {
-                    "provider": str(provider),
-                    "provider_call_id": provider_call_id,
-                    "update": update.model_dump(mode="json", exclude_none=True),
-                },
-            ),
+            entry,
             lambda: self.inner.upsert_call(provider, provider_call_id, update),
             lambda: _queued_call(provider, provider_call_id, update),
         )
@@ -378,7 +446,13 @@ class OutboxStore:
                 key = entry.call_key
                 if key is not None and self._last_by_call.get(key) is entry:
                     del self._last_by_call[key]
-            self._rewrite()
+            try:
+                self._rewrite()
+            except OSError as exc:
+                # Replayed again after a restart (replay is idempotent); retried before the
+                # next append so the file does not keep growing with landed writes.
+                self._rewrite_pending = True
+                log.warning("outbox %s: cannot drop landed writes yet: %s", self.path, exc)
         return len(applied)
 
     def _replay(self, entry: OutboxEntry) -> None:
@@ -389,6 +463,8 @@ class OutboxStore:
                 self._real_driver_ids[args["id"]] = real
             elif entry.op == "upsert_call":
                 update = self._with_real_driver(CallUpdate.model_validate(args["update"]))
+                if (update.driver_id or 0) < 0:  # provisional, its ensure_driver not replayed
+                    update = self._resolve_driver(update, args.get("driver"))
                 self.inner.upsert_call(Provider(args["provider"]), args["provider_call_id"], update)
             elif entry.op == "save_transcript":
                 self.inner.save_transcript(
@@ -406,6 +482,17 @@ class OutboxStore:
             log.error("outbox: the database refused a queued %s: %s", entry.op, exc)
             with self.path.with_name(self.path.name + ".rejected").open("a") as file:
                 file.write(entry.to_json() + "\n")
+
+    def _resolve_driver(self, update: CallUpdate, driver: dict[str, Any] | None) -> CallUpdate:
+        """Create the driver the queued call names; with no trace of it, keep the call anyway."""
+        provisional = update.driver_id or 0
+        driver = driver or self._provisional_drivers.get(provisional)
+        if driver is None:
+            log.error("outbox: queued call names unknown provisional driver %d", provisional)
+            return update.model_copy(update={"driver_id": None})
+        real = self.inner.ensure_driver(driver["name"], driver["phone"])
+        self._real_driver_ids[provisional] = real
+        return update.model_copy(update={"driver_id": real})
 
     # -- reads and lifecycle pass through --------------------------------------------------------
 
@@ -457,6 +544,46 @@ def _queued_call(provider: Provider, provider_call_id: str, update: CallUpdate) 
         created_at=update.created_at or datetime.now(UTC),
         **fields,
     )
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
+
+
+def _parse_line(line: bytes) -> tuple[list[dict[str, Any]], int]:
+    """The whole entries on one line, and how many bytes of it were not part of any.
+
+    Normally one entry. A line an older version let a torn append run into holds a broken
+    prefix and then a whole entry: each `{"op":` is tried on its own, so the whole one survives.
+    """
+    text = line.decode("utf-8", errors="replace")
+    try:
+        raw = json.loads(text)
+        if _is_entry(raw):
+            return [raw], 0
+    except json.JSONDecodeError:
+        pass
+    decoder = json.JSONDecoder()
+    found: list[dict[str, Any]] = []
+    kept = 0
+    position = text.find('{"op":')
+    while position != -1:
+        try:
+            raw, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            position = text.find('{"op":', position + 1)
+            continue
+        if _is_entry(raw):
+            found.append(raw)
+            kept += end - position
+        position = text.find('{"op":', end)
+    return found, len(text.strip()) - kept
+
+
+def _is_entry(raw: Any) -> bool:
+    return isinstance(raw, dict) and isinstance(raw.get("op"), str) and "args" in raw
 
 
 def _sibling_paths(configured: Path) -> list[Path]:
