@@ -40,7 +40,13 @@ class TurnCounts(BaseModel):
     bot: int = Field(default=0, ge=0)
 
 
+# pydantic reads "NaN" and "inf" (also as strings) as floats by default; no column holds them.
+FINITE_NUMBERS = ConfigDict(allow_inf_nan=False)
+
+
 class LatencyStats(BaseModel):
+    model_config = FINITE_NUMBERS
+
     p50: float = Field(ge=0)
     max: float = Field(ge=0)
     count: int = Field(ge=0)
@@ -48,6 +54,8 @@ class LatencyStats(BaseModel):
 
 class SessionLatency(BaseModel):
     """Milliseconds: time to first byte per service, and user-stopped to bot-started (e2e)."""
+
+    model_config = FINITE_NUMBERS
 
     ttfb_ms: dict[str, LatencyStats] = Field(default_factory=dict)
     e2e_p50_ms: float | None = Field(default=None, ge=0)
@@ -60,6 +68,8 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 
 class SessionSummary(BaseModel):
     """`data` of a `session_summary` event: everything the bot measured about one session."""
+
+    model_config = FINITE_NUMBERS
 
     duration_secs: float = Field(ge=0)
     keywords: list[str] = Field(default_factory=list)

@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Query
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
 from db import Store
@@ -101,3 +103,41 @@ async def call_filters(
 
 
 CallFiltersDep = Annotated[CallFilters, Depends(call_filters)]
+
+
+def declared_query_names(dependant: Dependant) -> frozenset[str]:
+    """Every query parameter a route reads, through all of its dependencies."""
+    names: set[str] = set()
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        names.update(field.alias for field in current.query_params)
+        pending.extend(current.dependencies)
+    return frozenset(names)
+
+
+_DECLARED_QUERY: dict[int, frozenset[str]] = {}
+
+
+async def reject_unknown_query_parameters(connection: HTTPConnection) -> None:
+    """422 naming each query parameter the route does not read: `?q=deer` or a misspelt
+    `page_sise` must not silently return everything."""
+    route = connection.scope.get("route")
+    if connection.scope["type"] != "http" or route is None or not connection.query_params:
+        return
+    declared = _DECLARED_QUERY.get(id(route))
+    if declared is None:
+        declared = _DECLARED_QUERY[id(route)] = declared_query_names(route.dependant)
+    takes = ", ".join(sorted(declared)) if declared else "no query parameters"
+    errors = [
+        {
+            "type": "extra_forbidden",
+            "loc": ("query", name),
+            "msg": f"Unknown query parameter {name!r}: {route.path} takes {takes}.",
+            "input": connection.query_params.get(name),
+        }
+        for name in connection.query_params
+        if name not in declared
+    ]
+    if errors:
+        raise RequestValidationError(errors)

@@ -15,13 +15,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from db import Store, StoreError, open_store
 from db.outbox import FIRST_ATTEMPT_SECS, OutboxStore
 from settings import Settings, load_settings
 from voice_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from voice_server.deps import reject_unknown_query_parameters
+from voice_server.json_body import StrictJSONBody, validation_error
 from voice_server.routers import (
     calls,
     conversations,
@@ -88,14 +92,21 @@ def create_app(
             await asyncio.to_thread(outbox.drain)
             await asyncio.to_thread(app.state.store.close)
 
-    app = FastAPI(
+    # FastAPIOffline serves /docs and /redoc with Swagger UI's and ReDoc's assets from the
+    # installed package: FastAPI's default pages load them from a CDN and are blank offline.
+    app = FastAPIOffline(
         title="Dispatch voice server",
         summary="Retell custom-LLM WebSocket and webhooks, Pipecat events, call control, reads.",
         version="0.1.0",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_parameters)],
+        swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from swagger.io
     )
+    # The last added runs first: sizes are checked before a body is read and parsed.
+    app.add_middleware(StrictJSONBody)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(StoreError, database_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     for module in (retell_ws, retell_webhook, calls, conversations, metrics, health, pipecat):
         app.include_router(module.router)
     return app

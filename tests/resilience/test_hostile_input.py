@@ -319,3 +319,121 @@ def test_events_with_the_dispatch_key_instead_of_the_bots_are_refused(server: An
     response = post_pipecat(server.url, pipecat_summary("pc_wrong_key"), key=API_KEY)
     assert response.status_code == 401
     assert count_rows(server.app.state.settings.database_url, "calllog", "pc_wrong_key") == 0
+
+
+# --- hostile JSON bodies and query strings, against every route of the OpenAPI spec ------------
+
+HOSTILE_BODIES: dict[str, tuple[bytes, str]] = {
+    # name: (raw body, Content-Type); each is refused with 422 before anything is read or written
+    "overflowing float": (b'{"provider_call_id": "h1", "tokens": 1e309}', "application/json"),
+    "NaN": (b'{"provider_call_id": "h1", "event_type": "x", "event_id": NaN}', "application/json"),
+    "Infinity deep inside": (b'{"data": {"latency": {"p50": Infinity}}}', "application/json"),
+    "-Infinity": (b'{"data": {"sentiment": -Infinity}}', "application/json"),
+    "huge integer": (b'{"turns": {"user": ' + b"9" * 40 + b"}}", "application/json"),
+    "integer past 4300 digits": (b'{"n": ' + b"7" * 5000 + b"}", "application/json"),
+    "deep nesting": (b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}", "application/json"),
+    "nesting past 32 levels": (b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", "application/json"),
+    "duplicate keys": (b'{"driver_name": "A", "driver_name": "B"}', "application/json"),
+    "invalid UTF-8": (b'{"driver_name": "\xff\xfe"}', "application/json"),
+    "lone surrogate escape": (b'{"driver_name": "\\ud800"}', "application/json"),
+    "not JSON": (b"{driver_name: A}", "application/json"),
+    "form encoded": (b"driver_name=A&load_number=B", "application/x-www-form-urlencoded"),
+    "plain text": (b'{"driver_name": "A"}', "text/plain"),
+    "xml": (b"<call><driver_name>A</driver_name></call>", "application/xml"),
+}  # fmt: skip
+
+
+def spec_operations(server_url: str) -> list[tuple[str, str, list[str]]]:
+    """(method, path with example path parameters, declared query parameter names) per route."""
+    spec = httpx.get(server_url + "/openapi.json").json()
+    operations = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            parameters = operation.get("parameters", [])
+            concrete = path
+            for parameter in parameters:
+                if parameter["in"] == "path":
+                    concrete = concrete.replace("{" + parameter["name"] + "}", "call_hostile")
+            query = [p["name"] for p in parameters if p["in"] == "query"]
+            operations.append((method.upper(), concrete, query))
+    return operations
+
+
+def credentials_for(path: str) -> dict[str, str]:
+    key = PIPECAT_KEY if path == "/api/v1/pipecat/event" else API_KEY
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.parametrize("name", HOSTILE_BODIES)
+def test_hostile_bodies_get_422_naming_the_problem_on_every_route(server: Any, name: str) -> None:
+    raw, content_type = HOSTILE_BODIES[name]
+    before = all_rows(server)
+    posted = 0
+    for method, path, _ in spec_operations(server.url):
+        if method != "POST":
+            continue
+        headers = {**credentials_for(path), "content-type": content_type}
+        if path == "/api/v1/retell/webhook":
+            headers["x-retell-signature"] = signed(raw.decode("utf-8", "replace"))[
+                "x-retell-signature"
+            ]
+        response = httpx.post(server.url + path, content=raw, headers=headers)
+        assert response.status_code == 422, (path, response.status_code, response.text)
+        problem = response.json()["detail"][0]
+        assert problem["loc"][0] == "body" and len(problem["msg"]) > 20, (path, problem)
+        posted += 1
+    assert posted >= 4  # the spec's POST routes were all reached
+    assert all_rows(server) == before
+    assert httpx.get(server.url + "/healthz").json()["status"] == "ok"
+
+
+NON_FINITE_STRINGS = ["NaN", "Infinity", "-Infinity", "inf", "1e309"]
+
+
+@pytest.mark.parametrize("value", NON_FINITE_STRINGS)
+def test_non_finite_numbers_spelled_as_strings_are_refused_where_a_number_is_due(
+    server: Any, value: str
+) -> None:
+    event = pipecat_summary("pc_nonfinite")
+    event["data"]["duration_secs"] = value
+    event["data"]["speaking_secs"] = {"bot": value}
+    response = post_pipecat(server.url, event)
+    assert response.status_code == 422, response.text
+    assert {tuple(e["loc"][-2:]) for e in response.json()["detail"]} >= {("data", "duration_secs")}
+    assert all_rows(server) == (0, 0)
+
+
+def test_unknown_query_parameters_get_422_naming_the_parameter_on_every_route(
+    server: Any,
+) -> None:
+    checked = 0
+    for method, path, declared in spec_operations(server.url):
+        if path == "/api/v1/retell/webhook":
+            continue  # signed raw body first; covered below with a signature
+        response = httpx.request(
+            method,
+            server.url + path,
+            params={"q": "deer", "outcome": "delayed"},
+            headers=credentials_for(path),
+            json=START_BODY if method == "POST" else None,
+        )
+        assert response.status_code == 422, (method, path, response.text)
+        named = {tuple(e["loc"]) for e in response.json()["detail"]}
+        assert ("query", "q") in named and ("query", "outcome") in named, (path, named)
+        assert "q" not in declared
+        checked += 1
+    assert checked >= 8
+    assert all_rows(server) == (0, 0)
+
+
+def test_declared_query_parameters_still_work_and_typos_are_named(server: Any) -> None:
+    ok = httpx.get(
+        server.url + "/api/v1/conversations",
+        params={"query": "deer", "call_outcome": "delayed", "page": 1},
+        headers=auth(),
+    )
+    assert ok.status_code == 200, ok.text
+    typo = httpx.get(server.url + "/api/v1/conversations?page_sise=5", headers=auth())
+    assert typo.status_code == 422
+    assert "page_sise" in typo.json()["detail"][0]["msg"]
+    assert "page_size" in typo.json()["detail"][0]["msg"]  # what it takes instead
