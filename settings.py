@@ -11,7 +11,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+import phonenumbers
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class Settings(BaseSettings):
 
     # Where emergencies are handed to a human (E.164).
     dispatch_transfer_number: str | None = None
+    # Phone numbers typed without +<country code> are read as numbers of this region (ISO 3166).
+    default_phone_region: str = "US"
 
     # Where the Streamlit app and the bot reach the voice server; where the bot runner listens.
     voice_server_url: str = "http://127.0.0.1:8000"
@@ -84,6 +87,11 @@ class Settings(BaseSettings):
     # Durable local outbox for writes that could not reach the database.
     outbox_path: str = "data/outbox.jsonl"
 
+    @field_validator("default_phone_region")
+    @classmethod
+    def _region_code(cls, value: str) -> str:
+        return value.strip().upper()
+
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
         if self.supabase_url and not self.supabase_service_role_key:
@@ -107,6 +115,11 @@ class Settings(BaseSettings):
                 # Only the scheme is shown: the rest of the URL may hold a password.
                 f"DATABASE_URL scheme {self.database_url.split(':', 1)[0]!r} is not supported: "
                 "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname."
+            )
+        if self.default_phone_region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(
+                f"DEFAULT_PHONE_REGION={self.default_phone_region!r} is not a region code: use "
+                "two letters (ISO 3166-1), e.g. US, CA, MX, GB."
             )
         if self.agent_llm == "openai" and not self.openai_api_key:
             raise ValueError("AGENT_LLM=openai needs OPENAI_API_KEY (or set AGENT_LLM=rules).")

@@ -24,10 +24,13 @@ with st.form("call_form", border=True):
     left, right = st.columns(2)
     driver_name = left.text_input("Driver name", "Mike Johnson", key="driver_name")
     driver_phone = right.text_input(
-        "Driver phone (E.164)",
+        "Driver phone",
         placeholder="+15551234567",
         key="driver_phone",
-        help="Needed for Retell phone calls, in E.164 form.",
+        help=(
+            "Needed only for Retell phone calls. +<country code> and the number, or a "
+            f"{settings.default_phone_region} number such as (415) 555-2671."
+        ),
     )
     load_number = left.text_input("Load number", "7891-B", key="load_number")
     appointment = right.text_input("Appointment", "Tomorrow 8:00 AM", key="appointment")

@@ -94,6 +94,35 @@ def test_a_phone_number_that_is_not_e164_is_refused_before_anything_is_sent(stor
     assert store.search_calls(store_filters()).total == 0
 
 
+FORM = {
+    "driver_name": "Mike Johnson", "load_number": "7891-B", "origin": "Phoenix, AZ",
+    "destination": "Los Angeles, CA", "appointment": "",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("typed", ["+15551234567", "(415) 555-2671", "415-555-2671"])
+def test_the_placeholder_and_national_numbers_pass_the_forms_checks(typed: str) -> None:
+    from ui.call_form import CallForm, form_errors
+
+    form = CallForm(engine="Retell phone call", driver_phone=typed, **FORM)
+    assert form_errors(form) == []
+    assert form.start_request().driver_phone in {"+15551234567", "+14155552671"}
+
+
+@pytest.mark.parametrize("engine", ["Simulated call", "Retell web call", "Pipecat session"])
+def test_only_a_dialled_call_needs_a_phone(engine: str) -> None:
+    from ui.call_form import CallForm, form_errors
+
+    assert form_errors(CallForm(engine=engine, driver_phone="", **FORM)) == []
+    assert form_errors(CallForm(engine="Retell phone call", driver_phone="", **FORM)) != []
+
+
+def test_a_wrong_number_is_explained_in_plain_words(store: Store) -> None:
+    app = submit(open_trigger_page(), "Retell web call", driver_phone="555-1234")
+    [error] = app.error
+    assert "too few digits" in error.value and "default region" not in error.value
+
+
 def test_a_phone_call_needs_a_phone_number(store: Store) -> None:
     app = submit(open_trigger_page(), "Retell phone call", driver_phone="")
     assert any("needs the driver's number" in e.value for e in app.error)

@@ -106,10 +106,36 @@ def test_provider_errors_become_clear_answers_and_an_error_row(
     assert row.driver_name == "Sam Okafor"
 
 
+@pytest.mark.parametrize("typed", ["(415) 555-0123", "415-555-0123", "+1 415 555 0123"])
+def test_a_phone_call_takes_a_national_number_and_dials_and_stores_e164(server, retell_api, typed):
+    response = httpx.post(server.url + START, json=body(mode="phone", driver_phone=typed),
+                          headers=auth())  # fmt: skip
+    assert response.status_code == 201, response.text
+    [sent] = retell_api.requests
+    assert sent.body["to_number"] == "+14155550123"
+    call = server.store.get_call(response.json()["provider_call_id"])
+    assert call.to_number == "+14155550123"
+    assert server.store.ensure_driver("Sam Okafor", "+14155550123") == call.driver_id
+
+
+def test_the_forms_placeholder_number_is_a_valid_example(server, retell_api):
+    response = httpx.post(
+        server.url + START, json=body(mode="phone", driver_phone="+15551234567"), headers=auth()
+    )
+    assert response.status_code == 201, response.text
+    assert retell_api.requests[0].body["to_number"] == "+15551234567"
+
+
+def test_web_calls_need_no_phone(server, retell_api):
+    response = httpx.post(server.url + START, json=body(driver_phone=None), headers=auth())
+    assert response.status_code == 201, response.text
+
+
 def test_phone_numbers_must_be_e164(server, retell_api):
     response = httpx.post(server.url + START, json=body(driver_phone="555-0123"), headers=auth())
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "driver_phone"]
+    assert "too few digits" in response.json()["detail"][0]["msg"]
     assert retell_api.requests == [] and retell_calls(server) == []
 
 

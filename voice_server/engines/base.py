@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol
 
-import phonenumbers
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from db.models import Call
-from settings import Settings
+from settings import ConfigError, Settings, get_settings
+from voice_server.phones import DEFAULT_REGION, to_e164
+
+
+def configured_phone_region() -> str:
+    """DEFAULT_PHONE_REGION of this process (US when the settings cannot be read here)."""
+    try:
+        return get_settings().default_phone_region
+    except ConfigError:
+        return DEFAULT_REGION
 
 
 class StartCallRequest(BaseModel):
@@ -35,16 +43,13 @@ class StartCallRequest(BaseModel):
 
     @field_validator("driver_phone")
     @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        if value in (None, ""):
+    def _e164(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Stored as E.164; national numbers are read in DEFAULT_PHONE_REGION (a validation
+        context's `phone_region` wins, for callers that hold their own settings)."""
+        if value is None or not value.strip():
             return None
-        try:
-            number = phonenumbers.parse(value, None)
-        except phonenumbers.NumberParseException as exc:
-            raise ValueError(f"not an E.164 phone number (+15551234567): {exc}") from None
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError("not a valid phone number in E.164 form (+15551234567)")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        region = (info.context or {}).get("phone_region") or configured_phone_region()
+        return to_e164(value, region)
 
     def dynamic_variables(self) -> dict[str, str]:
         """The call context as Retell's `retell_llm_dynamic_variables` (strings only)."""
