@@ -7,7 +7,7 @@ PG_VERSION ?= 15
 TEST_POSTGRES_URL ?= postgresql://dispatch:dispatch@127.0.0.1:5432/postgres
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench postgres system-packages env seed bot
+.PHONY: run test lint bench postgres system-packages env seed bot widget
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,12 +38,17 @@ run: env
 bot: env
 	$(VENV)/bin/honcho start bot
 
+## make widget: rebuild the call widget's JS (ui/call_widget/build, committed) from its lockfile.
+widget:
+	cd ui/call_widget/frontend && npm ci --no-audit --no-fund --ignore-scripts && npm run build
+
 ## make test: everything, on SQLite and a real PostgreSQL server.
 system-packages:
 	@missing=""; \
 	command -v pg_ctlcluster >/dev/null || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \

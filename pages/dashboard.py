@@ -14,6 +14,7 @@ from ui.kpis import (
     period_filters,
     share_delta_text,
 )
+from ui.live_calls import live_calls_panel
 from ui.page_setup import through_app_navigation
 
 MIN_SPARKLINE_DAYS = 3  # a day-by-day line says nothing with fewer points
@@ -125,6 +126,9 @@ def live_kpis(period: str) -> None:
 
 
 live_kpis(period)
+
+st.subheader(":material/call: Live calls")
+live_calls_panel(empty_text="No call in progress.")
 
 
 def _call_links(calls: list[Call], empty_text: str) -> None:

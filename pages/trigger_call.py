@@ -1,12 +1,18 @@
-"""Trigger call: place a Retell or Pipecat call through the voice server, or hold a simulated
-call where the manager types as the driver and the agent answers over Retell's protocol."""
+"""Trigger call: talk to the agent from this page (a Retell web call or a Pipecat session held
+by the call widget), place a Retell phone call, or hold a simulated call where the manager types
+as the driver and the agent answers over Retell's protocol."""
 
 import streamlit as st
 
+from db.models import Provider
 from settings import ConfigError, get_settings
 from ui import queries
 from ui.call_form import ENGINES, SIMULATED, CallForm, form_errors
+from ui.call_result import show_call_result
 from ui.call_view import show_structured, show_transcript
+from ui.call_widget import WidgetCall, call_widget
+from ui.filters import ENGINE_LABELS
+from ui.live_calls import live_calls_panel
 from ui.page_setup import through_app_navigation
 from ui.simulated_call import SimulatedCall, SimulatedCallError
 from ui.voice_api import VoiceServerError, call_status, start_call
@@ -77,15 +83,28 @@ if submitted:
             st.stop()
 
 started = st.session_state.get("started_call")
-if started is not None:
+widget_call = WidgetCall.of(started) if started is not None else None
+if started is not None and widget_call is not None:
+    with st.container(border=True, key="browser_call"):
+        st.markdown(
+            f"**{ENGINE_LABELS.get(started.provider, started.provider)} call** in this browser · "
+            f"call `{started.provider_call_id}`"
+        )
+        outcome = call_widget(widget_call)
+        if outcome is None:
+            st.markdown("**Live**: as the voice server saves it")
+            live_calls_panel(
+                started.provider_call_id,
+                empty_text="The call shows here once the agent is connected.",
+            )
+        else:
+            show_call_result(started.provider_call_id, Provider(started.provider), outcome)
+elif started is not None:
     with st.container(border=True):
         st.success(f"{started.provider.capitalize()} call started: status **{started.status}**")
         st.markdown(f"Call id: `{started.provider_call_id}`")
         if started.join_url:
-            st.link_button("Join the session", started.join_url, icon=":material/headset_mic:")
-        if started.access_token:
-            st.caption("Web call access token (for the Retell web client SDK):")
-            st.code(started.access_token, language=None)
+            st.markdown(f"Media stream: `{started.join_url}`")
         if started.details:
             st.json(started.details, expanded=False)
         if st.button("Refresh status", icon=":material/refresh:", key="refresh_status"):

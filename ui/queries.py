@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import datetime
 
 import streamlit as st
 
@@ -18,6 +19,7 @@ from db.models import (
     Call,
     CallFilters,
     CallPage,
+    CallStatus,
     PipecatMetrics,
     Provider,
     RetellMetrics,
@@ -173,5 +175,16 @@ def call(provider_call_id: str, provider: Provider | str | None = None) -> Call 
 
 def refresh() -> None:
     """Forget cached query results (after a call ends, or on the user's request)."""
-    for cached in (_total_calls, _search, _metrics, _pipecat, _call):
+    for cached in (_total_calls, _search, _metrics, _pipecat, _call, _in_progress):
         cached.clear()
+
+
+@st.cache_data(ttl="1s", show_spinner=False)
+def _in_progress(store_key: str, since_iso: str, limit: int) -> list[Call]:
+    filters = CallFilters(status=CallStatus.ONGOING, created_from=datetime.fromisoformat(since_iso))
+    return _run(lambda s: s.search_calls(filters, page=1, page_size=limit).items)
+
+
+def calls_in_progress(since: datetime, limit: int) -> list[Call]:
+    """Calls on every engine still going on, newest first (one SQL page; shared for a second)."""
+    return _in_progress(_store_key(), since.isoformat(timespec="seconds"), limit)

@@ -3,6 +3,7 @@ form checks, missing provider keys, an unreachable server, and a whole simulated
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -140,16 +141,22 @@ def test_without_retell_keys_the_page_names_the_variable_to_set(voice_server: st
     assert "RETELL_API_KEY" in app.error[0].value
 
 
-def test_a_retell_web_call_shows_the_providers_identifiers(retell_api: RetellApiDouble) -> None:
+def test_a_retell_web_call_hands_the_access_token_to_the_call_widget(
+    retell_api: RetellApiDouble,
+) -> None:
     app = submit(open_trigger_page(), "Retell web call", driver_name="Ana Silva")
     assert not app.error, [e.value for e in app.error]
     (request,) = retell_api.requests
     assert request.body["agent_id"] == "agent_test_dispatch"
     assert request.body["retell_llm_dynamic_variables"]["driver_name"] == "Ana Silva"
-    assert "Retell call started" in app.success[0].value
-    shown = " ".join(m.value for m in app.markdown) + " ".join(c.value for c in app.code)
     call_ids = [c.provider_call_id for c in retell_api_calls()]
-    assert call_ids and call_ids[0] in shown
+    (token,) = [c["access_token"] for c in retell_api.calls.values()]
+    (widget,) = app.get("component_instance")
+    args = json.loads(widget.proto.json_args)
+    assert args["engine"] == "retell" and args["autostart"] is True
+    assert args["access_token"] == token
+    assert args["call_id"] == call_ids[0]
+    assert call_ids[0] in " ".join(m.value for m in app.markdown)
 
 
 def retell_api_calls():  # noqa: ANN201

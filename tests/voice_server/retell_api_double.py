@@ -88,8 +88,9 @@ class RetellApiDouble:
             "retell_llm_dynamic_variables": body.get("retell_llm_dynamic_variables"),
         }
         if path == "/v3/create-web-call":
-            self.calls[call_id] = {**common, "call_type": "web_call", "access_token": "eyJ.t"}
-            return 201, {**common, "call_type": "web_call", "access_token": "eyJ.test.token"}
+            web_call = {**common, "call_type": "web_call", "access_token": f"eyJ.test.{call_id}"}
+            self.calls[call_id] = web_call
+            return 201, web_call
         if path == "/v2/create-phone-call":
             self.calls[call_id] = {
                 **common,
