@@ -2,7 +2,8 @@
 
 - keyword hits: occurrences in the driver's turns, matched at word starts so "delay" also counts
   "delayed" and "tire" counts "tires" (case-insensitive).
-- sentiment: the mean VADER compound score of the driver's non-empty turns, in [-1, 1].
+- sentiment: the mean score of the driver's non-empty turns, in [-1, 1], from VADER fitted to
+  driver speech (`agent.sentiment`: "no issues" is good news, a trailer break-in is not).
 - interruptions: Retell's word timings are not in `Turn`, so this is estimated from text: a driver
   turn right after an agent turn that opens with a barge-in phrase ("wait", "hold on", "sorry"...),
   or that follows an agent turn cut off mid-sentence (no closing punctuation, or a trailing dash or
@@ -17,8 +18,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
+from agent.sentiment import DriverSentiment
 from agent.types import Analysis, Turn
 
 DEFAULT_KEYWORDS: tuple[str, ...] = (
@@ -39,7 +39,7 @@ DEFAULT_KEYWORDS: tuple[str, ...] = (
 )
 CHARS_PER_TOKEN = 4
 
-_VADER = SentimentIntensityAnalyzer()  # read-only after construction: it holds the lexicon
+_SENTIMENT = DriverSentiment()  # read-only after construction: it holds the lexicon
 _BARGE_IN = re.compile(
     r"^\W*(?:wait|hold on|hang on|sorry|excuse me|no no|hey hey|stop|actually|um wait|uh wait|"
     r"let me stop you|one sec|one second)\b",
@@ -70,7 +70,7 @@ def _interruptions(transcript: Sequence[Turn]) -> int:
 
 def analyze(transcript: Sequence[Turn], keywords: Sequence[str] = DEFAULT_KEYWORDS) -> Analysis:
     user_turns = [t.content for t in transcript if t.role == "user"]
-    scores = [_VADER.polarity_scores(text)["compound"] for text in user_turns if text.strip()]
+    scores = [_SENTIMENT.score(text) for text in user_turns if text.strip()]
     sentiment = sum(scores) / len(scores) if scores else 0.0
     characters = sum(len(t.content) for t in transcript)
     return Analysis(
