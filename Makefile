@@ -7,7 +7,7 @@ PG_VERSION ?= 15
 TEST_POSTGRES_URL ?= postgresql://dispatch:dispatch@127.0.0.1:5432/postgres
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench postgres system-packages env seed bot widget
+.PHONY: run dev test lint bench postgres system-packages env seed bot widget
 
 $(VENV)/.runtime: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ run: env
 	@echo "  Voice server:   http://127.0.0.1:$${VOICE_PORT:-8000}  (docs at /docs, health at /healthz)"
 	@echo ""
 	$(VENV)/bin/honcho start web voice
+
+## make dev: as `make run`, but Streamlit reruns a page when its source changes.
+dev: env
+	$(PY) -m db migrate
+	$(PY) -m db seed --calls 2000 --if-empty
+	STREAMLIT_SERVER_FILE_WATCHER_TYPE=auto STREAMLIT_SERVER_RUN_ON_SAVE=true \
+	  $(VENV)/bin/honcho start web voice
 
 ## make bot: the Pipecat bot (needs DEEPGRAM_API_KEY; espeak-ng speaks offline).
 bot: env
