@@ -36,10 +36,10 @@ import pandas as pd
 from db.models import (
     Call,
     CallFilters,
+    CallMetrics,
     CallStatus,
     DayCount,
     Provider,
-    RetellMetrics,
 )
 from db.seed import seed_demo_data
 from db.store import Store
@@ -151,7 +151,7 @@ def _mean(series: pd.Series) -> float | None:
     return float(values.astype(float).mean()) if len(values) else None
 
 
-def naive_metrics(frame: pd.DataFrame, provider: Provider) -> RetellMetrics:
+def naive_metrics(frame: pd.DataFrame, provider: Provider) -> CallMetrics:
     calls = frame[frame["provider"] == provider.value]
 
     def counts(column: str) -> dict[str, int]:
@@ -165,7 +165,7 @@ def naive_metrics(frame: pd.DataFrame, provider: Provider) -> RetellMetrics:
         keywords.update(hits)
     buckets = Counter((calls["duration_secs"].dropna() // 60).astype(int))
     latency = calls["latency"].map(lambda v: v.get("e2e_p50_ms") if v else None)
-    return RetellMetrics(
+    return CallMetrics(
         total_calls=len(calls),
         ended_calls=int((calls["status"] == CallStatus.ENDED.value).sum()),
         avg_duration_secs=_mean(calls["duration_secs"]),
@@ -198,7 +198,7 @@ def _newest_first(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["created_at", "id"], ascending=False)
 
 
-def naive_pipecat(frame: pd.DataFrame) -> tuple[list[int], int, RetellMetrics]:
+def naive_pipecat(frame: pd.DataFrame) -> tuple[list[int], int, CallMetrics]:
     calls = frame[frame["provider"] == Provider.PIPECAT.value]
     first_page = _newest_first(calls).head(50)
     return list(first_page["id"]), len(calls), naive_metrics(frame, Provider.PIPECAT)
@@ -244,11 +244,11 @@ class NaiveResults:
     load_secs: float
     memory_growth_mb: float
     to_csv_secs: float
-    retell: RetellMetrics
+    retell: CallMetrics
     retell_secs: float
     pipecat_ids: list[int]
     pipecat_total: int
-    pipecat: RetellMetrics
+    pipecat: CallMetrics
     pipecat_secs: float
     search_ids: list[int]
     search_total: int

@@ -6,7 +6,7 @@ Starts the voice server (uvicorn, its own process, the rules agent, a fresh SQLi
 `--postgres` a fresh PostgreSQL database) with the bare WebSocket echo route of
 bench.retell_load (shared with bench.ws_bench).
 First, `--calls` echo clients at the same pace measure the echo round trip (the baseline).
-Then for `--seconds`: `--calls` simulated Retell calls at once (voice_server.retell_caller,
+Then for `--seconds`: `--calls` simulated Retell calls at once (protocols.retell.caller,
 pinging every 2 s like Retell; each slot dials a new call when the previous one ends), signed
 Retell webhooks (call_started / call_ended / call_analyzed per call, a tenth of them delivered
 twice as Retell's retries would) and Pipecat session summaries (a tenth delivered twice).
@@ -57,7 +57,7 @@ from protocols.pipecat_events import (
     TranscriptItem,
     TurnCounts,
 )
-from voice_server.retell_caller import CallerError
+from protocols.retell.caller import CallerError
 
 RETELL_KEY = "key_bench_" + uuid.uuid4().hex
 PIPECAT_KEY = "pk_bench_" + uuid.uuid4().hex

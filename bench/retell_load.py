@@ -25,7 +25,7 @@ import httpx
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 
-from voice_server.retell_caller import (
+from protocols.retell.caller import (
     CallerError,
     RetellCaller,
     llm_socket_url,

@@ -5,7 +5,7 @@
 Starts the voice server (uvicorn, its own process, a fresh SQLite file, the rules agent) with
 one extra route, a bare WebSocket echo. For each N: N concurrent echo clients measure the round
 trip of a frame the size of a `response_required`; then N concurrent simulated Retell calls
-(`voice_server.retell_caller`, pinging every 2 s like Retell) each speak `--turns` driver lines
+(`protocols.retell.caller`, pinging every 2 s like Retell) each speak `--turns` driver lines
 and measure, per turn, the time from sending `response_required` to the first reply frame and to
 `content_complete`. By default every client fires its turns back to back, in step with the
 others (the worst case: N requests queued at once); `--pace S` waits a random 0..2S seconds

@@ -17,19 +17,19 @@ reports, under a generated provider_call_id.
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from loguru import logger
 from pydantic import BaseModel, Field
 
+from protocols.bearer_auth import bearer_key
 from settings import Settings
 
 SESSION_TTL_SECS = 30 * 60
@@ -119,14 +119,11 @@ def session_router(settings: Settings) -> APIRouter:
     """`POST /dispatch/sessions` and `GET /dispatch/sessions/{id}`, bearer PIPECAT_API_KEY."""
     router = APIRouter()
 
-    def require_pipecat_key(authorization: Annotated[str | None, Header()] = None) -> None:
-        if settings.pipecat_api_key is None:
-            raise HTTPException(503, "PIPECAT_API_KEY is not set on the bot.")
-        expected = settings.pipecat_api_key.get_secret_value().encode()
-        scheme, _, token = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-            raise HTTPException(401, "Send Authorization: Bearer <PIPECAT_API_KEY>.")
-
+    require_pipecat_key = bearer_key(
+        "PIPECAT_API_KEY",
+        lambda _: settings.pipecat_api_key,
+        "PIPECAT_API_KEY is not set on the bot.",
+    )
     auth = [Depends(require_pipecat_key)]
 
     @router.post("/dispatch/sessions", dependencies=auth)

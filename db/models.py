@@ -131,8 +131,8 @@ class DayCount(BaseModel):
     calls: int
 
 
-class RetellMetrics(BaseModel):
-    """Aggregates over the matching calls (the filter's provider defaults to retell)."""
+class CallMetrics(BaseModel):
+    """Aggregates over the matching calls of one provider (Retell's summary, Pipecat's too)."""
 
     total_calls: int
     ended_calls: int
@@ -153,6 +153,9 @@ class RetellMetrics(BaseModel):
     avg_latency_ms: float | None  # mean of latency["e2e_p50_ms"] where known
 
 
+RetellMetrics = CallMetrics  # the name before Pipecat shared it
+
+
 class PipecatMetricItem(BaseModel):
     id: int
     provider_call_id: str
@@ -170,7 +173,7 @@ class PipecatMetrics(BaseModel):
     total: int
     page: int
     page_size: int
-    aggregates: RetellMetrics  # same aggregate shape, over pipecat calls
+    aggregates: CallMetrics  # same aggregate shape, over pipecat calls
 
 
 class Event(BaseModel):

@@ -56,13 +56,13 @@ from typing import Any
 from db.models import (
     Call,
     CallFilters,
+    CallMetrics,
     CallPage,
     CallStatus,
     CallUpdate,
     Event,
     PipecatMetrics,
     Provider,
-    RetellMetrics,
     SortKey,
 )
 from db.store import Store, StoreError, StoreUnavailable, WriteFailed
@@ -518,7 +518,7 @@ class OutboxStore:
     def iter_calls(self, filters: CallFilters, *, batch_size: int = 1000) -> Iterator[Call]:
         return self.inner.iter_calls(filters, batch_size=batch_size)
 
-    def retell_metrics(self, filters: CallFilters) -> RetellMetrics:
+    def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         return self.inner.retell_metrics(filters)
 
     def pipecat_metrics(

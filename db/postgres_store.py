@@ -32,12 +32,12 @@ from db.function_payloads import (
 from db.models import (
     Call,
     CallFilters,
+    CallMetrics,
     CallPage,
     CallUpdate,
     Event,
     PipecatMetrics,
     Provider,
-    RetellMetrics,
     SortKey,
 )
 from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, WriteFailed
@@ -275,9 +275,9 @@ class PostgresStore:
                 return
             after_created_at, after_id = batch[-1]["created_at"], batch[-1]["id"]
 
-    def retell_metrics(self, filters: CallFilters) -> RetellMetrics:
+    def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         result = self._call("select retell_metrics(%s)", (Jsonb(filters_json(filters)),))
-        return RetellMetrics.model_validate(result)
+        return CallMetrics.model_validate(result)
 
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50

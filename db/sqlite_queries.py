@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agent.vocabulary import CallOutcome, DriverStatus
-from db.models import CallFilters, CallStatus, DayCount, Provider, RetellMetrics, SortKey
+from db.models import CallFilters, CallMetrics, CallStatus, DayCount, Provider, SortKey
 from db.sqlite_fulltext import fts_match_expression
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -272,7 +272,7 @@ def count_sql(filters: CallFilters) -> tuple[str, list[Any]]:
     return f"SELECT count(*) FROM calllog AS c WHERE {condition}", params
 
 
-def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) -> RetellMetrics:
+def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) -> CallMetrics:
     """The aggregate shape shared by the Retell and Pipecat dashboards, computed in SQL.
 
     SQL returns grouped rows (at most days x statuses x outcomes x driver statuses x emergency
@@ -317,7 +317,7 @@ def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) 
         for bucket, calls in sorted((b, n) for b, n in by["bucket"].items() if b is not None)
         if calls
     ]
-    return RetellMetrics(
+    return CallMetrics(
         total_calls=sums["calls"],
         ended_calls=by["status"][CallStatus.ENDED.value],
         avg_duration_secs=average("duration"),

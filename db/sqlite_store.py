@@ -24,6 +24,7 @@ from db import sqlite_queries as q
 from db.models import (
     Call,
     CallFilters,
+    CallMetrics,
     CallPage,
     CallStatus,
     CallUpdate,
@@ -31,7 +32,6 @@ from db.models import (
     PipecatMetricItem,
     PipecatMetrics,
     Provider,
-    RetellMetrics,
     SortKey,
 )
 from db.store import NotMigrated, StoreError, StoreUnavailable, WriteFailed
@@ -524,7 +524,7 @@ class SqliteStore:
                 return
             after = (rows[-1]["created_at"], rows[-1]["id"])
 
-    def retell_metrics(self, filters: CallFilters) -> RetellMetrics:
+    def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         provider = filters.provider or Provider.RETELL
         return self._read(lambda conn: q.metrics(conn, filters, Provider(provider)))
 

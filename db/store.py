@@ -13,12 +13,12 @@ from typing import Protocol
 from db.models import (
     Call,
     CallFilters,
+    CallMetrics,
     CallPage,
     CallUpdate,
     Event,
     PipecatMetrics,
     Provider,
-    RetellMetrics,
     SortKey,
 )
 
@@ -86,7 +86,7 @@ class Store(Protocol):
     def iter_calls(self, filters: CallFilters, *, batch_size: int = 1000) -> Iterator[Call]:
         """Every matching call, newest first, in constant memory (keyset pagination)."""
 
-    def retell_metrics(self, filters: CallFilters) -> RetellMetrics:
+    def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         """Aggregates in SQL; provider defaults to retell when the filter has none."""
 
     def pipecat_metrics(

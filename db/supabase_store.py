@@ -30,12 +30,12 @@ from db.migration_runner import migration_files
 from db.models import (
     Call,
     CallFilters,
+    CallMetrics,
     CallPage,
     CallUpdate,
     Event,
     PipecatMetrics,
     Provider,
-    RetellMetrics,
     SortKey,
 )
 from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, WriteFailed
@@ -222,9 +222,9 @@ class SupabaseStore:
             params["p_after_created_at"] = batch[-1]["created_at"]
             params["p_after_id"] = batch[-1]["id"]
 
-    def retell_metrics(self, filters: CallFilters) -> RetellMetrics:
+    def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         result = self._rpc("retell_metrics", {"p_filters": filters_json(filters)})
-        return RetellMetrics.model_validate(result)
+        return CallMetrics.model_validate(result)
 
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from db.models import Provider, RetellMetrics
+from db.models import CallMetrics, Provider
 from ui import charts, queries
 from ui.filters import call_filters
 from ui.kpis import engine_table
@@ -32,7 +32,7 @@ def _num(value: float | None, fmt: str = "{:.1f}") -> str:
     return "—" if value is None else fmt.format(value)
 
 
-def stat_cards(m: RetellMetrics) -> None:
+def stat_cards(m: CallMetrics) -> None:
     cards = st.columns(6)
     cards[0].metric("Calls", f"{m.total_calls:,}", border=True)
     cards[1].metric("Avg duration", _num(m.avg_duration_secs, "{:.0f} s"), border=True)
@@ -52,7 +52,7 @@ def empty_state(engine: str) -> None:
         st.info(f"No {engine} calls in this date range.", icon=":material/inbox:")
 
 
-def engine_charts(m: RetellMetrics, engine: str) -> None:
+def engine_charts(m: CallMetrics, engine: str) -> None:
     if m.total_calls == 0:
         empty_state(engine)
         return

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from voice_server.engines.base import StartCallRequest
+from protocols.start_call import StartCallRequest
 
 SIMULATED = "Simulated call"
 Vendor = Literal["retell", "pipecat"]

@@ -11,7 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from agent.vocabulary import CallOutcome
-from db.models import DayCount, PipecatMetricItem, RetellMetrics
+from db.models import CallMetrics, DayCount, PipecatMetricItem
 
 OUTCOME_COLORS: dict[str, str] = {
     CallOutcome.IN_TRANSIT_UPDATE.value: "#1f6feb",
@@ -118,7 +118,7 @@ def interruptions_vs_duration(
     return _layout(fig, title, xaxis_title="Duration (seconds)", yaxis_title="Interruptions")
 
 
-def engine_comparison(retell: RetellMetrics, pipecat: RetellMetrics) -> go.Figure:
+def engine_comparison(retell: CallMetrics, pipecat: CallMetrics) -> go.Figure:
     """Grouped bars of the figures both engines have, side by side."""
     measures = {
         "Calls": lambda m: m.total_calls,
@@ -137,7 +137,7 @@ def engine_comparison(retell: RetellMetrics, pipecat: RetellMetrics) -> go.Figur
     return _layout(fig, "Retell vs Pipecat", barmode="group")
 
 
-def latency_by_engine(retell: RetellMetrics, pipecat: RetellMetrics) -> go.Figure:
+def latency_by_engine(retell: CallMetrics, pipecat: CallMetrics) -> go.Figure:
     """Mean end-to-end latency per engine, only for engines that reported it."""
     known = [(e, m.avg_latency_ms) for e, m in (("Retell", retell), ("Pipecat", pipecat))]
     known = [(e, v) for e, v in known if v is not None]
@@ -151,7 +151,7 @@ def latency_by_engine(retell: RetellMetrics, pipecat: RetellMetrics) -> go.Figur
     return _layout(fig, "Average latency (ms, where known)", yaxis_title="ms")
 
 
-def calls_per_day_by_engine(retell: RetellMetrics, pipecat: RetellMetrics) -> go.Figure:
+def calls_per_day_by_engine(retell: CallMetrics, pipecat: CallMetrics) -> go.Figure:
     fig = go.Figure()
     for engine, m in (("Retell", retell), ("Pipecat", pipecat)):
         per_day: dict[str, int] = {}

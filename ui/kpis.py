@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from db.models import CallFilters, RetellMetrics
+from db.models import CallFilters, CallMetrics
 
 # An operations view: today against yesterday first; longer periods are one click away.
 DEFAULT_PERIOD = "Last 24 hours"
@@ -27,7 +27,7 @@ class PeriodSummary:
     retell_share: float | None  # share of the period's calls that went through Retell
 
     @classmethod
-    def of(cls, retell: RetellMetrics, pipecat: RetellMetrics) -> PeriodSummary:
+    def of(cls, retell: CallMetrics, pipecat: CallMetrics) -> PeriodSummary:
         calls = retell.total_calls + pipecat.total_calls
         completed = sum(sum(m.by_outcome.values()) - m.incomplete for m in (retell, pipecat))
         return cls(
@@ -40,7 +40,7 @@ class PeriodSummary:
         )
 
 
-def _weighted_duration(*metrics: RetellMetrics) -> float | None:
+def _weighted_duration(*metrics: CallMetrics) -> float | None:
     known = [
         (m.avg_duration_secs, m.ended_calls) for m in metrics if m.avg_duration_secs is not None
     ]
@@ -73,7 +73,7 @@ def share_delta_text(current: float | None, previous: float | None) -> str | Non
     return None if change is None else f"{change * 100:+.1f} pts"
 
 
-def daily_calls(*metrics: RetellMetrics, outcome: str | None = None) -> list[int]:
+def daily_calls(*metrics: CallMetrics, outcome: str | None = None) -> list[int]:
     """Calls per day (oldest first) over the engines, optionally only those with `outcome`."""
     days: dict[str, int] = {}
     for m in metrics:
@@ -83,7 +83,7 @@ def daily_calls(*metrics: RetellMetrics, outcome: str | None = None) -> list[int
     return [days[day] for day in sorted(days)]
 
 
-def engine_table(retell: RetellMetrics, pipecat: RetellMetrics) -> dict[str, list[str]]:
+def engine_table(retell: CallMetrics, pipecat: CallMetrics) -> dict[str, list[str]]:
     """The two engines' figures side by side, formatted for a static table."""
 
     def fmt(value: float | None, pattern: str) -> str:

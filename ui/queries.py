@@ -18,11 +18,11 @@ import db
 from db.models import (
     Call,
     CallFilters,
+    CallMetrics,
     CallPage,
     CallStatus,
     PipecatMetrics,
     Provider,
-    RetellMetrics,
     SortKey,
 )
 from settings import ConfigError, Settings, get_settings
@@ -127,8 +127,8 @@ def search(
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False, refresh_mode="background")
-def _metrics(store_key: str, filters_jsons: tuple[str, ...]) -> list[RetellMetrics]:
-    def one(filters_json: str) -> RetellMetrics:
+def _metrics(store_key: str, filters_jsons: tuple[str, ...]) -> list[CallMetrics]:
+    def one(filters_json: str) -> CallMetrics:
         filters = CallFilters.model_validate_json(filters_json)
         return _run(lambda s: s.retell_metrics(filters))
 
@@ -137,12 +137,12 @@ def _metrics(store_key: str, filters_jsons: tuple[str, ...]) -> list[RetellMetri
     return list(_QUERY_THREADS.map(one, filters_jsons))
 
 
-def metrics(filters: CallFilters, provider: Provider) -> RetellMetrics:
+def metrics(filters: CallFilters, provider: Provider) -> CallMetrics:
     """SQL aggregates over one engine's calls matching the filters."""
     return metrics_of([(filters, provider)])[0]
 
 
-def metrics_of(requests: Sequence[tuple[CallFilters, Provider]]) -> list[RetellMetrics]:
+def metrics_of(requests: Sequence[tuple[CallFilters, Provider]]) -> list[CallMetrics]:
     """Several engines' or periods' aggregates at once, computed in parallel."""
     scoped = tuple(
         filters.model_copy(update={"provider": provider}).model_dump_json()

@@ -1,5 +1,5 @@
 """A simulated call: the app plays Retell on the voice server's custom-LLM WebSocket (through
-`voice_server.retell_caller`), the manager types the driver's turns, the real agent answers.
+`protocols.retell.caller`), the manager types the driver's turns, the real agent answers.
 
 The caller keeps its socket on its own event-loop thread, so the object lives across Streamlit
 reruns in `st.session_state`. A manager may close the tab mid-call, leaving that socket open with
@@ -20,15 +20,15 @@ from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from db.models import Call, CallStatus, Provider
 from db.store import Store
-from settings import Settings
-from voice_server.engines.base import StartCallRequest
-from voice_server.retell_caller import (
+from protocols.retell.caller import (
     CallerError,
     SyncRetellCaller,
     llm_socket_url,
     new_simulated_call_id,
     simulated_call_details,
 )
+from protocols.start_call import StartCallRequest
+from settings import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from protocols.start_call import StartCallRequest, StartedCall
 from settings import Settings
-from voice_server.engines.base import StartCallRequest, StartedCall
 
 TIMEOUT = httpx.Timeout(15.0, connect=3.0)
 

@@ -1,4 +1,4 @@
-"""What handlers need, injected by type: settings, Store, policy, API key check, filters.
+"""What handlers need, injected by type: settings, Store, policy, API key checks, filters.
 
 Each dependency is `async def` although none awaits: FastAPI runs a plain `def` dependency in its
 thread pool, a thread hop per dependency per request that the event loop pays for under load.
@@ -9,17 +9,17 @@ The settings, the Store and the agent's policy are built once in the app's lifes
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Query
+from fastapi import Depends, HTTPException, Query
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
 from db import Store
 from db.models import CallFilters, CallStatus, Provider
+from protocols.bearer_auth import bearer_key
 from settings import Settings
 
 if TYPE_CHECKING:
@@ -48,27 +48,19 @@ StoreDep = Annotated[Store, Depends(get_store)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 
 
-async def require_dispatch_key(
-    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    """Bearer DISPATCH_API_KEY, compared in constant time; 503 when the server has none."""
-    if settings.dispatch_api_key is None:
-        raise HTTPException(
-            503,
-            "DISPATCH_API_KEY is not set on the voice server: add it to .env "
-            "(`python settings.py init-env` writes a fresh one).",
-        )
-    expected = settings.dispatch_api_key.get_secret_value().encode()
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-        raise HTTPException(
-            401,
-            "Missing or wrong bearer token: send Authorization: Bearer <DISPATCH_API_KEY>.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
+require_dispatch_key = bearer_key(
+    "DISPATCH_API_KEY",
+    lambda connection: connection.app.state.settings.dispatch_api_key,
+    "DISPATCH_API_KEY is not set on the voice server: add it to .env "
+    "(`python settings.py init-env` writes a fresh one).",
+)
+require_pipecat_key = bearer_key(
+    "PIPECAT_API_KEY",
+    lambda connection: connection.app.state.settings.pipecat_api_key,
+    "PIPECAT_API_KEY is not set on the voice server: add it to .env (and the bot's).",
+)
 DispatchKeyDep = Annotated[None, Depends(require_dispatch_key)]
+PipecatKeyDep = Annotated[None, Depends(require_pipecat_key)]
 
 
 async def call_filters(

@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agent import opening
 from agent.types import CallContext, transcript_from
-from voice_server.retell_protocol import (
+from protocols.retell.messages import (
     CallDetailsRequest,
     ConfigResponse,
     PingPongRequest,

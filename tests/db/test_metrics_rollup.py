@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from db.models import Call, CallFilters, CallStatus, CallUpdate, DayCount, Provider, RetellMetrics
+from db.models import Call, CallFilters, CallMetrics, CallStatus, CallUpdate, DayCount, Provider
 from db.store import Store
 
 T0 = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)
@@ -25,8 +25,8 @@ EMERGENCIES = [None, None, "Accident", "Breakdown"]
 KEYWORDS = ["traffic", "weather", "detour", "flat tire"]
 
 
-def expected_metrics(calls: list[Call], provider: Provider) -> RetellMetrics:
-    """RetellMetrics by definition, from whole calls."""
+def expected_metrics(calls: list[Call], provider: Provider) -> CallMetrics:
+    """CallMetrics by definition, from whole calls."""
     mine = [call for call in calls if call.provider == provider]
 
     def average(values: list[float]) -> float | None:
@@ -48,7 +48,7 @@ def expected_metrics(calls: list[Call], provider: Provider) -> RetellMetrics:
         for c in mine
         if c.latency and isinstance(c.latency.get("e2e_p50_ms"), int | float)
     ]
-    return RetellMetrics(
+    return CallMetrics(
         total_calls=len(mine),
         ended_calls=sum(c.status == CallStatus.ENDED for c in mine),
         avg_duration_secs=average([c.duration_secs for c in mine if c.duration_secs is not None]),
@@ -79,7 +79,7 @@ def expected_metrics(calls: list[Call], provider: Provider) -> RetellMetrics:
     )
 
 
-def assert_same_metrics(actual: RetellMetrics, expected: RetellMetrics) -> None:
+def assert_same_metrics(actual: CallMetrics, expected: CallMetrics) -> None:
     averages = ("avg_duration_secs", "avg_sentiment", "avg_interruptions", "avg_latency_ms")
     for name in averages:
         want = getattr(expected, name)

@@ -16,6 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from db.models import CallStatus, CallUpdate, Provider
+from protocols.retell.caller import RetellCaller, llm_socket_url, simulated_call_details
 from tests.resilience.conftest import API_KEY, PIPECAT_KEY, RETELL_KEY, auth
 from tests.resilience.traffic import (
     count_rows,
@@ -27,7 +28,6 @@ from tests.resilience.traffic import (
     webhook_body,
 )
 from tests.voice_server.retell_api_double import RetellApiDouble
-from voice_server.retell_caller import RetellCaller, llm_socket_url, simulated_call_details
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 # These proxy to a voice provider or the bot; with a provider down, 502/503 is their documented

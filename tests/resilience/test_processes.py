@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 
 from db.models import Call, CallStatus, Provider
+from protocols.retell.caller import RetellCaller, llm_socket_url
 from tests.resilience.conftest import (
     PrivatePostgres,
     ServerProcess,
@@ -26,7 +27,6 @@ from tests.resilience.traffic import (
     signed,
     webhook_body,
 )
-from voice_server.retell_caller import RetellCaller, llm_socket_url
 
 
 def caller_for(server_url: str, call_id: str) -> RetellCaller:

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import psycopg
 
+from protocols.retell.caller import RetellCaller, llm_socket_url, simulated_call_details
 from tests.resilience.conftest import PIPECAT_KEY
 from tests.voice_server.conftest import signed  # noqa: F401  (re-exported for this folder)
-from voice_server.retell_caller import RetellCaller, llm_socket_url, simulated_call_details
 
 DRIVER_TURNS = (
     "Hi, yes, this is Maria.",

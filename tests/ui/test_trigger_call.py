@@ -290,8 +290,8 @@ def test_by_default_a_simulated_call_is_hung_up_after_ten_idle_minutes() -> None
 def test_a_simulated_call_found_idle_when_touched_is_hung_up_and_refuses_more_turns(
     voice_server: str, store: Store
 ) -> None:
+    from protocols.start_call import StartCallRequest
     from ui.simulated_call import SimulatedCall, SimulatedCallError
-    from voice_server.engines.base import StartCallRequest
 
     settings = load_settings().model_copy(update={"simulated_call_idle_secs": 3600.0})
     call = SimulatedCall.start(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from protocols.phones import PhoneNumberProblem, to_e164
 from settings import ConfigError, load_settings
-from voice_server.phones import PhoneNumberProblem, to_e164
 
 ACCEPTED = {
     "+15551234567": "+15551234567",  # the form's own placeholder

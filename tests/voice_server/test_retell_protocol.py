@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from voice_server.retell_protocol import (
+from protocols.retell.messages import (
     ConfigResponse,
     ProtocolError,
     ResponseRequiredRequest,

@@ -12,15 +12,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from db.models import Call, CallStatus, Provider
-from tests.voice_server.conftest import TRANSFER_NUMBER, RunningServer
-from tests.voice_server.policy_doubles import ScriptedPolicy
-from voice_server.retell_caller import (
+from protocols.retell.caller import (
     RetellCaller,
     SyncRetellCaller,
     llm_socket_url,
     new_simulated_call_id,
     simulated_call_details,
 )
+from tests.voice_server.conftest import TRANSFER_NUMBER, RunningServer
+from tests.voice_server.policy_doubles import ScriptedPolicy
 
 
 @pytest.fixture

@@ -8,69 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field, ValidationInfo, field_validator
-
 from db.models import Call
-from settings import ConfigError, Settings, get_settings
-from voice_server.phones import DEFAULT_REGION, to_e164
+from protocols.start_call import StartCallRequest, StartedCall
+from settings import Settings
 
-
-def configured_phone_region() -> str:
-    """DEFAULT_PHONE_REGION of this process (US when the settings cannot be read here)."""
-    try:
-        return get_settings().default_phone_region
-    except ConfigError:
-        return DEFAULT_REGION
-
-
-class StartCallRequest(BaseModel):
-    vendor: Literal["retell", "pipecat"] = "retell"
-    mode: Literal["web", "phone"] = "web"
-    driver_name: str = Field(min_length=1, max_length=120)
-    driver_phone: str | None = Field(default=None, max_length=32)
-    load_number: str = Field(min_length=1, max_length=64)
-    origin: str = Field(min_length=1, max_length=120)
-    destination: str = Field(min_length=1, max_length=120)
-    appointment: str | None = Field(default=None, max_length=64)
-    scenario: str | None = Field(default=None, max_length=64)
-
-    @field_validator("driver_name", "load_number", "origin", "destination")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
-
-    @field_validator("driver_phone")
-    @classmethod
-    def _e164(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """Stored as E.164; national numbers are read in DEFAULT_PHONE_REGION (a validation
-        context's `phone_region` wins, for callers that hold their own settings)."""
-        if value is None or not value.strip():
-            return None
-        region = (info.context or {}).get("phone_region") or configured_phone_region()
-        return to_e164(value, region)
-
-    def dynamic_variables(self) -> dict[str, str]:
-        """The call context as Retell's `retell_llm_dynamic_variables` (strings only)."""
-        values = {
-            "driver_name": self.driver_name,
-            "load_number": self.load_number,
-            "origin": self.origin,
-            "destination": self.destination,
-            "appointment": self.appointment,
-            "scenario": self.scenario,
-        }
-        return {k: v for k, v in values.items() if v}
-
-
-class StartedCall(BaseModel):
-    provider: Literal["retell", "pipecat"]
-    provider_call_id: str
-    status: str
-    access_token: str | None = None  # Retell web calls: for the web client SDK
-    join_url: str | None = None  # Pipecat: where a browser (or Twilio) joins the session
-    details: dict[str, Any] = Field(default_factory=dict)
+__all__ = ["Engine", "EngineError", "StartCallRequest", "StartedCall"]
 
 
 class EngineError(RuntimeError):

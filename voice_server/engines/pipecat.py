@@ -15,8 +15,9 @@ from urllib.parse import urlparse
 import httpx
 
 from db.models import Call
+from protocols.start_call import StartCallRequest, StartedCall
 from settings import Settings
-from voice_server.engines.base import EngineError, StartCallRequest, StartedCall
+from voice_server.engines.base import EngineError
 
 TIMEOUT_SECS = 5.0
 

@@ -12,8 +12,9 @@ import retell
 from retell import AsyncRetell
 
 from db.models import Call
+from protocols.start_call import StartCallRequest, StartedCall
 from settings import Settings
-from voice_server.engines.base import EngineError, StartCallRequest, StartedCall
+from voice_server.engines.base import EngineError
 
 
 def _retell_message(exc: retell.APIStatusError) -> str:

@@ -8,25 +8,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import hmac
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from db import Store, StoreError
-from db.models import (
-    Call,
-    CallStatus,
-    CallUpdate,
-    Event,
-    PipecatMetrics,
-    Provider,
-)
+from db.models import CallStatus, CallUpdate, Event, PipecatMetrics, Provider
 from protocols.pipecat_events import (
     SESSION_STARTED,
     SESSION_SUMMARY,
@@ -35,32 +25,19 @@ from protocols.pipecat_events import (
     SessionStarted,
     SessionSummary,
 )
-from voice_server.deps import CallFiltersDep, DispatchKeyDep, SettingsDep, StoreDep
-from voice_server.engines.base import EngineError, StartCallRequest, StartedCall
+from protocols.start_call import StartCallRequest, StartedCall
+from voice_server import call_start
+from voice_server.call_start import CallNotStarted
+from voice_server.deps import (
+    CallFiltersDep,
+    DispatchKeyDep,
+    PipecatKeyDep,
+    SettingsDep,
+    StoreDep,
+)
 
 router = APIRouter(tags=["pipecat"])
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-def require_pipecat_key(
-    settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    """Bearer PIPECAT_API_KEY, compared in constant time."""
-    if settings.pipecat_api_key is None:
-        raise HTTPException(
-            503, "PIPECAT_API_KEY is not set on the voice server: add it to .env (and the bot's)."
-        )
-    expected = settings.pipecat_api_key.get_secret_value().encode()
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-        raise HTTPException(
-            401,
-            "Missing or wrong bearer token: send Authorization: Bearer <PIPECAT_API_KEY>.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-PipecatKeyDep = Annotated[None, Depends(require_pipecat_key)]
 
 
 def _parse_data(model: type[ModelT], data: dict[str, Any]) -> ModelT:
@@ -193,41 +170,8 @@ async def start_voice_session(
     vendor: Literal["pipecat"] = "pipecat",
 ) -> StartedCall:
     """Create the call row, then register a session with the bot that the driver can join."""
-    from voice_server.engines.pipecat import PipecatEngine
-
-    engine = PipecatEngine()
     request = request.model_copy(update={"vendor": vendor})
-    if reason := engine.unavailable_reason(settings, request.mode):
-        raise HTTPException(503, reason)
-
-    provider_call_id = f"pc_{uuid.uuid4().hex}"
     try:
-        call = await asyncio.to_thread(_register_call, store, provider_call_id, request)
-    except StoreError:
-        raise HTTPException(503, "The database is unavailable; no session was started.") from None
-    try:
-        return await engine.start_call(settings, request, call)
-    except EngineError as exc:
-        failed = CallUpdate(status=CallStatus.ERROR, error=str(exc))
-        await asyncio.to_thread(store.upsert_call, Provider.PIPECAT, provider_call_id, failed)
+        return await call_start.start_call(settings, store, request)
+    except CallNotStarted as exc:
         raise HTTPException(exc.status_code, str(exc)) from None
-
-
-def _register_call(store: Store, provider_call_id: str, request: StartCallRequest) -> Call:
-    driver_id = store.ensure_driver(request.driver_name, request.driver_phone)
-    return store.upsert_call(
-        Provider.PIPECAT,
-        provider_call_id,
-        CallUpdate(
-            driver_id=driver_id,
-            load_number=request.load_number,
-            origin=request.origin,
-            destination=request.destination,
-            appointment=request.appointment,
-            scenario=request.scenario,
-            status=CallStatus.REGISTERED,
-            call_type="twilio" if request.mode == "phone" else "webrtc",
-            to_number=request.driver_phone,
-            metadata={"started_via": "api"},
-        ),
-    )
