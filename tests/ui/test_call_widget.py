@@ -27,11 +27,11 @@ from websockets.sync.server import ServerConnection, serve
 
 from db import Store, open_store
 from db.models import CallStatus, Provider
+from protocols.retell.caller import SyncRetellCaller, llm_socket_url, simulated_call_details
 from settings import load_settings
 from tests.conftest import ROOT, free_port
 from tests.ui.test_browser import CHROMIUM, IDLE, SCREENSHOTS, seed_database, wait_until_up
 from tests.voice_server.retell_api_double import RetellApiDouble
-from voice_server.retell_caller import SyncRetellCaller, llm_socket_url, simulated_call_details
 
 pytestmark = pytest.mark.browser
 

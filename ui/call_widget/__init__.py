@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import streamlit.components.v1 as components
 
-from voice_server.engines.base import StartedCall
+from protocols.start_call import StartedCall
 
 BUILD_DIR = Path(__file__).parent / "build"
 _component = components.declare_component("call_widget", path=str(BUILD_DIR))
