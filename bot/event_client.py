@@ -65,6 +65,18 @@ class EventClient:
             await asyncio.to_thread(self._append, [event])
             return await self._flush_locked()
 
+    async def post_once(self, event: dict[str, Any]) -> bool:
+        """One attempt, not spooled: for events only worth something now (live updates)."""
+        try:
+            async with httpx.AsyncClient(
+                timeout=self._timeout_secs, transport=self._transport
+            ) as client:
+                response = await client.post(self._url, json=event, headers=self._headers)
+        except httpx.HTTPError as exc:
+            logger.debug(f"Live Pipecat event not delivered ({exc!r})")
+            return False
+        return response.status_code < 300
+
     async def flush(self) -> DeliveryReport:
         """Deliver what earlier sends left in the spool."""
         async with self._lock:

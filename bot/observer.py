@@ -3,7 +3,8 @@
 Built on Pipecat's own observers: SpeakingObserver (who spoke when, barge-ins),
 ServiceMetricsObserver (TTFB and LLM token usage from MetricsFrames), TurnTrackingObserver
 (conversation turns) and UserBotLatencyObserver (user-stopped to bot-started latency). It adds
-the transcript (final transcriptions and the text the bot spoke) and, at session end -- EndFrame,
+the transcript (final transcriptions and the text the bot spoke), posted as it grows for the
+live-calls view (best effort, never spooled), and, at session end -- EndFrame,
 CancelFrame or transport disconnect, whichever comes first, exactly once -- the summary computed
 with the dispatch agent's analysis and structured result, sent through the EventClient.
 
@@ -64,6 +65,7 @@ from bot.event_client import EventClient
 from protocols.pipecat_events import (
     SESSION_STARTED,
     SESSION_SUMMARY,
+    TRANSCRIPT_UPDATED,
     LatencyStats,
     PipecatEvent,
     SessionContext,
@@ -71,10 +73,13 @@ from protocols.pipecat_events import (
     SessionStarted,
     SessionSummary,
     TranscriptItem,
+    TranscriptUpdated,
     TurnCounts,
 )
 
 FINISH_TIMEOUT_SECS = 15.0
+# Live transcript updates go out this long after a change, carrying whatever else arrived.
+LIVE_TRANSCRIPT_DELAY_SECS = 0.25
 
 # The frames each of Pipecat's observers reads (pipecat-ai 1.14). Most frames in a call are
 # audio; handing over only these keeps the observer off the hot path. UserBotLatencyObserver
@@ -219,6 +224,8 @@ class SessionObserver(BaseObserver):
         self._e2e: list[float] = []
 
         self._started_sent: asyncio.Task | None = None
+        self._live_update: asyncio.Task | None = None
+        self._live_updates_sent = 0
         self._finish_task: asyncio.Task | None = None
         self.summary: SessionSummary | None = None
         self.summary_event: dict[str, Any] | None = None  # exactly as sent (and spooled)
@@ -306,6 +313,32 @@ class SessionObserver(BaseObserver):
             self.transcript.append({"role": role, "content": text})
         if role == "agent":
             self._reply_started = False
+        self._schedule_live_update()
+
+    def _schedule_live_update(self) -> None:
+        if self._finish_task is None and (self._live_update is None or self._live_update.done()):
+            self._live_update = asyncio.create_task(self._send_live_transcript())
+
+    async def _send_live_transcript(self) -> None:
+        try:
+            await asyncio.sleep(LIVE_TRANSCRIPT_DELAY_SECS)
+            if self._finish_task is not None:
+                return  # the summary carries the final transcript
+            self._live_updates_sent += 1
+            update = TranscriptUpdated(
+                transcript=[TranscriptItem.model_validate(item) for item in self.transcript]
+            )
+            event = PipecatEvent(
+                provider_call_id=self.provider_call_id,
+                event_type=TRANSCRIPT_UPDATED,
+                event_id=f"{event_id(self.provider_call_id, TRANSCRIPT_UPDATED)}-"
+                f"{self._live_updates_sent}",
+                occurred_at=datetime.fromtimestamp(self._now(), UTC),
+                data=update.model_dump(mode="json"),
+            )
+            await self._events.post_once(event.model_dump(mode="json"))
+        except Exception:
+            logger.exception("Could not post the live transcript (the summary will carry it)")
 
     # Pipecat observers' events ---------------------------------------------------------------
 

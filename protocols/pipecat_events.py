@@ -1,7 +1,8 @@
 """The events the Pipecat bot's SessionObserver posts to `POST /api/v1/pipecat/event`.
 
 The bot builds these models and the voice server validates them: one definition for both ends.
-`session_started` carries the session's context; `session_summary` every figure the bot measured.
+`session_started` carries the session's context; `transcript_updated` the transcript so far, as
+the call goes; `session_summary` every figure the bot measured.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SESSION_STARTED = "session_started"
 SESSION_SUMMARY = "session_summary"
+TRANSCRIPT_UPDATED = "transcript_updated"
 
 
 class SessionContext(BaseModel):
@@ -86,6 +88,16 @@ class SessionSummary(BaseModel):
     structured: dict[str, Any] | None = None
     end_reason: str | None = Field(default=None, max_length=64)
     context: SessionContext | None = None
+
+
+class TranscriptUpdated(BaseModel):
+    """`data` of a `transcript_updated` event: the transcript so far, for the live-calls view.
+
+    Posted once and never spooled: it is only worth something while the call goes on, and the
+    session summary carries the final transcript.
+    """
+
+    transcript: list[TranscriptItem] = Field(default_factory=list, max_length=2000)
 
 
 class SessionStarted(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,38 @@ async def test_a_wrong_key_keeps_events_spooled_instead_of_losing_them(
 
     assert [e["event_type"] for e in call.spooled()] == ["session_started", "session_summary"]
     assert server.store.get_call("pc_wrong_key") is None
+
+
+async def test_the_transcript_reaches_the_voice_server_while_the_call_goes_on(
+    start_server: Callable[..., RunningServer], make_call: Callable[..., BotCall]
+) -> None:
+    server = start_server()
+    call = make_call("pc_live_e2e", voice_server_url=server.url)
+    await call.start()
+    await call.greet()
+    await call.driver_says("Driving on I-35 near San Antonio, heavy traffic, ETA 6 PM.")
+
+    async def saved_so_far() -> list[dict[str, str]]:
+        while True:
+            stored = server.store.get_call("pc_live_e2e")
+            if stored is not None and any(t["role"] == "user" for t in stored.transcript):
+                return stored.transcript
+            await asyncio.sleep(0.05)
+
+    live = await asyncio.wait_for(saved_so_far(), 10)
+    stored = server.store.get_call("pc_live_e2e")
+    assert stored.status == "ongoing"  # not over yet: the summary has not been sent
+    assert live[0]["role"] == "agent" and "Maria" in live[0]["content"]
+    assert live[1] == {
+        "role": "user",
+        "content": "Driving on I-35 near San Antonio, heavy traffic, ETA 6 PM.",
+    }
+    assert "transcript_updated" not in {e["event_type"] for e in call.spooled()}  # never spooled
+
+    await call.hang_up()
+    await call.wait_finished()
+    final = server.store.get_call("pc_live_e2e")
+    assert final.status == "ended"
+    summary = call.session.observer.summary
+    assert summary is not None
+    assert final.transcript == [item.model_dump() for item in summary.transcript]

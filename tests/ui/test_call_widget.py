@@ -220,6 +220,8 @@ def test_a_pipecat_call_in_the_page_greets_the_driver_in_captions_and_is_saved(
     expect(agent_line).to_contain_text("Maria", timeout=30_000)
     expect(agent_line).to_contain_text("7731")
     expect(call.get_by_test_id("call-timer")).not_to_have_text("0:00")
+    # The bot posts the transcript as it grows: the Trigger page's live panel shows it too.
+    expect(page.locator(".st-key-live_panel")).to_contain_text("Hi Maria", timeout=10_000)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "browser_call.png"), full_page=True)
 

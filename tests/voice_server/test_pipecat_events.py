@@ -233,3 +233,49 @@ def test_metrics_filter_by_load_and_need_the_dispatch_key(server: RunningServer)
     assert httpx.get(url, headers={"Authorization": f"Bearer {PIPECAT_KEY}"}).status_code == 401
     bad_page = httpx.get(url, params={"page": 0}, headers={"Authorization": f"Bearer {API_KEY}"})
     assert bad_page.status_code == 422
+
+
+def transcript_event(provider_call_id: str, *turns: str, n: int = 1) -> dict[str, Any]:
+    roles = ("agent", "user")
+    return {
+        "provider_call_id": provider_call_id,
+        "event_type": "transcript_updated",
+        "event_id": f"{provider_call_id}-live-{n}",
+        "data": {
+            "transcript": [{"role": roles[i % 2], "content": text} for i, text in enumerate(turns)]
+        },
+    }
+
+
+def test_a_live_transcript_update_grows_the_ongoing_calls_transcript_and_is_not_kept(
+    server: RunningServer,
+) -> None:
+    greeting = "Hi Maria, how is load 7731?"
+    assert post_event(server, transcript_event("pc_live", greeting)).json()["applied"] is True
+    call = server.store.get_call("pc_live")
+    assert call.status == "ongoing" and call.transcript == [{"role": "agent", "content": greeting}]
+
+    post_event(server, transcript_event("pc_live", greeting, "Near Waco on I-35", n=2))
+    assert server.store.get_call("pc_live").transcript[-1]["content"] == "Near Waco on I-35"
+    again = post_event(server, transcript_event("pc_live", greeting, n=1))
+    assert again.json()["duplicate"] is False  # live updates are not kept as events
+    assert server.store.get_call("pc_live").transcript[-1]["content"] == "Near Waco on I-35"
+
+
+def test_a_late_live_update_never_changes_an_ended_call(server: RunningServer) -> None:
+    post_event(server, summary_event("pc_done"))
+    ended = server.store.get_call("pc_done")
+
+    late = post_event(server, transcript_event("pc_done", "Hi", "stale words", "more", n=9))
+
+    assert late.status_code == 200 and late.json()["applied"] is False
+    after = server.store.get_call("pc_done")
+    assert after.status == "ended" and after.transcript == ended.transcript
+
+
+def test_a_live_update_with_a_bad_turn_is_a_422_and_changes_nothing(server: RunningServer) -> None:
+    bad = transcript_event("pc_bad", "Hi")
+    bad["data"]["transcript"][0]["role"] = "narrator"
+    response = post_event(server, bad)
+    assert response.status_code == 422 and "transcript" in response.text
+    assert server.store.get_call("pc_bad") is None

@@ -1,7 +1,8 @@
 """Pipecat: the bot's telemetry events, its metrics read API, and starting a bot session.
 
 - `POST /api/v1/pipecat/event` (bearer PIPECAT_API_KEY): `session_started` / `session_summary`
-  from the bot's SessionObserver; idempotent on (provider_call_id, event_id).
+  from the bot's SessionObserver; idempotent on (provider_call_id, event_id). A
+  `transcript_updated` event updates an ongoing call's transcript (live view) and is not kept.
 - `GET /api/v1/pipecat/metrics` (bearer DISPATCH_API_KEY): per-call items and aggregates.
 - `POST /api/v1/voice/start?vendor=pipecat` (bearer DISPATCH_API_KEY): a new bot session.
 """
@@ -20,10 +21,12 @@ from db.models import CallStatus, CallUpdate, Event, PipecatMetrics, Provider
 from protocols.pipecat_events import (
     SESSION_STARTED,
     SESSION_SUMMARY,
+    TRANSCRIPT_UPDATED,
     PipecatEvent,
     SessionContext,
     SessionStarted,
     SessionSummary,
+    TranscriptUpdated,
 )
 from protocols.start_call import StartCallRequest, StartedCall
 from voice_server import call_start
@@ -118,7 +121,31 @@ def receive_event(event: PipecatEvent, _auth: PipecatKeyDep, store: StoreDep) ->
         raise HTTPException(503, "The database is unavailable; retry the event later.") from None
 
 
+def _apply_live_transcript(store: Store, event: PipecatEvent) -> dict[str, Any]:
+    """The transcript so far, while the call goes on; not kept as an event (the summary is)."""
+    update = _parse_data(TranscriptUpdated, event.data)
+    existing = store.get_call(event.provider_call_id, Provider.PIPECAT)
+    applied = existing is None or existing.status not in (CallStatus.ENDED, CallStatus.ERROR)
+    if applied:
+        store.upsert_call(
+            Provider.PIPECAT,
+            event.provider_call_id,
+            CallUpdate(
+                status=CallStatus.ONGOING,
+                transcript=[item.model_dump() for item in update.transcript],
+            ),
+        )
+    return {
+        "ok": True,
+        "duplicate": False,
+        "applied": applied,
+        "provider_call_id": event.provider_call_id,
+    }
+
+
 def _apply_event(store: Store, event: PipecatEvent) -> dict[str, Any]:
+    if event.event_type == TRANSCRIPT_UPDATED:
+        return _apply_live_transcript(store, event)
     at = event.occurred_at or datetime.now(UTC)
     update: CallUpdate | None = None
     if event.event_type == SESSION_SUMMARY:
