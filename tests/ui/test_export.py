@@ -51,7 +51,7 @@ def test_the_csv_carries_the_structured_result_and_transcript(
     assert row["emergency_type"] == "Breakdown"
     assert row["driver_name"] == "Ana Silva"
     assert row["current_location"] == "I-10 near Indio"
-    assert row["keyword_hits"] == '{"breakdown": 2}'
+    assert row["keywords"] == "breakdown:2"
     assert row["transcript"] == "agent: Are you safe?\nuser: Yes, engine died, comma, on I-40"
 
 

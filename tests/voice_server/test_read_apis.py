@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from db.models import CallStatus, CallUpdate, Provider
+from db.csv_export import COLUMNS as CSV_COLUMNS
+from db.models import CallFilters, CallStatus, CallUpdate, Provider
 from tests.voice_server.conftest import auth
-from voice_server.routers.conversations import CSV_COLUMNS
+from ui.export import calls_csv
 
 DAY = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -148,6 +149,14 @@ def test_csv_export_has_every_matching_row_and_the_structured_fields(server):
     emergency = by_id["call_emergency"]
     assert emergency["escalation_status"] == "Connected to Human Dispatcher"
     assert emergency["driver_name"] == "'=Sam Okafor"  # never a spreadsheet formula
+
+
+def test_csv_export_is_the_same_file_as_streamlits_download(server):
+    response = get(server, "/api/v1/conversations/export.csv", provider="retell")
+
+    streamlit_file = calls_csv(server.store, CallFilters(provider=Provider.RETELL))
+
+    assert response.content == streamlit_file
 
 
 def test_metrics_summarise_retell_calls(server):
