@@ -32,7 +32,7 @@ run: env
 	@echo "  Streamlit app:  http://127.0.0.1:$${STREAMLIT_PORT:-8501}"
 	@echo "  Voice server:   http://127.0.0.1:$${VOICE_PORT:-8000}  (docs at /docs, health at /healthz)"
 	@echo ""
-	$(VENV)/bin/honcho start web voice
+	$(VENV)/bin/honcho start web voice scheduler
 
 ## make dev: as `make run`, but Streamlit reruns a page when its source changes.
 dev: env

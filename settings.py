@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
     from agent import Policy
+    from db.load_models import CallPlan
 
 ROOT = Path(__file__).resolve().parent
 
@@ -92,6 +93,28 @@ class Settings(BaseSettings):
     def _region_code(cls, value: str) -> str:
         return value.strip().upper()
 
+    # Scheduled check calls (`python -m scheduler`): the call plan every load starts from (a
+    # load's own plan overrides fields). Quiet hours are in the driver's local time.
+    call_plan_every_hours: float = Field(default=4.0, ge=0)
+    call_plan_before_delivery_minutes: int = Field(default=60, ge=0)
+    call_plan_after_delivery_minutes: int = Field(default=30, ge=0)
+    call_plan_quiet_hours: str = "22:00-06:00"
+    call_plan_engine: Literal["retell", "pipecat", "simulated"] = "simulated"
+    call_plan_max_attempts: int = Field(default=3, ge=1, le=10)
+    call_plan_retry_minutes: int = Field(default=10, ge=1)
+    # A slot missed while no scheduler ran is skipped once it is this late (0: always placed).
+    scheduler_skip_late_minutes: float = Field(default=30.0, ge=0)
+    # Unsettled calls per engine across every scheduler (Retell's concurrency limit).
+    scheduler_concurrency: str = "retell=20,pipecat=10,simulated=4"
+    # A placed call with no result after this long is settled as failed (and retried).
+    scheduler_result_timeout_minutes: float = Field(default=120.0, gt=0)
+    scheduler_emergency_followup_minutes: float = Field(default=30.0, gt=0)
+    # How long a claimed slot is owned while its call is being started (then it lapses).
+    scheduler_lease_secs: float = Field(default=60.0, gt=0)
+    # Every finished call about a load, signed, to the TMS (durable outbox with retries).
+    tms_webhook_url: str | None = None
+    tms_webhook_secret: SecretStr | None = None
+
     @model_validator(mode="after")
     def _check_combinations(self) -> Settings:
         if self.supabase_url and not self.supabase_service_role_key:
@@ -123,6 +146,15 @@ class Settings(BaseSettings):
             )
         if self.agent_llm == "openai" and not self.openai_api_key:
             raise ValueError("AGENT_LLM=openai needs OPENAI_API_KEY (or set AGENT_LLM=rules).")
+        if self.tms_webhook_url and not self.tms_webhook_secret:
+            raise ValueError(
+                "TMS_WEBHOOK_URL is set but TMS_WEBHOOK_SECRET is missing: set a shared secret "
+                "the TMS verifies signatures with (or unset TMS_WEBHOOK_URL)."
+            )
+        if self.tms_webhook_url and not self.tms_webhook_url.startswith(("http://", "https://")):
+            raise ValueError("TMS_WEBHOOK_URL must be an http(s) URL.")
+        self.default_call_plan()  # a wrong quiet-hours value stops the process here
+        self.engine_concurrency()
         if self.bot_tts == "cartesia" and not self.cartesia_api_key:
             raise ValueError("BOT_TTS=cartesia needs CARTESIA_API_KEY (or set BOT_TTS=espeak).")
         return self
@@ -153,6 +185,40 @@ class Settings(BaseSettings):
             openai_model=self.openai_model,
             openai_timeout_secs=self.openai_timeout_secs,
         )
+
+    def default_call_plan(self) -> CallPlan:
+        """The call plan a load follows unless its own plan overrides fields."""
+        from db.load_models import CallPlan
+
+        start, separator, end = self.call_plan_quiet_hours.partition("-")
+        if not separator:
+            raise ValueError(
+                f"CALL_PLAN_QUIET_HOURS={self.call_plan_quiet_hours!r} must look like 22:00-06:00"
+                " (equal times: no quiet hours)."
+            )
+        return CallPlan(
+            every_hours=self.call_plan_every_hours,
+            before_delivery_minutes=self.call_plan_before_delivery_minutes,
+            after_delivery_minutes=self.call_plan_after_delivery_minutes,
+            quiet_start=start.strip(),
+            quiet_end=end.strip(),
+            engine=self.call_plan_engine,
+            max_attempts=self.call_plan_max_attempts,
+            retry_minutes=self.call_plan_retry_minutes,
+        )
+
+    def engine_concurrency(self) -> dict[str, int]:
+        """SCHEDULER_CONCURRENCY as {engine: cap}; engines not named get a cap of 1."""
+        caps = {"retell": 1, "pipecat": 1, "simulated": 1}
+        for item in self.scheduler_concurrency.split(","):
+            name, _, value = item.strip().partition("=")
+            if name.strip() not in caps or not value.strip().isdigit() or int(value) < 1:
+                raise ValueError(
+                    f"SCHEDULER_CONCURRENCY item {item.strip()!r} must be engine=N with engine "
+                    "one of retell, pipecat, simulated and N at least 1."
+                )
+            caps[name.strip()] = int(value)
+        return caps
 
     @property
     def keywords(self) -> tuple[str, ...]:

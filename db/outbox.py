@@ -44,7 +44,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_for_futures
@@ -53,6 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from db.load_models import AttemptRow, BoardFilters, BoardRow, Load, LoadIn, LoadPatch, SlotRow
 from db.models import (
     Call,
     CallFilters,
@@ -525,6 +526,27 @@ class OutboxStore:
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50
     ) -> PipecatMetrics:
         return self.inner.pipecat_metrics(filters, page=page, page_size=page_size)
+
+    # Loads pass through too: a TMS pushing loads while the database is down gets an error and
+    # resends the batch (upserts are all-or-nothing and idempotent), so nothing waits here.
+
+    def upsert_loads(self, loads: Sequence[LoadIn]) -> int:
+        return self.inner.upsert_loads(loads)
+
+    def get_load(self, load_number: str) -> Load | None:
+        return self.inner.get_load(load_number)
+
+    def update_load(self, load_number: str, patch: LoadPatch) -> Load | None:
+        return self.inner.update_load(load_number, patch)
+
+    def load_attempts(self, load_number: str) -> list[AttemptRow]:
+        return self.inner.load_attempts(load_number)
+
+    def load_slots(self, load_number: str) -> list[SlotRow]:
+        return self.inner.load_slots(load_number)
+
+    def dispatch_board(self, filters: BoardFilters) -> list[BoardRow]:
+        return self.inner.dispatch_board(filters)
 
     def close(self) -> None:
         self._attempts.shutdown(wait=False, cancel_futures=True)

@@ -21,6 +21,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
 from db import migration_runner
+from db.function_loads import FunctionLoads
 from db.function_payloads import (
     check_call_key,
     check_name,
@@ -69,7 +70,7 @@ def redacted_url(database_url: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
 
 
-class PostgresStore:
+class PostgresStore(FunctionLoads):
     backend = "postgres"
 
     def __init__(self, database_url: str, *, connect_timeout: int = 5) -> None:
@@ -147,11 +148,21 @@ class PostgresStore:
             return WriteFailed(f"The write was rejected and nothing was kept: {message}")
         return StoreError(f"PostgreSQL query failed: {message}")
 
-    def _call(self, sql: str, params: tuple[Any, ...], *, write: bool = False) -> Any:
+    def _call(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any], *, write: bool = False
+    ) -> Any:
         """Run `select fn(...)` and return its single value."""
         with self._connection(write=write) as conn:
             row = conn.execute(sql, params).fetchone()  # type: ignore[arg-type]
         return row[0] if row else None
+
+    def _function(self, name: str, params: dict[str, Any], *, write: bool = False) -> Any:
+        arguments = ", ".join(f"{key} => %({key})s" for key in params)
+        values = {
+            key: Jsonb(value) if isinstance(value, dict | list) else value
+            for key, value in params.items()
+        }
+        return self._call(f"select {name}({arguments})", values, write=write)  # type: ignore[arg-type]
 
     # -- schema ----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from db.models import (
     Provider,
     SortKey,
 )
+from db.sqlite_loads import SqliteLoads
 from db.store import NotMigrated, StoreError, StoreUnavailable, WriteFailed
 
 SCHEMA_PATH = Path(__file__).with_name("sqlite_schema.sql")
@@ -42,6 +43,7 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0001_initial", SCHEMA_PATH),
     ("0002_metric_columns", SCHEMA_PATH.with_name("sqlite_0002_metric_columns.sql")),
     ("0003_daily_rollup", SCHEMA_PATH.with_name("sqlite_0003_daily_rollup.sql")),
+    ("0009_loads_scheduler", SCHEMA_PATH.with_name("sqlite_0009_loads_scheduler.sql")),
 )
 
 MAX_PAGE_SIZE = 1000
@@ -205,7 +207,7 @@ def _call_from_row(row: sqlite3.Row) -> Call:
     return Call.model_validate(values)
 
 
-class SqliteStore:
+class SqliteStore(SqliteLoads):
     """The Store on one SQLite file (created with its folder when missing)."""
 
     backend = "sqlite"

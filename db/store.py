@@ -7,9 +7,24 @@ suite (tests/db/test_store_contract.py) holds them to the same behaviour.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Protocol
 
+from db.load_models import (
+    AttemptRow,
+    BoardFilters,
+    BoardRow,
+    ClaimedAttempt,
+    Load,
+    LoadIn,
+    LoadPatch,
+    OpenAttempt,
+    PlannedSlot,
+    Settlement,
+    SlotRow,
+    WebhookDelivery,
+)
 from db.models import (
     Call,
     CallFilters,
@@ -96,5 +111,77 @@ class Store(Protocol):
 
     def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
         """Fast insert of new calls (demo data); returns how many were written."""
+
+    # -- loads and scheduled check calls (db/load_models.py) --------------------------------
+
+    def upsert_loads(self, loads: Sequence[LoadIn]) -> int:
+        """Insert or replace loads by load number, all of them or none; a change to what the
+        call plan reads (appointments, status, plan) makes the scheduler re-plan the load."""
+
+    def get_load(self, load_number: str) -> Load | None: ...
+
+    def update_load(self, load_number: str, patch: LoadPatch) -> Load | None:
+        """Pause, resume, change status or plan; None when there is no such load."""
+
+    def loads_to_plan(self, limit: int = 500) -> list[Load]:
+        """Loads changed since their slots were last expanded."""
+
+    def sync_load_slots(self, load_number: str, version: int, slots: Sequence[PlannedSlot]) -> bool:
+        """Make the load's planned slots these (by key); False when the load changed since
+        `version` was read (plan it again)."""
+
+    def add_call_slot(self, load_number: str, slot: PlannedSlot) -> bool:
+        """One extra slot (call now, emergency follow-up); False when its key exists."""
+
+    def claim_due_slots(
+        self,
+        engine: str,
+        now: datetime,
+        *,
+        limit: int,
+        cap: int,
+        owner: str,
+        lease_secs: float,
+        late_secs: float | None,
+    ) -> list[ClaimedAttempt]:
+        """Own up to `limit` due slots for one attempt each, keeping the engine's unsettled
+        attempts within `cap`; never the same (slot, attempt) twice, whoever else claims."""
+
+    def mark_attempt_placed(
+        self, attempt_id: int, provider: str, provider_call_id: str, now: datetime
+    ) -> bool: ...
+
+    def open_attempts(
+        self, now: datetime, stale_before: datetime, limit: int = 500
+    ) -> list[OpenAttempt]:
+        """Attempts ready to settle: call ended, placed before `stale_before`, or lease lapsed."""
+
+    def settle_attempt(self, attempt_id: int, settlement: Settlement, now: datetime) -> bool:
+        """Settle once (False if already settled) and move the slot and load on."""
+
+    def load_attempts(self, load_number: str) -> list[AttemptRow]: ...
+
+    def load_slots(self, load_number: str) -> list[SlotRow]: ...
+
+    def dispatch_board(self, filters: BoardFilters) -> list[BoardRow]:
+        """Loads with their last call, next slot and attempts; open emergencies first."""
+
+    def enqueue_finished_calls(self, target: str, since: datetime, now: datetime) -> int:
+        """Queue one webhook delivery per finished call about a known load created since."""
+
+    def claim_webhooks(
+        self, target: str, now: datetime, *, limit: int, lease_secs: float
+    ) -> list[WebhookDelivery]: ...
+
+    def settle_webhook(
+        self,
+        delivery_id: int,
+        state: str,
+        now: datetime,
+        *,
+        retry_at: datetime | None,
+        status: int | None,
+        error: str | None,
+    ) -> None: ...
 
     def close(self) -> None: ...

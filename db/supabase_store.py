@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 from postgrest.exceptions import APIError
+from pydantic_core import to_jsonable_python
 from supabase import ClientOptions, create_client
 
+from db.function_loads import FunctionLoads
 from db.function_payloads import (
     check_call_key,
     check_name,
@@ -48,7 +50,7 @@ MIGRATE_HINT = (
 )
 
 
-class SupabaseStore:
+class SupabaseStore(FunctionLoads):
     backend = "supabase"
 
     def __init__(self, url: str, service_role_key: str, *, timeout_secs: float = 30.0) -> None:
@@ -99,6 +101,9 @@ class SupabaseStore:
         if write:
             return WriteFailed(f"Supabase rejected the write and kept nothing ({detail}).")
         return StoreError(f"Supabase query failed ({detail}).")
+
+    def _function(self, name: str, params: dict[str, Any], *, write: bool = False) -> Any:
+        return self._rpc(name, to_jsonable_python(params), write=write)
 
     # -- schema ----------------------------------------------------------------------------
 

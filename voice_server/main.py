@@ -30,6 +30,7 @@ from voice_server.routers import (
     calls,
     conversations,
     health,
+    loads,
     metrics,
     pipecat,
     retell_webhook,
@@ -107,7 +108,16 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(StoreError, database_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
-    for module in (retell_ws, retell_webhook, calls, conversations, metrics, health, pipecat):
+    for module in (
+        retell_ws,
+        retell_webhook,
+        calls,
+        conversations,
+        metrics,
+        health,
+        pipecat,
+        loads,
+    ):
         app.include_router(module.router)
     return app
 

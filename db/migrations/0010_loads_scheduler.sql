@@ -1,0 +1,517 @@
+-- Loads, their call slots and attempts (scheduled check calls), and the webhook outbox.
+-- db/sqlite_0009_loads_scheduler.sql is the embedded equivalent; names match db/load_models.py.
+-- Work is rows: a scheduler claims due slots with FOR UPDATE SKIP LOCKED, so any number of
+-- schedulers place each (slot, attempt) at most once, and a crashed one's lease simply lapses.
+
+create table if not exists loads (
+    load_number text primary key check (btrim(load_number) <> ''),
+    driver_name text not null check (btrim(driver_name) <> ''),
+    driver_phone text,
+    origin text not null,
+    destination text not null,
+    pickup_at timestamptz not null,
+    pickup_tz text not null,
+    delivery_at timestamptz not null,
+    delivery_tz text not null,
+    status text not null default 'in_transit'
+        check (status in ('planned', 'in_transit', 'delivered', 'cancelled')),
+    plan jsonb check (jsonb_typeof(plan) = 'object'),
+    paused boolean not null default false,
+    unreachable_at timestamptz,
+    arrival_confirmed_at timestamptz,
+    version bigint not null default 1,
+    planned_version bigint not null default 0,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    check (delivery_at > pickup_at)
+);
+create index if not exists loads_to_plan on loads (load_number) where planned_version < version;
+
+create table if not exists call_slots (
+    id bigint generated always as identity primary key,
+    load_number text not null references loads (load_number) on delete cascade,
+    slot_key text not null,
+    kind text not null check (kind in ('interval', 'before_delivery', 'after_delivery',
+                                       'call_now', 'emergency_followup')),
+    due_at timestamptz not null,
+    engine text not null check (engine in ('retell', 'pipecat', 'simulated')),
+    max_attempts integer not null check (max_attempts >= 1),
+    quiet_exempt boolean not null default false,
+    state text not null default 'due'
+        check (state in ('due', 'calling', 'done', 'unreachable', 'skipped', 'cancelled')),
+    attempts integer not null default 0 check (attempts >= 0),
+    next_attempt_at timestamptz not null,
+    last_outcome text,
+    updated_at timestamptz not null default now(),
+    unique (load_number, slot_key)
+);
+create index if not exists call_slots_due on call_slots (engine, next_attempt_at) where state = 'due';
+create index if not exists call_slots_load on call_slots (load_number, next_attempt_at);
+
+create table if not exists call_attempts (
+    id bigint generated always as identity primary key,
+    slot_id bigint not null references call_slots (id) on delete cascade,
+    attempt integer not null check (attempt >= 1),
+    load_number text not null,
+    engine text not null,
+    state text not null check (state in ('placing', 'placed', 'settled')),
+    outcome text,
+    claimed_by text not null,
+    claimed_at timestamptz not null,
+    lease_until timestamptz not null,
+    placed_at timestamptz,
+    provider text,
+    provider_call_id text,
+    detail text,
+    settled_at timestamptz,
+    unique (slot_id, attempt)
+);
+create index if not exists call_attempts_open on call_attempts (engine) where state <> 'settled';
+create index if not exists call_attempts_load on call_attempts (load_number, id desc);
+create index if not exists call_attempts_call on call_attempts (provider, provider_call_id);
+
+-- Outbound webhooks waiting for delivery, one row per (target, call): its delivery id.
+create table if not exists webhook_outbox (
+    id bigint generated always as identity primary key,
+    target text not null,
+    provider text not null,
+    provider_call_id text not null,
+    load_number text,
+    state text not null default 'pending' check (state in ('pending', 'delivered', 'failed')),
+    attempts integer not null default 0,
+    next_attempt_at timestamptz not null,
+    last_status integer,
+    last_error text,
+    created_at timestamptz not null default now(),
+    delivered_at timestamptz,
+    unique (target, provider, provider_call_id)
+);
+create index if not exists webhook_outbox_due on webhook_outbox (target, next_attempt_at)
+    where state = 'pending';
+create index if not exists webhook_outbox_load on webhook_outbox (load_number, id desc);
+
+alter table loads enable row level security;
+alter table call_slots enable row level security;
+alter table call_attempts enable row level security;
+alter table webhook_outbox enable row level security;
+do $$
+begin
+    if exists (select 1 from pg_roles where rolname = 'anon') then
+        revoke all on loads, call_slots, call_attempts, webhook_outbox from anon;
+    end if;
+    if exists (select 1 from pg_roles where rolname = 'authenticated') then
+        revoke all on loads, call_slots, call_attempts, webhook_outbox from authenticated;
+    end if;
+    if exists (select 1 from pg_roles where rolname = 'service_role') then
+        grant select, insert, update, delete
+            on loads, call_slots, call_attempts, webhook_outbox to service_role;
+        grant usage, select on all sequences in schema public to service_role;
+    end if;
+end
+$$;
+
+-- A load as db.models Load.
+create or replace function dispatch_load_json(l loads)
+returns jsonb language sql stable as $$
+    select to_jsonb(l) - 'planned_version'
+$$;
+
+-- Bulk upsert by load number, all rows or none (one statement). A change to anything the
+-- call plan reads bumps `version`, so the scheduler re-expands that load's slots.
+create or replace function upsert_loads(p_loads jsonb)
+returns integer language plpgsql as $$
+declare
+    written integer;
+begin
+    if jsonb_typeof(p_loads) is distinct from 'array' then
+        raise exception using errcode = '22023', message = 'loads must be a JSON array';
+    end if;
+    insert into loads as l (load_number, driver_name, driver_phone, origin, destination,
+                            pickup_at, pickup_tz, delivery_at, delivery_tz, status, plan)
+    select r.load_number, r.driver_name, r.driver_phone, r.origin, r.destination, r.pickup_at,
+           r.pickup_tz, r.delivery_at, r.delivery_tz, coalesce(r.status, 'in_transit'), r.plan
+    from jsonb_to_recordset(p_loads) as r(
+        load_number text, driver_name text, driver_phone text, origin text, destination text,
+        pickup_at timestamptz, pickup_tz text, delivery_at timestamptz, delivery_tz text,
+        status text, plan jsonb)
+    on conflict (load_number) do update set
+        driver_name = excluded.driver_name, driver_phone = excluded.driver_phone,
+        origin = excluded.origin, destination = excluded.destination,
+        pickup_at = excluded.pickup_at, pickup_tz = excluded.pickup_tz,
+        delivery_at = excluded.delivery_at, delivery_tz = excluded.delivery_tz,
+        status = excluded.status, plan = excluded.plan,
+        version = l.version + (
+            (l.pickup_at, l.pickup_tz, l.delivery_at, l.delivery_tz, l.status, l.plan)
+            is distinct from
+            (excluded.pickup_at, excluded.pickup_tz, excluded.delivery_at, excluded.delivery_tz,
+             excluded.status, excluded.plan))::int,
+        updated_at = now();
+    get diagnostics written = row_count;
+    return written;
+end
+$$;
+
+create or replace function get_load(p_load_number text)
+returns jsonb language sql stable as $$
+    select dispatch_load_json(l) from loads l where l.load_number = p_load_number
+$$;
+
+create or replace function update_load(p_load_number text, p_patch jsonb)
+returns jsonb language plpgsql as $$
+declare
+    result loads;
+begin
+    update loads l set
+        status = coalesce(p_patch ->> 'status', l.status),
+        paused = coalesce((p_patch ->> 'paused')::boolean, l.paused),
+        plan = case when p_patch ? 'plan' and jsonb_typeof(p_patch -> 'plan') = 'object'
+                    then nullif(p_patch -> 'plan', '{}'::jsonb) else l.plan end,
+        unreachable_at = case when coalesce((p_patch ->> 'clear_unreachable')::boolean, false)
+                              then null else l.unreachable_at end,
+        version = l.version + 1,
+        updated_at = now()
+    where l.load_number = p_load_number
+    returning l.* into result;
+    if not found then
+        return null;
+    end if;
+    return dispatch_load_json(result);
+end
+$$;
+
+create or replace function loads_to_plan(p_limit integer)
+returns jsonb language sql stable as $$
+    select coalesce(jsonb_agg(dispatch_load_json(l)), '[]'::jsonb)
+    from loads l
+    where l.load_number in (select load_number from loads where planned_version < version
+                            order by load_number limit p_limit)
+$$;
+
+-- Make the load's planned slots exactly `p_slots` (by key): new ones are added, due slots the
+-- plan no longer has (and never attempted) are cancelled; call-now and emergency follow-ups
+-- are kept. Only when `p_version` is still the load's version (else it changed meanwhile).
+create or replace function sync_load_slots(p_load_number text, p_version bigint, p_slots jsonb)
+returns boolean language plpgsql as $$
+begin
+    perform 1 from loads where load_number = p_load_number and version = p_version for update;
+    if not found then
+        return false;
+    end if;
+    insert into call_slots (load_number, slot_key, kind, due_at, engine, max_attempts,
+                            quiet_exempt, next_attempt_at)
+    select p_load_number, s.slot_key, s.kind, s.due_at, s.engine, s.max_attempts,
+           coalesce(s.quiet_exempt, false), s.due_at
+    from jsonb_to_recordset(p_slots) as s(slot_key text, kind text, due_at timestamptz,
+                                          engine text, max_attempts integer, quiet_exempt boolean)
+    on conflict (load_number, slot_key) do update set
+        engine = excluded.engine, max_attempts = excluded.max_attempts, updated_at = now()
+        where call_slots.state = 'due' and call_slots.attempts = 0;
+    update call_slots s set state = 'cancelled', updated_at = now()
+    where s.load_number = p_load_number and s.state = 'due' and s.attempts = 0
+      and s.kind in ('interval', 'before_delivery', 'after_delivery')
+      and not exists (select 1 from jsonb_array_elements(p_slots) e
+                      where e ->> 'slot_key' = s.slot_key);
+    update loads set planned_version = p_version where load_number = p_load_number;
+    return true;
+end
+$$;
+
+create or replace function add_call_slot(p_load_number text, p_slot jsonb)
+returns boolean language plpgsql as $$
+declare
+    added integer;
+begin
+    insert into call_slots (load_number, slot_key, kind, due_at, engine, max_attempts,
+                            quiet_exempt, next_attempt_at)
+    select p_load_number, p_slot ->> 'slot_key', p_slot ->> 'kind',
+           (p_slot ->> 'due_at')::timestamptz, p_slot ->> 'engine',
+           (p_slot ->> 'max_attempts')::integer,
+           coalesce((p_slot ->> 'quiet_exempt')::boolean, false),
+           (p_slot ->> 'due_at')::timestamptz
+    on conflict (load_number, slot_key) do nothing;
+    get diagnostics added = row_count;
+    return added = 1;
+end
+$$;
+
+-- Claim up to p_limit due slots of one engine for one attempt each, within the engine's
+-- concurrency cap (attempts not settled count against it). Slots first due more than
+-- p_late_secs ago (never attempted) are skipped instead when p_late_secs is not null. Slots of
+-- paused or inactive loads wait; after-delivery slots of confirmed arrivals are skipped.
+create or replace function claim_due_slots(
+    p_engine text, p_now timestamptz, p_limit integer, p_cap integer, p_owner text,
+    p_lease_secs double precision, p_late_secs double precision)
+returns jsonb language plpgsql as $$
+declare
+    in_flight integer;
+    room integer;
+    claimed jsonb;
+begin
+    -- The cap is shared by every scheduler: claims of one engine take turns (a few ms each).
+    perform pg_advisory_xact_lock(hashtext('dispatch_claim:' || p_engine));
+    update call_slots s set state = 'skipped', last_outcome = 'too_late', updated_at = p_now
+    from loads l
+    where l.load_number = s.load_number and s.engine = p_engine and s.state = 'due'
+      and s.next_attempt_at <= p_now
+      and ((p_late_secs is not null and s.attempts = 0
+            and s.due_at < p_now - make_interval(secs => p_late_secs))
+           or (s.kind = 'after_delivery' and l.arrival_confirmed_at is not null)
+           or l.status in ('delivered', 'cancelled'));
+    select count(*) into in_flight from call_attempts
+    where engine = p_engine and state <> 'settled';
+    room := least(p_limit, p_cap - in_flight);
+    if room <= 0 then
+        return '[]'::jsonb;
+    end if;
+    with due as (
+        select s.id from call_slots s join loads l on l.load_number = s.load_number
+        where s.engine = p_engine and s.state = 'due' and s.next_attempt_at <= p_now
+          and not l.paused and l.status in ('planned', 'in_transit')
+        order by s.next_attempt_at, s.id
+        limit room
+        for update of s skip locked
+    ), taken as (
+        update call_slots s set state = 'calling', attempts = s.attempts + 1, updated_at = p_now
+        from due where s.id = due.id
+        returning s.*
+    ), attempts as (
+        insert into call_attempts (slot_id, attempt, load_number, engine, state, claimed_by,
+                                   claimed_at, lease_until)
+        select t.id, t.attempts, t.load_number, t.engine, 'placing', p_owner, p_now,
+               p_now + make_interval(secs => p_lease_secs)
+        from taken t
+        returning id, slot_id, attempt
+    )
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'attempt_id', a.id, 'slot_id', t.id, 'attempt', a.attempt,
+        'max_attempts', t.max_attempts, 'kind', t.kind, 'due_at', t.due_at,
+        'engine', t.engine, 'load', dispatch_load_json(l)) order by t.next_attempt_at), '[]')
+    into claimed
+    from attempts a join taken t on t.id = a.slot_id join loads l on l.load_number = t.load_number;
+    return claimed;
+end
+$$;
+
+create or replace function mark_attempt_placed(
+    p_attempt_id bigint, p_provider text, p_provider_call_id text, p_now timestamptz)
+returns boolean language sql as $$
+    update call_attempts set provider = p_provider, provider_call_id = p_provider_call_id,
+        placed_at = p_now, state = case when state = 'placing' then 'placed' else state end
+    where id = p_attempt_id
+    returning state = 'placed'
+$$;
+
+-- Attempts that can be settled now: placed ones whose call has ended, placed ones older than
+-- p_stale_before, and placing ones whose lease lapsed (their scheduler stopped mid-placement).
+create or replace function open_attempts(
+    p_now timestamptz, p_stale_before timestamptz, p_limit integer)
+returns jsonb language sql stable as $$
+    select coalesce(jsonb_agg(q.item), '[]'::jsonb) from (
+    select jsonb_build_object(
+        'attempt_id', a.id, 'slot_id', a.slot_id, 'attempt', a.attempt,
+        'max_attempts', s.max_attempts, 'kind', s.kind, 'load_number', a.load_number,
+        'engine', a.engine, 'state', a.state, 'claimed_at', a.claimed_at,
+        'lease_until', a.lease_until, 'placed_at', a.placed_at, 'provider', a.provider,
+        'provider_call_id', a.provider_call_id, 'call_status', c.status,
+        'disconnection_reason', c.disconnection_reason,
+        'user_turns', (select count(*) from jsonb_array_elements(c.transcript) t
+                       where t ->> 'role' = 'user'),
+        'call_outcome', c.call_outcome, 'emergency_type', c.emergency_type,
+        'load', dispatch_load_json(l)) as item
+    from call_attempts a
+    join call_slots s on s.id = a.slot_id
+    join loads l on l.load_number = a.load_number
+    left join calllog c on c.provider = a.provider and c.provider_call_id = a.provider_call_id
+    where a.state <> 'settled' and ((a.state = 'placing' and a.lease_until < p_now)
+       or (a.state = 'placed' and (c.status in ('ended', 'error') or a.placed_at < p_stale_before)))
+    order by a.id
+    limit p_limit) q
+$$;
+
+-- Settle one attempt (once) and move its slot on: done, due again at retry_at, or unreachable.
+create or replace function settle_attempt(p_attempt_id bigint, p_settlement jsonb,
+                                          p_now timestamptz)
+returns boolean language plpgsql as $$
+declare
+    a call_attempts;
+    retry_at timestamptz := (p_settlement ->> 'retry_at')::timestamptz;
+    outcome text := p_settlement ->> 'outcome';
+begin
+    update call_attempts set state = 'settled', outcome = p_settlement ->> 'outcome',
+        detail = coalesce(p_settlement ->> 'detail', detail), settled_at = p_now
+    where id = p_attempt_id and state <> 'settled'
+    returning * into a;
+    if not found then
+        return false;
+    end if;
+    update call_slots set
+        state = case when retry_at is not null then 'due'
+                     when outcome = 'completed' then 'done' else 'unreachable' end,
+        next_attempt_at = coalesce(retry_at, next_attempt_at),
+        last_outcome = outcome, updated_at = p_now
+    where id = a.slot_id;
+    if coalesce((p_settlement ->> 'unreachable')::boolean, false) then
+        update loads set unreachable_at = p_now, updated_at = p_now
+        where load_number = a.load_number;
+    elsif outcome = 'completed' then
+        update loads set unreachable_at = null, updated_at = p_now
+        where load_number = a.load_number and unreachable_at is not null;
+    end if;
+    if coalesce((p_settlement ->> 'arrival_confirmed')::boolean, false) then
+        update loads set arrival_confirmed_at = coalesce(arrival_confirmed_at, p_now)
+        where load_number = a.load_number;
+    end if;
+    return true;
+end
+$$;
+
+create or replace function load_attempts(p_load_number text)
+returns jsonb language sql stable as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'attempt_id', a.id, 'slot_key', s.slot_key, 'kind', s.kind, 'due_at', s.due_at,
+        'attempt', a.attempt, 'engine', a.engine, 'state', a.state, 'outcome', a.outcome,
+        'claimed_at', a.claimed_at, 'placed_at', a.placed_at, 'provider', a.provider,
+        'provider_call_id', a.provider_call_id, 'detail', a.detail) order by a.id desc),
+        '[]'::jsonb)
+    from call_attempts a join call_slots s on s.id = a.slot_id
+    where a.load_number = p_load_number
+$$;
+
+create or replace function load_slots(p_load_number text)
+returns jsonb language sql stable as $$
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'slot_key', s.slot_key, 'kind', s.kind, 'due_at', s.due_at, 'engine', s.engine,
+        'max_attempts', s.max_attempts, 'quiet_exempt', s.quiet_exempt, 'state', s.state,
+        'attempts', s.attempts, 'next_attempt_at', s.next_attempt_at,
+        'last_outcome', s.last_outcome) order by s.next_attempt_at, s.id), '[]'::jsonb)
+    from call_slots s where s.load_number = p_load_number
+$$;
+
+-- Every load on the board: open emergencies first, then unreachable drivers, then by next call.
+create or replace function dispatch_board(p_filters jsonb)
+returns jsonb language sql stable as $$
+    with rows as (
+        select l, lc, nx, att.attempts, wf.last_error, em.emergency_type,
+               (em.emergency_type is not null) as open_emergency
+        from loads l
+        left join lateral (
+            select c.provider, c.provider_call_id, c.created_at, c.status, c.structured
+            from calllog c where c.load_number = l.load_number
+            order by c.created_at desc, c.id desc limit 1
+        ) lc on true
+        -- An emergency stays open until a later call with a real answer says otherwise.
+        left join lateral (
+            select c.emergency_type from calllog c
+            where c.load_number = l.load_number and c.call_outcome <> 'Incomplete'
+            order by c.created_at desc, c.id desc limit 1
+        ) em on true
+        left join lateral (
+            select s.next_attempt_at, s.kind from call_slots s
+            where s.load_number = l.load_number and s.state = 'due'
+            order by s.next_attempt_at limit 1
+        ) nx on true
+        left join lateral (
+            select s.attempts from call_slots s
+            where s.load_number = l.load_number and s.attempts > 0
+            order by s.updated_at desc, s.id desc limit 1
+        ) att on true
+        left join lateral (
+            select w.last_error from webhook_outbox w
+            where w.load_number = l.load_number and w.state = 'failed'
+            order by w.id desc limit 1
+        ) wf on true
+        where (coalesce((p_filters ->> 'include_inactive')::boolean, false)
+               or l.status in ('planned', 'in_transit'))
+          and (coalesce(p_filters ->> 'query', '') = ''
+               or strpos(lower(l.load_number), lower(p_filters ->> 'query')) > 0
+               or strpos(lower(l.driver_name), lower(p_filters ->> 'query')) > 0)
+    )
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'load', dispatch_load_json(r.l),
+        'last_call_id', (r.lc).provider_call_id, 'last_call_provider', (r.lc).provider,
+        'last_call_at', (r.lc).created_at, 'last_call_status', (r.lc).status,
+        'last_structured', (r.lc).structured, 'last_emergency_type', r.emergency_type,
+        'next_due_at', (r.nx).next_attempt_at, 'next_kind', (r.nx).kind,
+        'attempts', coalesce(r.attempts, 0), 'open_emergency', r.open_emergency,
+        'webhook_failure', r.last_error)
+        order by r.open_emergency desc, ((r.l).unreachable_at is not null) desc,
+                 (r.nx).next_attempt_at nulls last, (r.l).load_number), '[]'::jsonb)
+    from rows r
+    where not coalesce((p_filters ->> 'only_problems')::boolean, false)
+       or r.open_emergency or (r.l).unreachable_at is not null or r.last_error is not null
+$$;
+
+-- Queue one delivery per finished call about a known load (existing ones are left alone).
+create or replace function enqueue_finished_calls(p_target text, p_since timestamptz,
+                                                  p_now timestamptz)
+returns integer language plpgsql as $$
+declare
+    added integer;
+begin
+    insert into webhook_outbox (target, provider, provider_call_id, load_number, next_attempt_at,
+                                created_at)
+    select p_target, c.provider, c.provider_call_id, c.load_number, p_now, p_now
+    from loads l join calllog c on c.load_number = l.load_number
+    where c.status in ('ended', 'error') and c.created_at >= p_since
+    on conflict (target, provider, provider_call_id) do nothing;
+    get diagnostics added = row_count;
+    return added;
+end
+$$;
+
+create or replace function claim_webhooks(p_target text, p_now timestamptz, p_limit integer,
+                                          p_lease_secs double precision)
+returns jsonb language sql as $$
+    with due as (
+        select id from webhook_outbox
+        where target = p_target and state = 'pending' and next_attempt_at <= p_now
+        order by next_attempt_at, id limit p_limit
+        for update skip locked
+    ), taken as (
+        update webhook_outbox w set attempts = w.attempts + 1,
+            next_attempt_at = p_now + make_interval(secs => p_lease_secs)
+        from due where w.id = due.id
+        returning w.*
+    )
+    select coalesce(jsonb_agg(jsonb_build_object(
+        'id', id, 'target', target, 'provider', provider, 'provider_call_id', provider_call_id,
+        'load_number', load_number, 'attempts', attempts, 'created_at', created_at)
+        order by id), '[]'::jsonb)
+    from taken
+$$;
+
+create or replace function settle_webhook(p_id bigint, p_state text, p_now timestamptz,
+                                          p_retry_at timestamptz, p_status integer,
+                                          p_error text)
+returns void language sql as $$
+    update webhook_outbox set state = p_state, last_status = p_status, last_error = p_error,
+        next_attempt_at = coalesce(p_retry_at, next_attempt_at),
+        delivered_at = case when p_state = 'delivered' then p_now end
+    where id = p_id
+$$;
+
+do $$
+declare
+    fn regprocedure;
+begin
+    for fn in
+        select p.oid::regprocedure from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+        where n.nspname = 'public' and p.proname in (
+            'dispatch_load_json', 'upsert_loads', 'get_load', 'update_load', 'loads_to_plan',
+            'sync_load_slots', 'add_call_slot', 'claim_due_slots', 'mark_attempt_placed',
+            'open_attempts', 'settle_attempt', 'load_attempts', 'load_slots', 'dispatch_board',
+            'enqueue_finished_calls', 'claim_webhooks', 'settle_webhook')
+    loop
+        execute format('revoke all on function %s from public', fn);
+        if exists (select 1 from pg_roles where rolname = 'anon') then
+            execute format('revoke all on function %s from anon', fn);
+        end if;
+        if exists (select 1 from pg_roles where rolname = 'authenticated') then
+            execute format('revoke all on function %s from authenticated', fn);
+        end if;
+        if exists (select 1 from pg_roles where rolname = 'service_role') then
+            execute format('grant execute on function %s to service_role', fn);
+        end if;
+    end loop;
+end
+$$;

@@ -1,0 +1,1 @@
+"""The scheduler: turns loads' call plans into placed check calls (`python -m scheduler`)."""
