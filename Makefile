@@ -39,7 +39,7 @@ dev: env
 	$(PY) -m db migrate
 	$(PY) -m db seed --calls 2000 --if-empty
 	STREAMLIT_SERVER_FILE_WATCHER_TYPE=auto STREAMLIT_SERVER_RUN_ON_SAVE=true \
-	  $(VENV)/bin/honcho start web voice
+	  $(VENV)/bin/honcho start web voice scheduler
 
 ## make bot: the Pipecat bot (needs DEEPGRAM_API_KEY; espeak-ng speaks offline).
 bot: env

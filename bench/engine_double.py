@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from voice_server.engines.base import StartCallRequest, StartedCall
+from protocols.start_call import StartCallRequest, StartedCall
 
 
 class EngineDouble:

@@ -12,8 +12,10 @@ from enum import StrEnum
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from protocols.phones import to_e164
+from protocols.start_call import configured_phone_region
 
 
 class LoadStatus(StrEnum):
@@ -123,13 +125,7 @@ class LoadIn(BaseModel):
     def _e164(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        try:
-            number = phonenumbers.parse(value, None)
-        except phonenumbers.NumberParseException:
-            raise ValueError(f"{value!r} is not an E.164 phone number (+15551234567)") from None
-        if not phonenumbers.is_valid_number(number):
-            raise ValueError(f"{value!r} is not a valid phone number")
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return to_e164(value, configured_phone_region())
 
     @field_validator("pickup_at", "delivery_at")
     @classmethod

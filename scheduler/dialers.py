@@ -26,14 +26,14 @@ from db.demo_scripts import KIND_WEIGHTS, DriverScript, make_script
 from db.load_models import ClaimedAttempt
 from db.models import CallStatus, CallUpdate, Provider
 from db.store import Store, StoreError
-from settings import Settings
-from voice_server.engines.base import StartCallRequest, StartedCall
-from voice_server.retell_caller import (
+from protocols.retell.caller import (
     RetellCaller,
     llm_socket_url,
     new_simulated_call_id,
     simulated_call_details,
 )
+from protocols.start_call import StartCallRequest, StartedCall
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
