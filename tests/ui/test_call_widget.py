@@ -305,6 +305,8 @@ def test_the_live_panel_shows_a_retell_protocol_call_within_two_seconds_of_its_f
         expect(live).to_contain_text("Emergency in progress")
         caller.say("Nobody is hurt, everyone is safe")
         expect(live).to_contain_text("Nobody is hurt", timeout=2_000)
+        live.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "live_calls.png"))
     finally:
         caller.hang_up()
     expect(panel.locator(f".st-key-live_retell_{call_id}")).to_have_count(0, timeout=10_000)
