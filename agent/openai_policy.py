@@ -68,6 +68,13 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
+def tools_for(context: CallContext) -> list[dict[str, Any]]:
+    """Without a transfer line the model is not offered a transfer it cannot make."""
+    if context.has_transfer_line:
+        return TOOLS
+    return [tool for tool in TOOLS if tool["function"]["name"] != "transfer_to_dispatcher"]
+
+
 class CompletionError(RuntimeError):
     """The Chat Completions endpoint answered with an error or something unreadable."""
 
@@ -93,12 +100,31 @@ def system_prompt(context: CallContext) -> str:
         "sentence, then call end_call.\n"
         "Emergency at any moment (accident, breakdown, medical, theft or threat): ask whether "
         "they are safe, whether anyone is hurt, the exact location, whether the load is secure; "
-        "say a human dispatcher is being connected and call transfer_to_dispatcher once safety "
-        "and location are known, or at once if anyone is hurt or in danger. A crash they only "
-        "saw, or a tire already fixed, is a delay, not an emergency.\n"
+        f"{_handoff_instruction(context)} A crash they only saw, or a tire already fixed, is a "
+        "delay, not an emergency.\n"
         "Answer questions about the load from the call details. If the driver stays evasive, "
         "offer specific options at most three times, then end politely with end_call.\n"
         f"Outcomes are recorded as: {', '.join(o.value for o in CallOutcome)}."
+    )
+
+
+def _handoff_instruction(context: CallContext) -> str:
+    if context.has_transfer_line:
+        return (
+            "say a human dispatcher is being connected and call transfer_to_dispatcher once "
+            "safety and location are known, or at once if anyone is hurt or in danger."
+        )
+    callback = (
+        f"they will be called back at {context.callback_number}"
+        if context.callback_number
+        else "ask once for the best number to call them back on"
+    )
+    return (
+        "this call has NO transfer line: never say you are connecting or transferring anyone. "
+        "Once safety and location are known (at once if anyone is hurt or in danger) say: "
+        '"I\'ve alerted the dispatch office, and a dispatcher will call you back right away", '
+        f"tell them to call 911 first if anyone is hurt or in danger, {callback}, then say "
+        "goodbye and call end_call."
     )
 
 
@@ -185,7 +211,7 @@ class OpenAIPolicy:
             "model": self.model,
             "stream": True,
             "messages": chat_messages(context, transcript),
-            "tools": TOOLS,
+            "tools": tools_for(context),
             "tool_choice": "auto",
             "temperature": 0.2,
         }

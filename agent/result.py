@@ -38,8 +38,19 @@ def result_of(state: CallState) -> CallResult:
             state.emergency_location.describe() if state.emergency_location else None
         ),
         load_secure=state.load_secure,
-        escalation_status=EscalationStatus.CONNECTED_TO_HUMAN if state.escalated else None,
+        escalation_status=_escalation(state),
     )
+
+
+def _escalation(state: CallState) -> EscalationStatus | None:
+    """What the agent did with the emergency; only the provider can say a human answered."""
+    if not state.escalated:
+        return None
+    if state.connecting_announced and state.office_alerted:
+        return EscalationStatus.TRANSFER_FAILED  # the agent fell back to a callback
+    if state.connecting_announced:
+        return EscalationStatus.TRANSFER_REQUESTED
+    return EscalationStatus.CALLBACK_REQUESTED
 
 
 def reply_and_result(context: CallContext, transcript: Sequence[Turn]) -> tuple[Reply, CallResult]:

@@ -1,10 +1,14 @@
 """The deterministic conversation policy: what the agent says next, from (context, transcript).
 
 Check-in: ask only for what is missing, one thing at a time, confirm in one sentence and end.
-Emergency (any moment): safety, injuries, exact location, load; then hand over to a human
-dispatcher (`Reply.transfer_number = context.transfer_number`; the edge passes
-DISPATCH_TRANSFER_NUMBER in through `CallContext.transfer_number`). Without a number the agent
-still tells the driver a dispatcher is being connected and the result still records escalation.
+Emergency (any moment): safety, injuries, exact location, load; then the hand-off. With a
+transfer line (`CallContext.transfer_number`, set by the edge only when the call can really be
+transferred) the agent says it is connecting a human dispatcher and transfers
+(`Reply.transfer_number`). Without one, or after a transfer that did not go through, it never
+says it is connecting anyone: it tells the driver the dispatch office has been alerted and will
+call back (911 first when someone is hurt or in danger), asks once for a callback number when
+the call does not know one, and ends the call. Whatever the driver says after that is answered
+briefly and the call is ended again, never looped.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ from collections.abc import Sequence
 
 from agent.places import Location
 from agent.signals import Question, Reading
-from agent.state import SILENCE_GOODBYE, SILENCE_REMINDER_LIMIT, CallState, follow
+from agent.state import (
+    CALLBACK_ASK_LIMIT,
+    EMERGENCY_GOODBYE,
+    SILENCE_GOODBYE,
+    SILENCE_REMINDER_LIMIT,
+    CallState,
+    follow,
+)
 from agent.topics import Topic
 from agent.types import CallContext, Reply, Turn
 from agent.vocabulary import DriverStatus, EmergencyType
@@ -78,8 +89,14 @@ _EMERGENCY_OPENERS = {
     EmergencyType.OTHER: "That sounds serious.",
 }
 _CONNECTING = "I'm connecting you to a human dispatcher now, please stay on the line."
-_STILL_CONNECTING = "A human dispatcher is being connected, please stay on the line and stay safe."
+_STILL_CONNECTING = "I'm transferring you to a human dispatcher now, please stay on the line."
 _CALL_911 = "If anyone needs medical help or you're in danger, call 911 right away."
+_CALL_911_FIRST = "If anyone is hurt or in danger, call 911 first."
+_TRANSFER_FAILED = "I couldn't get a dispatcher on the line."
+_OFFICE_ALERTED = "I've alerted the dispatch office, and a dispatcher will call you back right away"
+_CALLBACK_QUESTION = "What's the best number for the dispatcher to call you back on?"
+_OFFICE_HAS_IT = "The dispatch office has your details and a dispatcher will call you back shortly"
+_GOODBYE_SAFE = f"Keep your phone close and stay safe. {EMERGENCY_GOODBYE}"
 
 
 def _comma_name(context: CallContext) -> str:
@@ -230,15 +247,7 @@ def _emergency_reply(context: CallContext, state: CallState, reading: Reading | 
     opener = (*opener, *answer)
     topic = state.next_emergency_topic()
     if topic is None:
-        urgent = (_CALL_911,) if state.injured or state.in_danger else ()
-        return Reply(
-            sentences=(
-                *opener,
-                *urgent,
-                _STILL_CONNECTING if state.connecting_announced else _CONNECTING,
-            ),
-            transfer_number=context.transfer_number or None,
-        )
+        return _handoff(context, state, reading, opener)
     if first_reply:
         opener = (*opener, "Your safety comes first.") if topic is Topic.SAFETY else opener
     elif opener:
@@ -249,6 +258,64 @@ def _emergency_reply(context: CallContext, state: CallState, reading: Reading | 
         opener = ("Okay.",)
     variant = min(state.emergency_asked(topic), 1)
     return Reply(sentences=(*opener, _EMERGENCY_QUESTIONS[topic][variant]))
+
+
+def _spoken_number(number: str) -> str:
+    """How a person reads a callback number back: "+15551234567" -> "555 123 4567"."""
+    digits = number.removeprefix("+1") if len(number) == 12 else number.removeprefix("+")
+    if len(digits) == 10:
+        return f"{digits[:3]} {digits[3:6]} {digits[6:]}"
+    return " ".join(digits[i : i + 3] for i in range(0, len(digits), 3))
+
+
+def _handoff(
+    context: CallContext, state: CallState, reading: Reading | None, opener: tuple[str, ...]
+) -> Reply:
+    """The essentials are in (or someone is hurt): transfer, or have the office call back."""
+    urgent = (_CALL_911,) if state.injured or state.in_danger else ()
+    if context.has_transfer_line:
+        return Reply(
+            sentences=(
+                *opener,
+                *urgent,
+                _STILL_CONNECTING if state.connecting_announced else _CONNECTING,
+            ),
+            transfer_number=context.transfer_number,
+        )
+    first_911 = (_CALL_911_FIRST,) if state.injured or state.in_danger else ()
+    callback = context.callback_number or state.callback_number
+    at = f" at {_spoken_number(callback)}" if callback else ""
+    if state.office_alerted and not state.emergency_goodbye_said:
+        # The answer to the callback question (a number, or none).
+        return Reply(
+            sentences=(
+                *opener,
+                f"Thanks, a dispatcher will call you back right away{at}.",
+                _GOODBYE_SAFE,
+            ),
+            end_call=True,
+        )
+    if state.office_alerted:
+        # The driver kept talking after the goodbye: answer briefly and end again.
+        newly_hurt = reading is not None and (reading.injured or reading.unsafe)
+        return Reply(
+            sentences=(
+                *opener,
+                *(first_911 if newly_hurt else ()),
+                f"{_OFFICE_HAS_IT}{at}.",
+                _GOODBYE_SAFE,
+            ),
+            end_call=True,
+        )
+    failed = (_TRANSFER_FAILED,) if state.connecting_announced else ()
+    if callback is None and state.callback_asks < CALLBACK_ASK_LIMIT:
+        return Reply(
+            sentences=(*opener, *first_911, *failed, f"{_OFFICE_ALERTED}.", _CALLBACK_QUESTION)
+        )
+    return Reply(
+        sentences=(*opener, *first_911, *failed, f"{_OFFICE_ALERTED}{at}.", _GOODBYE_SAFE),
+        end_call=True,
+    )
 
 
 def next_reply(context: CallContext, transcript: Sequence[Turn]) -> Reply:
@@ -285,19 +352,35 @@ def reply_for(context: CallContext, state: CallState) -> Reply:
     return Reply(sentences=(*answer, *ack, *_question(topic, state, context)))
 
 
+def _decision(reply: Reply) -> tuple[bool, str | None]:
+    return reply.end_call, reply.transfer_number
+
+
 def reminder_reply(
     context: CallContext, transcript: Sequence[Turn], reminders_in_a_row: int
 ) -> Reply:
     """Retell's reminder_required: a short nudge; after three in a row, end (or hand over)."""
     state = follow(transcript)
     if reminders_in_a_row >= SILENCE_REMINDER_LIMIT:
-        if state.emergency is not None:
+        if state.emergency is not None and context.has_transfer_line:
             return Reply(
                 sentences=(
                     "I'm not hearing you, so I'm getting a human dispatcher on the line.",
                     _CONNECTING,
                 ),
-                transfer_number=context.transfer_number or None,
+                transfer_number=context.transfer_number,
+            )
+        if state.emergency is not None:
+            callback = context.callback_number or state.callback_number
+            at = f" at {_spoken_number(callback)}" if callback else ""
+            return Reply(
+                sentences=(
+                    "I'm not hearing you.",
+                    _CALL_911_FIRST,
+                    f"{_OFFICE_ALERTED}{at}.",
+                    _GOODBYE_SAFE,
+                ),
+                end_call=True,
             )
         return Reply(
             sentences=(SILENCE_GOODBYE, "Please call dispatch back when you can."), end_call=True
@@ -306,8 +389,10 @@ def reminder_reply(
         return Reply(sentences=("Are you still there?",))
     if state.emergency is not None:
         topic = state.next_emergency_topic()
-        question = _EMERGENCY_QUESTIONS[topic][0] if topic else _STILL_CONNECTING
-        return Reply(sentences=("I didn't hear anything.", question))
+        if topic is None:
+            handoff = _handoff(context, state, None, ())
+            return Reply(("I didn't hear anything.", *handoff.sentences), *_decision(handoff))
+        return Reply(sentences=("I didn't hear anything.", _EMERGENCY_QUESTIONS[topic][0]))
     topic = state.topic if state.topic in _PROBES else next_checkin_topic(state)
     question = _PROBES[topic][0] if topic else "Can you give me a quick status update?"
     return Reply(sentences=("I didn't hear anything.", question))

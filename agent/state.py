@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
+from agent.phone import phone_number
 from agent.places import Location
 from agent.signals import Question, Reading, read_user_turn
 from agent.topics import Topic, asked_topic
@@ -29,6 +30,10 @@ HANDOVER_PHRASE = re.compile(
     r"(?i)\b(?:human )?dispatcher\b.*\b(?:connect|on the line|transfer)|"
     r"\b(?:connect|transfer)\w* you to (?:a |the )?(?:human|dispatcher)"
 )
+# Without a transfer line the agent tells the driver the office will call back instead.
+OFFICE_ALERTED_PHRASE = re.compile(r"(?i)\balerted the dispatch office\b")
+EMERGENCY_GOODBYE = "I'm ending this call now."
+CALLBACK_ASK_LIMIT = 1  # the callback number is asked once; the office has the call either way
 
 _EMERGENCY_TOPICS = (Topic.SAFETY, Topic.INJURY, Topic.LOCATION, Topic.LOAD_SECURE)
 
@@ -63,6 +68,10 @@ class CallState:
     silence_goodbye_said: bool = False
     connecting_announced: bool = False  # the agent told the driver a dispatcher is coming
     handover_reached: bool = False  # the protocol reached the transfer point; it stays reached
+    office_alerted: bool = False  # the agent told the driver the office will call back
+    emergency_goodbye_said: bool = False  # ... and that it is ending the call
+    callback_number: str | None = None  # the number the driver gave for the callback
+    callback_asks: int = 0
 
     def emergency_asked(self, topic: Topic) -> int:
         return dict(self.emergency_asks).get(topic, 0)
@@ -84,7 +93,9 @@ class CallState:
 
     @property
     def escalated(self) -> bool:
-        return self.emergency is not None and (self.connecting_announced or self.handover_reached)
+        return self.emergency is not None and (
+            self.connecting_announced or self.office_alerted or self.handover_reached
+        )
 
 
 _EMPTY = CallState()
@@ -127,6 +138,12 @@ def _apply_agent(values: dict[str, object], asks: dict[Topic, int], turn: Turn) 
         values["silence_goodbye_said"] = True
     if values.get("emergency") is not None and HANDOVER_PHRASE.search(turn.content):
         values["connecting_announced"] = True
+    if values.get("emergency") is not None and OFFICE_ALERTED_PHRASE.search(turn.content):
+        values["office_alerted"] = True
+        if EMERGENCY_GOODBYE in turn.content:
+            values["emergency_goodbye_said"] = True
+    if topic is Topic.CALLBACK:
+        values["callback_asks"] = int(values.get("callback_asks", 0)) + 1  # type: ignore[call-overload]
     if topic is Topic.REPEAT:
         values["repeat_asked"] = True  # the question being repeated stays the pending one
         return
@@ -173,6 +190,7 @@ _FACT_NAMES = (
     "injury",
     "emergency_location",
     "load_secure",
+    "callback_number",
 )
 _AT_FACILITY = (DriverStatus.ARRIVED, DriverStatus.UNLOADING)
 
@@ -251,6 +269,8 @@ def follow(transcript: Sequence[Turn]) -> CallState:
             values["emergency"] = reading.emergency.kind
             in_emergency = True
         facts_before = tuple(values.get(name) for name in _FACT_NAMES)
+        if topic is Topic.CALLBACK and (number := phone_number(turn.content)):
+            values["callback_number"] = number
         if in_emergency:
             _apply_emergency_reading(values, reading)
             _note_handover(values, asks)

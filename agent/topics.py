@@ -25,6 +25,7 @@ class Topic(StrEnum):
     SAFETY = "safety"
     INJURY = "injury"
     LOAD_SECURE = "load_secure"
+    CALLBACK = "callback"  # the number the office should call the driver back on
     REPEAT = "repeat"
 
 
@@ -32,6 +33,7 @@ class Topic(StrEnum):
 _TOPIC_PATTERNS: tuple[tuple[Topic, GatedPattern], ...] = tuple(
     (topic, GatedPattern(pattern))
     for topic, pattern in (
+        (Topic.CALLBACK, r"call you back|callback number|reach you (?:at|on)"),
         (Topic.POD, r"\bpod\b|proof of delivery|signed paperwork|bills? of lading"),
         (Topic.LOAD_SECURE, r"\b(?:load|trailer|cargo|freight)\b.*\bsecure|\bsecured?\b"),
         (Topic.INJURY, r"\bhurt\b|\binjur|\bneed an ambulance|medical attention"),

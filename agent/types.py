@@ -47,7 +47,15 @@ class CallContext:
     # edge, never read by the agent, so a reply never depends on something the transcript and
     # the load details cannot explain.
     scenario: str | None = None
-    transfer_number: str | None = None  # DISPATCH_TRANSFER_NUMBER, passed in by the edge
+    # DISPATCH_TRANSFER_NUMBER, passed in by the edge only when this call can really be
+    # transferred there (a phone line with a transfer the provider can place); None otherwise,
+    # and the agent then never says it is connecting anyone.
+    transfer_number: str | None = None
+    callback_number: str | None = None  # the driver's phone when the call knows it
+
+    @property
+    def has_transfer_line(self) -> bool:
+        return bool(self.transfer_number)
 
     @property
     def first_name(self) -> str | None:
@@ -77,6 +85,7 @@ class CallContext:
             appointment=pick("appointment", "appointment_time"),
             scenario=pick("scenario"),
             transfer_number=transfer_number,
+            callback_number=pick("driver_phone", "callback_number"),
         )
 
 

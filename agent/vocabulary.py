@@ -25,4 +25,32 @@ class EmergencyType(StrEnum):
 
 
 class EscalationStatus(StrEnum):
-    CONNECTED_TO_HUMAN = "Connected to Human Dispatcher"
+    """What happened to an emergency's hand-off; "connected" only on the provider's word.
+
+    The agent records what it did (asked for a transfer, or told the driver the office will
+    call back); the voice server upgrades a transfer to connected or failed when Retell's
+    transfer webhooks or Twilio's answer say so, and a later write never downgrades it (see
+    `rank`).
+    """
+
+    CALLBACK_REQUESTED = "Callback Requested"  # no transfer line: the office calls the driver
+    TRANSFER_REQUESTED = "Transfer Requested"  # the agent asked the provider to transfer
+    TRANSFER_FAILED = "Transfer Failed"  # the provider could not bridge a human
+    TRANSFER_CONNECTED = "Transfer Connected"  # the provider bridged a human dispatcher
+
+    @property
+    def rank(self) -> int:
+        """Merge order: a status only ever moves to one of higher rank."""
+        return _ESCALATION_RANK[self]
+
+
+# Before the honest vocabulary, every escalated call said this whether or not anyone answered;
+# migrations map it to TRANSFER_REQUESTED (all that was ever known).
+LEGACY_CONNECTED_TO_HUMAN = "Connected to Human Dispatcher"
+
+_ESCALATION_RANK = {
+    EscalationStatus.CALLBACK_REQUESTED: 1,
+    EscalationStatus.TRANSFER_REQUESTED: 1,
+    EscalationStatus.TRANSFER_FAILED: 2,
+    EscalationStatus.TRANSFER_CONNECTED: 3,
+}

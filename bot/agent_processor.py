@@ -14,6 +14,7 @@ InterruptionFrame cancels the reply in progress (FrameProcessor cancels the proc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -174,10 +175,18 @@ class DispatchAgentProcessor(FrameProcessor):
         if self._pending_transfer:
             number, self._pending_transfer = self._pending_transfer, None
             if not await self._call_control.transfer(number):
-                await self._end_call(f"transfer to {number} not possible on this transport")
+                await self._after_failed_transfer(number)
             return
         if not self._ending:
             self._start_silence_timer()
+
+    async def _after_failed_transfer(self, number: str) -> None:
+        """The transfer could not be placed: from now on this call has no transfer line, and
+        the agent tells the driver so (the office calls back) instead of leaving them waiting."""
+        logger.warning(f"Transfer to {number} failed; the agent falls back to a callback")
+        self._call_context = dataclasses.replace(self._call_context, transfer_number=None)
+        self._ending = False
+        await self._respond(reminder=False)
 
     async def _end_call(self, reason: str) -> None:
         # Downstream, behind the reply: the TTS and the output transport finish speaking first.

@@ -62,8 +62,10 @@ def dispatch_session(
     user_params: LLMUserAggregatorParams | None = None,
     silence_timeout_secs: float | None = 8.0,
 ) -> DispatchSession:
+    control = call_control or NoTransfer()
     call_context = CallContext.from_mapping(
-        spec.context, transfer_number=settings.dispatch_transfer_number
+        spec.context,
+        transfer_number=settings.dispatch_transfer_number if control.can_transfer else None,
     )
     context = LLMContext()
     return DispatchSession(
@@ -73,7 +75,7 @@ def dispatch_session(
         agent=DispatchAgentProcessor(
             policy=policy,
             call_context=call_context,
-            call_control=call_control or NoTransfer(),
+            call_control=control,
             silence_timeout_secs=silence_timeout_secs,
         ),
         observer=SessionObserver(

@@ -12,6 +12,10 @@ TWILIO_API_URL = "https://api.twilio.com"
 
 
 class CallControl(Protocol):
+    # Whether this transport has a phone line a human can be bridged onto at all; without
+    # one the agent is never told a transfer number, so it never promises a transfer.
+    can_transfer: bool
+
     async def transfer(self, number: str) -> bool:
         """Hand the call to a human at `number`; False when this transport cannot."""
         ...
@@ -20,13 +24,22 @@ class CallControl(Protocol):
 class NoTransfer:
     """WebRTC sessions (and Twilio without credentials) have no phone line to transfer."""
 
+    can_transfer = False
+
     async def transfer(self, number: str) -> bool:
         logger.warning(f"This transport cannot transfer calls; a dispatcher should call {number}")
         return False
 
 
 class TwilioTransfer:
-    """Redirects the live Twilio call to `<Dial>` the dispatcher (Calls API, call update)."""
+    """Redirects the live Twilio call to `<Dial>` the dispatcher (Calls API, call update).
+
+    Twilio's 2xx means the call was handed to the dial, not that a dispatcher picked up: the
+    result records the transfer as requested; a refusal or an error is a failed transfer and
+    the agent tells the driver the office will call back instead.
+    """
+
+    can_transfer = True
 
     def __init__(
         self,

@@ -182,3 +182,41 @@ class Event(BaseModel):
     event_type: str
     idempotency_key: str  # unique across all events
     payload: dict[str, Any]
+
+
+class EmergencyAlert(BaseModel):
+    """An emergency call the office must see: open until a manager acknowledges it."""
+
+    id: int
+    provider: Provider
+    provider_call_id: str
+    raised_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    # What the office needs to act, from the call's row (None until the result is saved).
+    driver_name: str | None = None
+    driver_phone: str | None = None
+    load_number: str | None = None
+    emergency_type: str | None = None
+    injury_status: str | None = None
+    safety_status: str | None = None
+    emergency_location: str | None = None
+    escalation_status: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.acknowledged_at is None
+
+
+class EmergencyAlertPage(BaseModel):
+    items: list[EmergencyAlert]  # the newest open alerts
+    total: int  # every open alert
+
+
+class AlertLogEntry(BaseModel):
+    """One line of an alert's audit trail: raised, acknowledged (by whom)."""
+
+    alert_id: int
+    action: Literal["raised", "acknowledged"]
+    actor: str | None = None
+    at: datetime

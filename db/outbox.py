@@ -53,14 +53,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.vocabulary import EscalationStatus
 from db.load_models import AttemptRow, BoardFilters, BoardRow, Load, LoadIn, LoadPatch, SlotRow
 from db.models import (
+    AlertLogEntry,
     Call,
     CallFilters,
     CallMetrics,
     CallPage,
     CallStatus,
     CallUpdate,
+    EmergencyAlert,
+    EmergencyAlertPage,
     Event,
     PipecatMetrics,
     Provider,
@@ -394,6 +398,39 @@ class OutboxStore:
             queued,
         )
 
+    def set_escalation_status(
+        self, provider: Provider, provider_call_id: str, status: EscalationStatus
+    ) -> bool:
+        args = {
+            "provider": str(provider),
+            "provider_call_id": provider_call_id,
+            "status": EscalationStatus(status).value,
+        }
+        return self._write(
+            lambda: OutboxEntry("set_escalation_status", args),
+            lambda: self.inner.set_escalation_status(provider, provider_call_id, status),
+            lambda: True,
+        )
+
+    def raise_emergency_alert(self, provider: Provider, provider_call_id: str) -> bool:
+        """Queued while the database is down (True: raised as far as this process knows);
+        replaying is idempotent, the alert is raised once per call."""
+        args = {"provider": str(provider), "provider_call_id": provider_call_id}
+        return self._write(
+            lambda: OutboxEntry("raise_emergency_alert", args),
+            lambda: self.inner.raise_emergency_alert(provider, provider_call_id),
+            lambda: True,
+        )
+
+    def open_emergency_alerts(self, *, limit: int = 20) -> EmergencyAlertPage:
+        return self.inner.open_emergency_alerts(limit=limit)
+
+    def acknowledge_emergency_alert(self, alert_id: int, by: str) -> EmergencyAlert | None:
+        return self.inner.acknowledge_emergency_alert(alert_id, by)  # a person waits: no queue
+
+    def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
+        return self.inner.emergency_alert_log(provider, provider_call_id)
+
     def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
         return self.inner.bulk_insert_calls(rows)  # demo data: fails loudly, not queued
 
@@ -473,6 +510,16 @@ class OutboxStore:
                 )
             elif entry.op == "record_event":
                 self.inner.record_event(Event.model_validate(args["event"]))
+            elif entry.op == "set_escalation_status":
+                self.inner.set_escalation_status(
+                    Provider(args["provider"]),
+                    args["provider_call_id"],
+                    EscalationStatus(args["status"]),
+                )
+            elif entry.op == "raise_emergency_alert":
+                self.inner.raise_emergency_alert(
+                    Provider(args["provider"]), args["provider_call_id"]
+                )
             else:
                 raise WriteFailed(f"unknown outbox operation {entry.op!r}")
         except StoreUnavailable:

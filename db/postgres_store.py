@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
+from agent.vocabulary import EscalationStatus
 from db import migration_runner
 from db.function_loads import FunctionLoads
 from db.function_payloads import (
@@ -31,11 +32,14 @@ from db.function_payloads import (
     update_json,
 )
 from db.models import (
+    AlertLogEntry,
     Call,
     CallFilters,
     CallMetrics,
     CallPage,
     CallUpdate,
+    EmergencyAlert,
+    EmergencyAlertPage,
     Event,
     PipecatMetrics,
     Provider,
@@ -208,6 +212,46 @@ class PostgresStore(FunctionLoads):
         self, provider: Provider, provider_call_id: str, transcript: list[dict[str, str]]
     ) -> None:
         self.upsert_call(provider, provider_call_id, CallUpdate(transcript=transcript))
+
+    # -- emergencies -----------------------------------------------------------------------
+
+    def set_escalation_status(
+        self, provider: Provider, provider_call_id: str, status: EscalationStatus
+    ) -> bool:
+        return bool(
+            self._call(
+                "select set_escalation_status(%s, %s, %s)",
+                (Provider(provider).value, provider_call_id, EscalationStatus(status).value),
+                write=True,
+            )
+        )
+
+    def raise_emergency_alert(self, provider: Provider, provider_call_id: str) -> bool:
+        return bool(
+            self._call(
+                "select raise_emergency_alert(%s, %s)",
+                (Provider(provider).value, provider_call_id),
+                write=True,
+            )
+        )
+
+    def open_emergency_alerts(self, *, limit: int = 20) -> EmergencyAlertPage:
+        page = self._call("select open_emergency_alerts(%s)", (limit,))
+        return EmergencyAlertPage.model_validate(page)
+
+    def acknowledge_emergency_alert(self, alert_id: int, by: str) -> EmergencyAlert | None:
+        if not (by or "").strip():
+            raise WriteFailed("Who acknowledges the alert must be named.")
+        row = self._call(
+            "select acknowledge_emergency_alert(%s, %s)", (alert_id, by.strip()), write=True
+        )
+        return EmergencyAlert.model_validate(row) if row is not None else None
+
+    def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
+        rows = self._call(
+            "select emergency_alert_log(%s, %s)", (Provider(provider).value, provider_call_id)
+        )
+        return [AlertLogEntry.model_validate(row) for row in rows or []]
 
     def record_event(self, event: Event) -> bool:
         return self._call(

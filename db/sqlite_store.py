@@ -20,14 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from agent.vocabulary import EscalationStatus
+from db import sqlite_alerts as alerts
 from db import sqlite_queries as q
 from db.models import (
+    AlertLogEntry,
     Call,
     CallFilters,
     CallMetrics,
     CallPage,
     CallStatus,
     CallUpdate,
+    EmergencyAlert,
+    EmergencyAlertPage,
     Event,
     PipecatMetricItem,
     PipecatMetrics,
@@ -43,6 +48,7 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0001_initial", SCHEMA_PATH),
     ("0002_metric_columns", SCHEMA_PATH.with_name("sqlite_0002_metric_columns.sql")),
     ("0003_daily_rollup", SCHEMA_PATH.with_name("sqlite_0003_daily_rollup.sql")),
+    ("0005_emergencies", SCHEMA_PATH.with_name("sqlite_0005_emergencies.sql")),
     ("0009_loads_scheduler", SCHEMA_PATH.with_name("sqlite_0009_loads_scheduler.sql")),
 )
 
@@ -567,6 +573,35 @@ class SqliteStore(SqliteLoads):
             )
 
         return self._read(work)
+
+    # -- emergencies -----------------------------------------------------------------------
+
+    def set_escalation_status(
+        self, provider: Provider, provider_call_id: str, status: EscalationStatus
+    ) -> bool:
+        status = EscalationStatus(status)
+        return self._write(
+            lambda conn: alerts.set_escalation_status(
+                conn, Provider(provider), provider_call_id, status.value, _now()
+            )
+        )
+
+    def raise_emergency_alert(self, provider: Provider, provider_call_id: str) -> bool:
+        return self._write(
+            lambda conn: alerts.raise_alert(conn, Provider(provider), provider_call_id, _now())
+        )
+
+    def open_emergency_alerts(self, *, limit: int = 20) -> EmergencyAlertPage:
+        return self._read(lambda conn: alerts.open_alerts(conn, limit))
+
+    def acknowledge_emergency_alert(self, alert_id: int, by: str) -> EmergencyAlert | None:
+        by = (by or "").strip()
+        if not by:
+            raise WriteFailed("Who acknowledges the alert must be named.")
+        return self._write(lambda conn: alerts.acknowledge(conn, alert_id, by, _now()))
+
+    def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
+        return self._read(lambda conn: alerts.alert_log(conn, Provider(provider), provider_call_id))
 
     def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
         """Insert new calls in large transactions; calls that already exist are left as they are."""

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from agent.vocabulary import EscalationStatus
 from db.load_models import (
     AttemptRow,
     BoardFilters,
@@ -26,11 +27,14 @@ from db.load_models import (
     WebhookDelivery,
 )
 from db.models import (
+    AlertLogEntry,
     Call,
     CallFilters,
     CallMetrics,
     CallPage,
     CallUpdate,
+    EmergencyAlert,
+    EmergencyAlertPage,
     Event,
     PipecatMetrics,
     Provider,
@@ -183,5 +187,26 @@ class Store(Protocol):
         status: int | None,
         error: str | None,
     ) -> None: ...
+
+    def set_escalation_status(
+        self, provider: Provider, provider_call_id: str, status: EscalationStatus
+    ) -> bool:
+        """The provider's word on a transfer, merged into the call's structured result; the
+        status never moves to a lower `EscalationStatus.rank` (also not by a later
+        upsert_call). False when the call is unknown."""
+
+    def raise_emergency_alert(self, provider: Provider, provider_call_id: str) -> bool:
+        """Open the call's emergency alert; True when raised now, False when it already was
+        (one alert per call, ever)."""
+
+    def open_emergency_alerts(self, *, limit: int = 20) -> EmergencyAlertPage:
+        """The newest open alerts with their calls' details, and how many are open."""
+
+    def acknowledge_emergency_alert(self, alert_id: int, by: str) -> EmergencyAlert | None:
+        """Close an open alert, naming who; acknowledging again changes nothing. None when
+        there is no such alert; WriteFailed when `by` is blank."""
+
+    def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
+        """The call's alert audit trail, oldest first."""
 
     def close(self) -> None: ...

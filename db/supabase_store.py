@@ -19,6 +19,7 @@ from postgrest.exceptions import APIError
 from pydantic_core import to_jsonable_python
 from supabase import ClientOptions, create_client
 
+from agent.vocabulary import EscalationStatus
 from db.function_loads import FunctionLoads
 from db.function_payloads import (
     check_call_key,
@@ -30,11 +31,14 @@ from db.function_payloads import (
 )
 from db.migration_runner import migration_files
 from db.models import (
+    AlertLogEntry,
     Call,
     CallFilters,
     CallMetrics,
     CallPage,
     CallUpdate,
+    EmergencyAlert,
+    EmergencyAlertPage,
     Event,
     PipecatMetrics,
     Provider,
@@ -161,6 +165,40 @@ class SupabaseStore(FunctionLoads):
             "p_payload": event.model_dump(mode="json")["payload"],
         }
         return bool(self._rpc("record_event", params, write=True))
+
+    # -- emergencies -----------------------------------------------------------------------
+
+    def set_escalation_status(
+        self, provider: Provider, provider_call_id: str, status: EscalationStatus
+    ) -> bool:
+        params = {
+            "p_provider": Provider(provider).value,
+            "p_provider_call_id": provider_call_id,
+            "p_status": EscalationStatus(status).value,
+        }
+        return bool(self._rpc("set_escalation_status", params, write=True))
+
+    def raise_emergency_alert(self, provider: Provider, provider_call_id: str) -> bool:
+        params = {"p_provider": Provider(provider).value, "p_provider_call_id": provider_call_id}
+        return bool(self._rpc("raise_emergency_alert", params, write=True))
+
+    def open_emergency_alerts(self, *, limit: int = 20) -> EmergencyAlertPage:
+        return EmergencyAlertPage.model_validate(
+            self._rpc("open_emergency_alerts", {"p_limit": limit})
+        )
+
+    def acknowledge_emergency_alert(self, alert_id: int, by: str) -> EmergencyAlert | None:
+        if not (by or "").strip():
+            raise WriteFailed("Who acknowledges the alert must be named.")
+        row = self._rpc(
+            "acknowledge_emergency_alert", {"p_alert_id": alert_id, "p_by": by.strip()}, write=True
+        )
+        return EmergencyAlert.model_validate(row) if row is not None else None
+
+    def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
+        params = {"p_provider": Provider(provider).value, "p_provider_call_id": provider_call_id}
+        rows = self._rpc("emergency_alert_log", params) or []
+        return [AlertLogEntry.model_validate(row) for row in rows]
 
     def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
         """Batches of INSERT_BATCH_ROWS through insert_calls; existing calls are left alone."""

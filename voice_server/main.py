@@ -44,6 +44,11 @@ log = logging.getLogger(__name__)
 
 GIL_SWITCH_INTERVAL_SECS = 0.0005
 OUTBOX_DRAIN_INTERVAL_SECS = 0.5
+MISSING_TRANSFER_LINE = (
+    "DISPATCH_TRANSFER_NUMBER is not set: emergencies cannot be transferred to a human. The "
+    "agent tells drivers the dispatch office will call them back and the dashboard raises an "
+    "alert; set DISPATCH_TRANSFER_NUMBER (E.164) to transfer Retell phone calls and Twilio calls."
+)
 
 
 def create_app(
@@ -69,6 +74,8 @@ def create_app(
         app.state.settings = settings or load_settings()
         app.state.transcript_flush_secs = transcript_flush_secs
         app.state.policy = policy or app.state.settings.agent_policy()
+        if not app.state.settings.dispatch_transfer_number:
+            log.warning(MISSING_TRANSFER_LINE)
         # Writes the database cannot take right now wait in a durable local outbox.
         outbox = OutboxStore(
             store or open_store(app.state.settings),

@@ -42,6 +42,9 @@ def context_from_call(call: Call | None, *, transfer_number: str | None) -> Call
             "destination": call.destination,
             "appointment": call.appointment,
             "scenario": call.scenario,
+            "driver_phone": call.from_number
+            if (call.metadata or {}).get("direction") == "inbound"
+            else call.to_number,
         },
         transfer_number=transfer_number,
     )

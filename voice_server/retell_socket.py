@@ -52,6 +52,12 @@ def merge_context(base: CallContext, override: CallContext) -> CallContext:
     return dataclasses.replace(base, **known)
 
 
+def transfer_line(call_type: str | None, transfer_number: str | None) -> str | None:
+    """The number Retell can transfer this call to: only a phone call has a line to hand over
+    (a web call or our simulated call has nobody to bridge), and only with a number set."""
+    return transfer_number if transfer_number and call_type == "phone_call" else None
+
+
 class RetellCallSession:
     # How long the begin message waits for `call_details` so the opening can greet by name.
     begin_wait_secs = 0.5
@@ -70,7 +76,8 @@ class RetellCallSession:
         self.policy = policy
         self.recorder = recorder
         self.transfer_number = transfer_number
-        self.context = CallContext(transfer_number=transfer_number)
+        # No transfer line until the call is known to be a phone call (see `transfer_line`).
+        self.context = CallContext()
         self._details_context = CallContext()
         self._details_arrived = asyncio.Event()
         self._send_lock = asyncio.Lock()
@@ -124,8 +131,18 @@ class RetellCallSession:
                 **(request.call.metadata or {}),
                 **(request.call.retell_llm_dynamic_variables or {}),
             }
-            self._details_context = CallContext.from_mapping(variables)
-            self.context = merge_context(self.context, self._details_context)
+            call = request.call
+            inbound = call.direction == "inbound"
+            self._details_context = dataclasses.replace(
+                CallContext.from_mapping(variables),
+                callback_number=variables.get("driver_phone")
+                or (call.from_number if inbound else call.to_number),
+                transfer_number=transfer_line(call.call_type, self.transfer_number),
+            )
+            self.context = dataclasses.replace(
+                merge_context(self.context, self._details_context),
+                transfer_number=self._details_context.transfer_number,
+            )
             self.recorder.learn_call_details(self.context, info)
             self._details_arrived.set()
         elif isinstance(request, UpdateOnlyRequest):
@@ -161,10 +178,17 @@ class RetellCallSession:
 
     async def _start(self) -> None:
         existing = await self.recorder.open()
-        self.context = merge_context(
-            context_from_call(existing, transfer_number=self.transfer_number),
-            self._details_context,
+        known = context_from_call(
+            existing,
+            transfer_number=transfer_line(existing.call_type, self.transfer_number)
+            if existing is not None
+            else None,
         )
+        self.context = merge_context(known, self._details_context)
+        if self._details_arrived.is_set():
+            self.context = dataclasses.replace(
+                self.context, transfer_number=self._details_context.transfer_number
+            )
         resumed = existing is not None and any(t["role"] == "agent" for t in existing.transcript)
         if not self.context.driver_name and not resumed:
             with contextlib.suppress(TimeoutError):

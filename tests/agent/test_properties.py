@@ -69,6 +69,7 @@ CONTEXTS = st.builds(
     destination=st.one_of(st.none(), st.just("Phoenix, AZ")),
     appointment=st.one_of(st.none(), st.just("3 pm")),
     transfer_number=st.one_of(st.none(), st.just("+15550100200")),
+    callback_number=st.one_of(st.none(), st.just("+15551234567")),
 )
 UTTERANCES = st.one_of(
     st.sampled_from(PHRASES),
@@ -104,7 +105,10 @@ def _assert_in_vocabulary(result: CallResult) -> None:
     assert isinstance(result.call_outcome, CallOutcome)
     assert result.driver_status is None or isinstance(result.driver_status, DriverStatus)
     assert result.emergency_type is None or isinstance(result.emergency_type, EmergencyType)
-    assert result.escalation_status in (None, EscalationStatus.CONNECTED_TO_HUMAN)
+    # Only the provider can say a human answered: the agent never records "connected".
+    assert result.escalation_status is not EscalationStatus.TRANSFER_CONNECTED
+    escalation = result.escalation_status
+    assert escalation is None or isinstance(escalation, EscalationStatus)
     for flag in (result.pod_reminder_acknowledged, result.load_secure):
         assert flag in (None, True, False)
     for text in (
@@ -192,3 +196,40 @@ def test_the_scenario_label_never_changes_what_the_agent_says_or_records(
     transcript = _conversation(context, utterances)
     assert _conversation(labelled, utterances) == transcript
     assert extract_result(labelled, transcript) == extract_result(context, transcript)
+
+
+@COMMON
+@given(
+    context=CONTEXTS.map(lambda c: replace(c, transfer_number=None)),
+    utterances=st.lists(st.one_of(st.none(), UTTERANCES), max_size=12),
+)
+def test_without_a_transfer_line_the_agent_never_promises_a_human(
+    context: CallContext, utterances: list[str | None]
+) -> None:
+    transcript = _conversation(context, utterances)
+    for turn in transcript:
+        if turn.role == "agent":
+            text = turn.content.lower()
+            assert "connecting you" not in text and "stay on the line" not in text, text
+            assert "transferring you" not in text, text
+    result = extract_result(context, transcript)
+    assert result.escalation_status in (None, EscalationStatus.CALLBACK_REQUESTED)
+
+
+@COMMON
+@given(
+    context=CONTEXTS.map(lambda c: replace(c, transfer_number=None)),
+    utterances=st.lists(UTTERANCES, min_size=1, max_size=6),
+)
+def test_an_emergency_without_a_transfer_line_ends_once_the_essentials_are_in(
+    context: CallContext, utterances: list[str]
+) -> None:
+    """A crash, then anything at all: the agent ends the call within a bounded number of turns,
+    and every turn the driver adds after its goodbye is answered with another goodbye."""
+    transcript = _conversation(context, ["i just hit a car", *utterances, *(["ok"] * 12)])
+    assert transcript[-1].role == "agent"
+    last = next_reply(context, transcript[:-1])
+    assert last.end_call and last.transfer_number is None
+    after = [*transcript, Turn("user", "hello? is anyone there?")]
+    again = next_reply(context, after)
+    assert again.end_call and "call you back" in again.text

@@ -85,6 +85,7 @@ async def test_an_emergency_with_a_barge_in_is_escalated_and_the_barge_in_counte
         "Nobody is hurt.",
         "I-35 southbound at mile marker 331 near Waco.",
         "Yes the load is secure.",
+        "Call me on 214 555 0199.",
     ):
         if call.session.agent._ending:
             break
@@ -98,13 +99,16 @@ async def test_an_emergency_with_a_barge_in_is_escalated_and_the_barge_in_counte
     structured = summary["structured"]
     assert structured["call_outcome"] == "Emergency Escalation"
     assert structured["emergency_type"] == "Accident"
-    assert structured["escalation_status"] == "Connected to Human Dispatcher"
+    # A WebRTC session has no line to transfer: the office calls back, nobody is "connected".
+    assert structured["escalation_status"] == "Callback Requested"
     assert structured["load_secure"] is True
     assert "331" in (structured["emergency_location"] or "")
     assert "accident" in summary["keyword_hits"]
     last_agent = [t for t in summary["transcript"] if t["role"] == "agent"][-1]["content"]
-    assert "dispatcher" in last_agent.lower()
-    # A WebRTC session cannot dial out: the agent's hand-over ends the session instead.
+    assert "call you back" in last_agent.lower() and "214 555 0199" in last_agent
+    agent_lines = " ".join(t["content"] for t in summary["transcript"] if t["role"] == "agent")
+    assert "connecting" not in agent_lines.lower()
+    # A WebRTC session cannot dial out: the agent's callback goodbye ends the session.
     assert summary["end_reason"] == "end"
 
 

@@ -41,7 +41,7 @@ def add_known_calls(store: Store) -> None:
                 "injury_status": "No injuries",
                 "emergency_location": "I-20 exit 42",
                 "load_secure": True,
-                "escalation_status": "Connected to Human Dispatcher",
+                "escalation_status": "Transfer Requested",
             },
         ),
     )

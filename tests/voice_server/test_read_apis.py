@@ -55,7 +55,7 @@ def seed(store) -> None:
                 structured={
                     "call_outcome": "Emergency Escalation",
                     "emergency_type": "Accident",
-                    "escalation_status": "Connected to Human Dispatcher",
+                    "escalation_status": "Transfer Requested",
                 },
             ),
         ),
@@ -147,7 +147,7 @@ def test_csv_export_has_every_matching_row_and_the_structured_fields(server):
     assert delay["call_outcome"] == "In-Transit Update" and delay["keywords"] == "delay:1;traffic:2"
     assert delay["duration_secs"] == "90.0" and delay["transcript_turns"] == "2"
     emergency = by_id["call_emergency"]
-    assert emergency["escalation_status"] == "Connected to Human Dispatcher"
+    assert emergency["escalation_status"] == "Transfer Requested"
     assert emergency["driver_name"] == "'=Sam Okafor"  # never a spreadsheet formula
 
 
@@ -198,7 +198,15 @@ def test_healthz_needs_no_key_and_reports_the_database(server):
         "database": "ok",
         "backend": "sqlite",
         "outbox_depth": 0,
+        "transfer_line": "configured",
     }
+
+
+def test_healthz_shows_a_missing_transfer_line(serve, make_settings):
+    server = serve(make_settings(dispatch_transfer_number=None))
+    health = httpx.get(server.url + "/healthz").json()
+    assert health["transfer_line"] == "missing"
+    assert health["status"] == "ok"  # a server without a line still serves calls
 
 
 def test_openapi_documents_every_route(server):

@@ -148,13 +148,22 @@ async def test_agent_ends_the_call_and_the_call_is_finalized(server):
     assert saved.sentiment is not None and saved.tokens_estimated is not None
 
 
-async def test_agent_transfers_an_emergency_to_the_dispatch_number(server):
+async def test_agent_transfers_a_phone_call_emergency_to_the_dispatch_number(server):
     call_id = new_simulated_call_id()
-    async with caller(server, call_id, call_details=details(call_id)) as call:
+    phone_call = details(call_id, call_type="phone_call", driver_phone="+15557654321")
+    async with caller(server, call_id, call_details=phone_call) as call:
         reply = await call.say("This is an emergency.")
     assert reply.transfer_number == TRANSFER_NUMBER
     assert reply.frames[-1].transfer_number == TRANSFER_NUMBER
     assert all(f.transfer_number is None for f in reply.frames[:-1])
+
+
+@pytest.mark.parametrize("call_type", ["web_call", "simulated"])
+async def test_a_call_without_a_phone_line_is_never_given_the_transfer_number(server, call_type):
+    call_id = new_simulated_call_id()
+    async with caller(server, call_id, call_details=details(call_id, call_type=call_type)) as call:
+        reply = await call.say("This is an emergency.")
+    assert reply.transfer_number is None
 
 
 async def test_a_failing_policy_still_completes_the_reply(server):
