@@ -7,6 +7,7 @@ message naming the variable and what to do (`ConfigError`).
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -52,10 +53,15 @@ class Settings(BaseSettings):
     retell_from_number: str | None = None
     retell_base_url: str = "https://api.retellai.com"
 
-    # Where emergencies are handed to a human (E.164).
+    # Where emergencies are handed to a human (E.164). Without it the agent never promises a
+    # transfer: the driver is told the office will call back, and the office is alerted.
     dispatch_transfer_number: str | None = None
     # Phone numbers typed without +<country code> are read as numbers of this region (ISO 3166).
     default_phone_region: str = "US"
+    # Optional: an emergency alert is also POSTed here as signed JSON (HMAC-SHA256 with the
+    # secret, see db/webhook_outbox.py), through a durable outbox with retries.
+    dispatch_alert_webhook_url: str | None = None
+    dispatch_alert_webhook_secret: SecretStr | None = None
 
     # Where the Streamlit app and the bot reach the voice server; where the bot runner listens.
     voice_server_url: str = "http://127.0.0.1:8000"
@@ -144,6 +150,21 @@ class Settings(BaseSettings):
                 f"DEFAULT_PHONE_REGION={self.default_phone_region!r} is not a region code: use "
                 "two letters (ISO 3166-1), e.g. US, CA, MX, GB."
             )
+        if self.dispatch_transfer_number and not re.fullmatch(
+            r"\+[1-9]\d{6,14}", self.dispatch_transfer_number
+        ):
+            raise ValueError(
+                "DISPATCH_TRANSFER_NUMBER must be an E.164 number such as +13125550199."
+            )
+        if self.dispatch_alert_webhook_url:
+            if not self.dispatch_alert_webhook_url.startswith(("http://", "https://")):
+                raise ValueError("DISPATCH_ALERT_WEBHOOK_URL must start with https://.")
+            if not self.dispatch_alert_webhook_secret:
+                raise ValueError(
+                    "DISPATCH_ALERT_WEBHOOK_URL is set but DISPATCH_ALERT_WEBHOOK_SECRET is "
+                    'missing: alerts are signed with it (python -c "import secrets; '
+                    'print(secrets.token_urlsafe(32))").'
+                )
         if self.agent_llm == "openai" and not self.openai_api_key:
             raise ValueError("AGENT_LLM=openai needs OPENAI_API_KEY (or set AGENT_LLM=rules).")
         if self.tms_webhook_url and not self.tms_webhook_secret:

@@ -274,7 +274,11 @@ class OpenAIPolicy:
             return
         if failed:
             yield ReplyPart(
-                text="", last=True, end_call=guard.end_call, transfer_number=guard.transfer_number
+                text="",
+                last=True,
+                end_call=guard.end_call,
+                transfer_number=guard.transfer_number,
+                alert_office=guard.alert_office,
             )
             return
 
@@ -290,6 +294,7 @@ class OpenAIPolicy:
                     yield part
                 return
         final_number = (context.transfer_number or None) if transfer else None
+        alert_office = guard.alert_office or transfer
         for index, text in enumerate(tail):
             last = index == len(tail) - 1
             yield ReplyPart(
@@ -297,6 +302,13 @@ class OpenAIPolicy:
                 last=last,
                 end_call=end_call if last else False,
                 transfer_number=final_number if last else None,
+                alert_office=alert_office if last else False,
             )
         if not tail:
-            yield ReplyPart(text="", last=True, end_call=end_call, transfer_number=final_number)
+            yield ReplyPart(
+                text="",
+                last=True,
+                end_call=end_call,
+                transfer_number=final_number,
+                alert_office=alert_office,
+            )

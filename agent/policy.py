@@ -2,7 +2,7 @@
 
 A policy answers `stream(context, transcript, reminders_in_a_row)` with one `ReplyPart` per
 sentence, first sentence first, so the edge can speak the first one at once; the last part has
-`last=True` and carries the call decision (`end_call` / `transfer_number`).
+`last=True` and carries the call decision (`end_call` / `transfer_number` / `alert_office`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class ReplyPart:
     last: bool
     end_call: bool = False
     transfer_number: str | None = None
+    alert_office: bool = False
 
 
 @runtime_checkable
@@ -40,6 +41,7 @@ def reply_parts(reply: Reply) -> Iterator[ReplyPart]:
             last=last,
             end_call=reply.end_call if last else False,
             transfer_number=reply.transfer_number if last else None,
+            alert_office=reply.alert_office if last else False,
         )
 
 

@@ -13,6 +13,7 @@ briefly and the call is ended again, never looped.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from agent.places import Location
@@ -281,6 +282,7 @@ def _handoff(
                 _STILL_CONNECTING if state.connecting_announced else _CONNECTING,
             ),
             transfer_number=context.transfer_number,
+            alert_office=True,
         )
     first_911 = (_CALL_911_FIRST,) if state.injured or state.in_danger else ()
     callback = context.callback_number or state.callback_number
@@ -294,6 +296,7 @@ def _handoff(
                 _GOODBYE_SAFE,
             ),
             end_call=True,
+            alert_office=True,
         )
     if state.office_alerted:
         # The driver kept talking after the goodbye: answer briefly and end again.
@@ -306,11 +309,13 @@ def _handoff(
                 _GOODBYE_SAFE,
             ),
             end_call=True,
+            alert_office=True,
         )
     failed = (_TRANSFER_FAILED,) if state.connecting_announced else ()
     if callback is None and state.callback_asks < CALLBACK_ASK_LIMIT:
         return Reply(
-            sentences=(*opener, *first_911, *failed, f"{_OFFICE_ALERTED}.", _CALLBACK_QUESTION)
+            sentences=(*opener, *first_911, *failed, f"{_OFFICE_ALERTED}.", _CALLBACK_QUESTION),
+            alert_office=True,
         )
     return Reply(
         sentences=(*opener, *first_911, *failed, f"{_OFFICE_ALERTED}{at}.", _GOODBYE_SAFE),
@@ -352,10 +357,6 @@ def reply_for(context: CallContext, state: CallState) -> Reply:
     return Reply(sentences=(*answer, *ack, *_question(topic, state, context)))
 
 
-def _decision(reply: Reply) -> tuple[bool, str | None]:
-    return reply.end_call, reply.transfer_number
-
-
 def reminder_reply(
     context: CallContext, transcript: Sequence[Turn], reminders_in_a_row: int
 ) -> Reply:
@@ -369,6 +370,7 @@ def reminder_reply(
                     _CONNECTING,
                 ),
                 transfer_number=context.transfer_number,
+                alert_office=True,
             )
         if state.emergency is not None:
             callback = context.callback_number or state.callback_number
@@ -381,6 +383,7 @@ def reminder_reply(
                     _GOODBYE_SAFE,
                 ),
                 end_call=True,
+                alert_office=True,
             )
         return Reply(
             sentences=(SILENCE_GOODBYE, "Please call dispatch back when you can."), end_call=True
@@ -391,7 +394,9 @@ def reminder_reply(
         topic = state.next_emergency_topic()
         if topic is None:
             handoff = _handoff(context, state, None, ())
-            return Reply(("I didn't hear anything.", *handoff.sentences), *_decision(handoff))
+            return dataclasses.replace(
+                handoff, sentences=("I didn't hear anything.", *handoff.sentences)
+            )
         return Reply(sentences=("I didn't hear anything.", _EMERGENCY_QUESTIONS[topic][0]))
     topic = state.topic if state.topic in _PROBES else next_checkin_topic(state)
     question = _PROBES[topic][0] if topic else "Can you give me a quick status update?"

@@ -96,6 +96,9 @@ class Reply:
     sentences: tuple[str, ...]
     end_call: bool = False
     transfer_number: str | None = None
+    # An emergency's hand-off: the edge raises the office's alert now (the agent has just told
+    # the driver the office knows, or is transferring them).
+    alert_office: bool = False
 
     @property
     def text(self) -> str:

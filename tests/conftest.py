@@ -34,6 +34,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
             "PIPECAT_API_KEY",
             "AGENT_LLM",
             "DISPATCH_TRANSFER_NUMBER",
+            "DISPATCH_ALERT_WEBHOOK_URL",
+            "DISPATCH_ALERT_WEBHOOK_SECRET",
         }:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'dispatch.db'}")

@@ -21,6 +21,7 @@ from db import Store
 from db.models import CallFilters, CallStatus, Provider
 from protocols.bearer_auth import bearer_key
 from settings import Settings
+from voice_server.emergency_alerts import EmergencyAlerts
 
 if TYPE_CHECKING:
     from agent import Policy
@@ -43,7 +44,12 @@ async def get_policy(connection: HTTPConnection) -> Policy:
     return connection.app.state.policy
 
 
+async def get_alerts(connection: HTTPConnection) -> EmergencyAlerts:
+    return connection.app.state.alerts
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+AlertsDep = Annotated[EmergencyAlerts, Depends(get_alerts)]
 StoreDep = Annotated[Store, Depends(get_store)]
 PolicyDep = Annotated[Policy, Depends(get_policy)]
 

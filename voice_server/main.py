@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI, Request
@@ -22,9 +23,11 @@ from fastapi_offline import FastAPIOffline
 
 from db import Store, StoreError, open_store
 from db.outbox import FIRST_ATTEMPT_SECS, OutboxStore
+from db.webhook_outbox import WebhookOutbox, WebhookTarget
 from settings import Settings, load_settings
 from voice_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from voice_server.deps import reject_unknown_query_parameters
+from voice_server.emergency_alerts import ALERT_CHANNEL, EmergencyAlerts
 from voice_server.json_body import StrictJSONBody, validation_error
 from voice_server.routers import (
     calls,
@@ -83,6 +86,8 @@ def create_app(
             first_attempt_secs=first_write_attempt_secs,
         )
         app.state.store = outbox
+        webhooks = alert_webhooks(app.state.settings, outbox.path)
+        app.state.alerts = EmergencyAlerts(outbox, webhooks)
         try:
             applied = await asyncio.to_thread(app.state.store.migrate)
             if applied:
@@ -92,11 +97,14 @@ def create_app(
             log.error("database not ready at start: %s", exc)
         freeze_startup_heap(app.state.settings.keywords)
         drainer = asyncio.create_task(drain_outbox(outbox))
+        sender = asyncio.create_task(deliver_webhooks(webhooks)) if webhooks else None
         try:
             yield
         finally:
-            drainer.cancel()
-            await asyncio.gather(drainer, return_exceptions=True)
+            for task in (drainer, sender):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             await asyncio.to_thread(outbox.drain)
             await asyncio.to_thread(app.state.store.close)
 
@@ -127,6 +135,28 @@ def create_app(
     ):
         app.include_router(module.router)
     return app
+
+
+def alert_webhooks(settings: Settings, outbox_path: Path) -> WebhookOutbox | None:
+    """The durable outbox of alert webhooks, beside this process's own Store outbox file."""
+    if not settings.dispatch_alert_webhook_url or not settings.dispatch_alert_webhook_secret:
+        return None
+    target = WebhookTarget(
+        settings.dispatch_alert_webhook_url,
+        settings.dispatch_alert_webhook_secret.get_secret_value(),
+    )
+    return WebhookOutbox(Path(f"{outbox_path}.webhooks"), {ALERT_CHANNEL: target})
+
+
+async def deliver_webhooks(webhooks: WebhookOutbox) -> None:
+    """Send queued webhooks when due (retries back off inside the outbox)."""
+    while True:
+        if webhooks.depth:
+            try:
+                await asyncio.to_thread(webhooks.deliver_due)
+            except Exception:  # the sender must outlive any surprise; deliveries stay queued
+                log.exception("webhook delivery failed")
+        await asyncio.sleep(OUTBOX_DRAIN_INTERVAL_SECS)
 
 
 def freeze_startup_heap(keywords: tuple[str, ...]) -> None:

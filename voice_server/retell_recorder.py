@@ -22,6 +22,7 @@ from agent import analyze, extract_result
 from agent.types import CallContext, transcript_from
 from db import Store, StoreError
 from db.models import Call, CallStatus, CallUpdate, Provider
+from voice_server.emergency_alerts import EmergencyAlerts
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,14 @@ class RetellCallRecorder:
         provider_call_id: str,
         *,
         keywords: tuple[str, ...],
+        alerts: EmergencyAlerts | None = None,
         flush_interval: float = 0.25,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store
         self.provider_call_id = provider_call_id
         self.keywords = keywords
+        self.alerts = alerts
         self.flush_interval = flush_interval
         self.clock = clock
         self.transcript: TranscriptRows = []
@@ -195,10 +198,32 @@ class RetellCallRecorder:
                 await asyncio.sleep(0.1 * (attempt + 1))
             else:
                 log.error("call %s: finalization failed", self.provider_call_id)
+            await self._raise_alert(context, final.get("structured"))
             if socket_open:
                 self._closing.clear()
                 self._writer = asyncio.create_task(self._write_loop())
             return written
+
+    async def alert_office(self, context: CallContext) -> None:
+        """The agent told the driver the office was alerted (the call goes on): save the
+        result so far and raise the alert now, not when the call ends."""
+        async with self._final_lock:
+            fields = await asyncio.to_thread(self._final_fields, context, list(self.transcript))
+            if await self._write_snapshot(structured=fields["structured"]):
+                await self._raise_alert(context, fields["structured"])
+
+    async def _raise_alert(self, context: CallContext, structured: dict[str, Any] | None) -> None:
+        if self.alerts is None:
+            return
+        await asyncio.to_thread(
+            self.alerts.raise_for,
+            Provider.RETELL,
+            self.provider_call_id,
+            structured,
+            driver_name=context.driver_name,
+            driver_phone=context.callback_number,
+            load_number=context.load_number,
+        )
 
     def _final_fields(self, context: CallContext, transcript: TranscriptRows) -> dict[str, Any]:
         turns = transcript_from(transcript)

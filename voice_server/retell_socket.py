@@ -18,6 +18,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from agent import opening
 from agent.types import CallContext, transcript_from
+from agent.vocabulary import EscalationStatus
+from db import StoreError
+from db.models import Provider
 from protocols.retell.messages import (
     CallDetailsRequest,
     ConfigResponse,
@@ -87,6 +90,7 @@ class RetellCallSession:
         self._background: set[asyncio.Task[Any]] = set()
         self._malformed = 0
         self._closed = False
+        self._transfer_requested = False  # then a transfer webhook may report it failed
 
     async def run(self) -> None:
         await self.websocket.accept()
@@ -200,9 +204,11 @@ class RetellCallSession:
 
     async def _reply(self, response_id: int, rows: list[dict[str, str]], reminders: int) -> None:
         spoken: list[str] = []
-        end_call = False
+        end_call = alert_office = False
         transfer_number: str | None = None
         turns = transcript_from(rows)
+        if self._transfer_requested and self.context.transfer_number:
+            await self._learn_transfer_outcome()
         stream = self.policy.stream(self.context, turns, reminders_in_a_row=reminders)
         try:
             finished = False
@@ -212,6 +218,7 @@ class RetellCallSession:
                     text = " " + text  # Retell concatenates frames as they are
                 end_call = end_call or bool(part.end_call)
                 transfer_number = transfer_number or part.transfer_number
+                alert_office = alert_office or part.alert_office
                 if not await self._send_reply_frame(
                     response_id,
                     text,
@@ -238,8 +245,27 @@ class RetellCallSession:
             if aclose is not None:
                 await aclose()
         self.recorder.agent_replied(rows, "".join(spoken))
+        if transfer_number:
+            self._transfer_requested = True
         if end_call or transfer_number:
+            # Ended (and the alert raised) at once: Retell hangs up after speaking the reply.
             self._spawn(self.recorder.finalize(self.context, socket_open=True), "finalize")
+        elif alert_office:
+            self._spawn(self.recorder.alert_office(self.context), "alert")
+
+    async def _learn_transfer_outcome(self) -> None:
+        """Retell came back to the agent after a transfer: if its webhook said the transfer
+        failed, this call has no transfer line any more (the agent offers a callback)."""
+        try:
+            call = await asyncio.to_thread(
+                self.recorder.store.get_call, self.call_id, Provider.RETELL
+            )
+        except StoreError as exc:
+            log.warning("call %s: transfer outcome unknown: %s", self.call_id, exc)
+            return
+        status = (call.structured or {}).get("escalation_status") if call else None
+        if status == EscalationStatus.TRANSFER_FAILED:
+            self.context = dataclasses.replace(self.context, transfer_number=None)
 
     async def _send_reply_frame(
         self,

@@ -32,6 +32,7 @@ from protocols.start_call import StartCallRequest, StartedCall
 from voice_server import call_start
 from voice_server.call_start import CallNotStarted
 from voice_server.deps import (
+    AlertsDep,
     CallFiltersDep,
     DispatchKeyDep,
     PipecatKeyDep,
@@ -108,17 +109,31 @@ def _summary_update(store: Store, summary: SessionSummary, at: datetime) -> Call
 
 
 @router.post("/api/v1/pipecat/event")
-def receive_event(event: PipecatEvent, _auth: PipecatKeyDep, store: StoreDep) -> dict[str, Any]:
+def receive_event(
+    event: PipecatEvent, _auth: PipecatKeyDep, store: StoreDep, alerts: AlertsDep
+) -> dict[str, Any]:
     """Apply the event to its call (creating the call if unknown), then keep it once.
 
     Applying is an idempotent merge, so a retried event (same event_id) changes nothing and is
     reported as a duplicate; an unknown event_type is kept but changes no call column.
     """
     try:
-        return _apply_event(store, event)
+        applied = _apply_event(store, event)
     except StoreError:
         # Retryable for the bot: its spool keeps the event until the database is back.
         raise HTTPException(503, "The database is unavailable; retry the event later.") from None
+    if event.event_type == SESSION_SUMMARY:
+        summary = SessionSummary.model_validate(event.data)
+        context = summary.context or SessionContext()
+        alerts.raise_for(
+            Provider.PIPECAT,
+            event.provider_call_id,
+            summary.structured,
+            driver_name=context.driver_name,
+            driver_phone=context.driver_phone,
+            load_number=context.load_number,
+        )
+    return applied
 
 
 def _apply_live_transcript(store: Store, event: PipecatEvent) -> dict[str, Any]:

@@ -13,12 +13,22 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from retell.lib import verify
 
+from agent.vocabulary import EscalationStatus
 from db import Store, StoreError, StoreUnavailable
 from db.models import Event, Provider
 from voice_server.deps import SettingsDep, StoreDep
 from voice_server.retell_webhook_merge import MERGED_EVENTS, RetellWebhook, call_update, driver_of
 
 router = APIRouter(tags=["retell"])
+
+# Retell's transfer webhooks -> what the call's escalation status becomes. transfer_started
+# says nothing the agent's "transfer requested" does not; transfer_ended alone (never bridged)
+# means nobody was reached.
+TRANSFER_OUTCOMES = {
+    "transfer_bridged": EscalationStatus.TRANSFER_CONNECTED,
+    "transfer_cancelled": EscalationStatus.TRANSFER_FAILED,
+    "transfer_ended": EscalationStatus.TRANSFER_FAILED,
+}
 log = logging.getLogger(__name__)
 
 
@@ -34,6 +44,10 @@ def apply_webhook(store: Store, webhook: RetellWebhook, raw_body: bytes) -> bool
     twice is harmless (same values). Returns False for a delivery seen before.
     """
     call_id = webhook.call.call_id
+    if (outcome := TRANSFER_OUTCOMES.get(webhook.event)) is not None:
+        # Only Retell knows whether a human picked up; the merge rank keeps "connected" even
+        # when transfer_ended (the leg hung up) or a retried cancel arrives after it.
+        store.set_escalation_status(Provider.RETELL, call_id, outcome)
     if webhook.event in MERGED_EVENTS:
         try:
             existing = store.get_call(call_id, Provider.RETELL)

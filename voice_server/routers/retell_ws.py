@@ -6,7 +6,7 @@ import re
 
 from fastapi import APIRouter, WebSocket, status
 
-from voice_server.deps import PolicyDep, SettingsDep, StoreDep
+from voice_server.deps import AlertsDep, PolicyDep, SettingsDep, StoreDep
 from voice_server.retell_recorder import RetellCallRecorder
 from voice_server.retell_socket import RetellCallSession
 
@@ -17,7 +17,12 @@ CALL_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 @router.websocket("/api/v1/retell/llm-webhook/{call_id}")
 async def retell_llm_socket(
-    websocket: WebSocket, call_id: str, settings: SettingsDep, store: StoreDep, policy: PolicyDep
+    websocket: WebSocket,
+    call_id: str,
+    settings: SettingsDep,
+    store: StoreDep,
+    policy: PolicyDep,
+    alerts: AlertsDep,
 ) -> None:
     # Retell sends no credentials here: the call id in the path is the only handle.
     if not CALL_ID.fullmatch(call_id):
@@ -27,6 +32,7 @@ async def retell_llm_socket(
         store,
         call_id,
         keywords=settings.keywords,
+        alerts=alerts,
         flush_interval=websocket.app.state.transcript_flush_secs,
     )
     session = RetellCallSession(
