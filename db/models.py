@@ -116,6 +116,9 @@ class CallFilters(BaseModel):
     load_number: str | None = None  # exact
     created_from: datetime | None = None  # inclusive
     created_to: datetime | None = None  # exclusive
+    # True: only calls whose start failed (status error, never connected); False: all others.
+    # Figures take False: a call that never reached the driver has no outcome to count.
+    failed_start: bool | None = None
 
 
 class CallPage(BaseModel):

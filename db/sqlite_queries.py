@@ -75,6 +75,8 @@ def where(filters: CallFilters, *, provider: Provider | None = None) -> tuple[st
         if value is not None:
             conditions.append(f"{column} = ?")
             params.append(value.value if hasattr(value, "value") else value)
+    if filters.failed_start is not None:
+        conditions.append(_failed_start_condition("c.status", filters.failed_start))
     if filters.driver_name:
         pattern = filters.driver_name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(
@@ -88,6 +90,10 @@ def where(filters: CallFilters, *, provider: Provider | None = None) -> tuple[st
         conditions.append("c.created_at < ?")
         params.append(to_timestamp(filters.created_to))
     return (" AND ".join(conditions) or "1"), params
+
+
+def _failed_start_condition(column: str, failed: bool) -> str:
+    return f"{column} {'=' if failed else '<>'} '{CallStatus.ERROR.value}'"
 
 
 # Counts and sums per group, the shape shared by raw scans and the calllog_daily rollup.
@@ -188,6 +194,8 @@ def _rollup_groups(
         if value is not None:
             conditions.append(f"{name} = ?")
             params.append(value.value if hasattr(value, "value") else value)
+    if filters.failed_start is not None:
+        conditions.append(_failed_start_condition("status", filters.failed_start))
     if first_day is not None:
         conditions.append("day >= ?")
         params.append(first_day)
@@ -261,6 +269,8 @@ def count_sql(filters: CallFilters) -> tuple[str, list[Any]]:
             if value is not None:
                 rollup_conditions.append(f"{name} = ?")
                 rollup_params.append(value.value if hasattr(value, "value") else value)
+        if filters.failed_start is not None:
+            rollup_conditions.append(_failed_start_condition("status", filters.failed_start))
         rollup_condition = " AND ".join(rollup_conditions)
         return f"SELECT coalesce(sum(calls), 0) FROM calllog_daily WHERE {rollup_condition}", (
             rollup_params

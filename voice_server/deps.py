@@ -83,6 +83,10 @@ async def call_filters(
     load_number: Annotated[str | None, Query(max_length=64)] = None,
     created_from: Annotated[datetime | None, Query(description="Inclusive")] = None,
     created_to: Annotated[datetime | None, Query(description="Exclusive")] = None,
+    failed_start: Annotated[
+        bool | None,
+        Query(description="true: only calls that never connected; false: all the others"),
+    ] = None,
 ) -> CallFilters:
     """The read APIs' filters, one query parameter per `CallFilters` field."""
     return CallFilters(
@@ -97,6 +101,7 @@ async def call_filters(
         load_number=load_number,
         created_from=created_from,
         created_to=created_to,
+        failed_start=failed_start,
     )
 
 

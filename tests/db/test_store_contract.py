@@ -500,6 +500,25 @@ def test_retell_metrics_honour_every_filter(store: Store) -> None:
     assert store.retell_metrics(CallFilters(provider=Provider.PIPECAT)).total_calls == 2
 
 
+def test_figures_leave_failed_starts_out_and_count_them_on_their_own(store: Store) -> None:
+    add_sample_calls(store)  # r5 never connected: status error
+    connected = store.retell_metrics(CallFilters(failed_start=False))
+    assert connected.total_calls == 4 and "error" not in connected.by_status
+    assert connected.per_day[-1] == DayCount(day="2026-03-10", call_outcome="Incomplete", calls=1)
+    assert all(day.call_outcome is not None for day in connected.per_day)  # r5 was the None
+    assert connected.avg_duration_secs == pytest.approx((100 + 250 + 40) / 3)
+    assert sum(b["calls"] for b in connected.duration_histogram) == 3
+    failed = store.retell_metrics(CallFilters(failed_start=True))
+    assert failed.total_calls == 1 and failed.by_status == {"error": 1}
+    assert found(store, failed_start=True) == ["r5"]
+    assert "r5" not in found(store, failed_start=False)
+    # The same answer from the rollups (whole days) as from a scan (a driver filter).
+    window = CallFilters(failed_start=False, created_from=T0 - timedelta(days=5))
+    scanned = window.model_copy(update={"load_number": "L-200"})
+    assert store.retell_metrics(scanned).total_calls == 1  # r2; r5 (also L-200) failed
+    assert store.retell_metrics(window).total_calls == connected.total_calls
+
+
 def test_pipecat_metrics_list_items_and_aggregate_pipecat_calls_only(store: Store) -> None:
     sample = add_sample_calls(store)
     metrics = store.pipecat_metrics(CallFilters(), page_size=1)
