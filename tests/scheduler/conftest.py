@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +13,6 @@ from db.load_models import ClaimedAttempt, LoadIn
 from db.models import CallStatus, CallUpdate, Provider
 from db.store import Store
 from scheduler.dialers import Placement, PlacementFailed
-from tests.db.conftest import make_store, store  # noqa: F401  (fixtures, one per backend)
 
 T0 = datetime(2026, 3, 6, 15, 0, tzinfo=UTC)
 
@@ -98,6 +99,42 @@ def a_load(number: str = "L-100", **fields: object) -> LoadIn:
     }
     values.update(fields)
     return LoadIn.model_validate(values)
+
+
+@pytest.fixture(params=["sqlite", "postgres", "supabase"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store of each backend; Supabase through the PostgREST double."""
+    if request.param == "sqlite":
+        from db.sqlite_store import SqliteStore
+
+        opened: Store = SqliteStore(tmp_path / "scheduler.db")
+        opened.migrate()
+        yield opened
+        opened.close()
+        return
+    from db.postgres_store import PostgresStore
+
+    url = request.getfixturevalue("postgres_database")()
+    postgres = PostgresStore(url)
+    postgres.migrate()
+    if request.param == "postgres":
+        yield postgres
+        postgres.close()
+        return
+    from db.supabase_store import SupabaseStore
+    from tests.db.postgrest_double import PostgrestDouble, ServerThread
+
+    double = PostgrestDouble(url)
+    server = ServerThread(double.app())
+    double.url = server.url
+    server.start()
+    supabase = SupabaseStore(double.url, double.service_role_key)
+    try:
+        yield supabase
+    finally:
+        supabase.close()
+        server.stop()
+        postgres.close()
 
 
 @pytest.fixture
