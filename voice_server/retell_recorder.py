@@ -22,7 +22,9 @@ from agent import analyze, extract_result
 from agent.types import CallContext, transcript_from
 from db import Store, StoreError
 from db.models import Call, CallStatus, CallUpdate, Provider
+from protocols.retell.messages import RetellCall
 from voice_server.emergency_alerts import EmergencyAlerts
+from voice_server.retell_call_row import call_row, driver_of
 
 log = logging.getLogger(__name__)
 
@@ -92,23 +94,8 @@ class RetellCallRecorder:
         self._writer = asyncio.create_task(self._write_loop())
         return existing
 
-    def learn_call_details(self, context: CallContext, call_info: dict[str, Any]) -> None:
-        if context.driver_name:
-            # The driver is who Retell dialled, or who dialled in.
-            inbound = call_info.get("direction") == "inbound"
-            phone = call_info.get("from_number" if inbound else "to_number")
-            self._merge(driver=(context.driver_name, phone))
-        self._merge(
-            load_number=context.load_number,
-            origin=context.origin,
-            destination=context.destination,
-            appointment=context.appointment,
-            scenario=context.scenario,
-            call_type=call_info.get("call_type"),
-            from_number=call_info.get("from_number"),
-            to_number=call_info.get("to_number"),
-            metadata=_retell_metadata(call_info),
-        )
+    def learn_call_details(self, context: CallContext, call: RetellCall) -> None:
+        self._merge(driver=driver_of(call, context), **call_row(call, context).model_dump())
 
     def observe_transcript(self, transcript: TranscriptRows) -> None:
         """Retell's transcript (what was really said) wins over our own guess at equal length."""
@@ -236,12 +223,3 @@ class RetellCallRecorder:
             "interruptions_est": analysis.interruptions_est,
             "tokens_estimated": analysis.tokens_estimated,
         }
-
-
-def _retell_metadata(call_info: dict[str, Any]) -> dict[str, Any] | None:
-    keep = {
-        key: call_info[key]
-        for key in ("agent_id", "direction", "metadata", "retell_llm_dynamic_variables")
-        if call_info.get(key) not in (None, {}, "")
-    }
-    return keep or None

@@ -36,6 +36,7 @@ from protocols.retell.messages import (
     encode,
     parse_retell_request,
 )
+from voice_server.retell_call_row import call_context
 from voice_server.retell_recorder import RetellCallRecorder, context_from_call
 
 if TYPE_CHECKING:
@@ -130,15 +131,11 @@ class RetellCallSession:
         if isinstance(request, PingPongRequest):
             await self._send(PingPongResponse(timestamp=request.timestamp))
         elif isinstance(request, CallDetailsRequest):
-            info = request.call.model_dump(exclude_none=True)
-            variables = {
-                **(request.call.metadata or {}),
-                **(request.call.retell_llm_dynamic_variables or {}),
-            }
             call = request.call
             inbound = call.direction == "inbound"
+            variables = {**(call.metadata or {}), **(call.retell_llm_dynamic_variables or {})}
             self._details_context = dataclasses.replace(
-                CallContext.from_mapping(variables),
+                call_context(call),
                 callback_number=variables.get("driver_phone")
                 or (call.from_number if inbound else call.to_number),
                 transfer_number=transfer_line(call.call_type, self.transfer_number),
@@ -147,7 +144,7 @@ class RetellCallSession:
                 merge_context(self.context, self._details_context),
                 transfer_number=self._details_context.transfer_number,
             )
-            self.recorder.learn_call_details(self.context, info)
+            self.recorder.learn_call_details(self.context, call)
             self._details_arrived.set()
         elif isinstance(request, UpdateOnlyRequest):
             self.recorder.observe_transcript([u.as_turn() for u in request.transcript])

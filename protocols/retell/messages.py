@@ -54,8 +54,13 @@ class Utterance(_Message):
         return {"role": "agent" if self.role == "agent" else "user", "content": self.content}
 
 
-class RetellCallInfo(_Message):
-    """The call object in `call_details` (a subset; the rest is kept as extra fields)."""
+MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01: anything later is not a real call time
+EpochMs = Annotated[int, Field(ge=0, le=MAX_EPOCH_MS)]
+
+
+class RetellCall(_Message):
+    """Retell's call object, as `call_details` on the socket and `call` in webhooks carry it
+    (the fields we read; the rest is kept as extra fields)."""
 
     call_id: str | None = None
     agent_id: str | None = None
@@ -66,7 +71,19 @@ class RetellCallInfo(_Message):
     to_number: str | None = None
     metadata: dict[str, Any] | None = None
     retell_llm_dynamic_variables: dict[str, Any] | None = None
-    start_timestamp: StrictInt | None = None
+    start_timestamp: EpochMs | None = None
+    end_timestamp: EpochMs | None = None
+    duration_ms: EpochMs | None = None
+    disconnection_reason: str | None = None
+    transcript: str | None = None
+    transcript_object: list[dict[str, Any]] | None = None
+    recording_url: str | None = None
+    latency: dict[str, Any] | None = None
+    call_cost: dict[str, Any] | None = None
+    call_analysis: dict[str, Any] | None = None
+
+
+RetellCallInfo = RetellCall  # the name before the webhook shared the model
 
 
 class PingPongRequest(_Message):
@@ -76,7 +93,7 @@ class PingPongRequest(_Message):
 
 class CallDetailsRequest(_Message):
     interaction_type: Literal["call_details"]
-    call: RetellCallInfo
+    call: RetellCall
 
 
 class UpdateOnlyRequest(_Message):

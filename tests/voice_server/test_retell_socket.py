@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -19,7 +20,7 @@ from protocols.retell.caller import (
     new_simulated_call_id,
     simulated_call_details,
 )
-from tests.voice_server.conftest import TRANSFER_NUMBER, RunningServer
+from tests.voice_server.conftest import TRANSFER_NUMBER, RunningServer, signed
 from tests.voice_server.policy_doubles import ScriptedPolicy
 
 
@@ -324,3 +325,36 @@ async def test_on_postgresql_a_reconnected_call_is_one_finalized_row(
     assert saved.structured is not None and saved.driver_name == "Maria Lopez"
     page = await asyncio.to_thread(server.store.search_calls, _filters(), page_size=10)
     assert page.total == 1
+
+
+async def test_the_socket_and_a_webhook_map_the_same_call_object_to_the_same_row(server):
+    """One mapping of Retell's call object: what the socket's call_details and a webhook's
+    call carry lands in the same columns the same way."""
+    socket_id, webhook_id = new_simulated_call_id(), new_simulated_call_id()
+    call_object = details(socket_id, origin="Reno, NV", driver_phone="+14155550123")
+    call_object["agent_id"] = "agent_1"
+    async with caller(server, socket_id, call_details=call_object):
+        pass
+    by_socket = await wait_for_call(server, socket_id, lambda c: c.status == CallStatus.ENDED)
+    body = json.dumps({"event": "call_started", "call": {**call_object, "call_id": webhook_id}})
+    response = httpx.post(
+        server.url + "/api/v1/retell/webhook", content=body.encode(), headers=signed(body)
+    )
+    assert response.status_code == 200
+    by_webhook = await asyncio.to_thread(server.store.get_call, webhook_id, Provider.RETELL)
+
+    columns = (
+        "driver_name",
+        "load_number",
+        "origin",
+        "call_type",
+        "from_number",
+        "to_number",
+        "started_at",
+        "metadata",
+    )
+    assert {c: getattr(by_socket, c) for c in columns} == {
+        c: getattr(by_webhook, c) for c in columns
+    }
+    assert by_webhook.metadata["agent_id"] == "agent_1"
+    assert by_webhook.started_at is not None

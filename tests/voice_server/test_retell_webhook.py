@@ -195,3 +195,14 @@ def test_signed_oddities_that_are_still_valid_are_stored(server):
     assert post(server, body, signed(body)).status_code == 200
     saved = server.store.get_call("c2")
     assert saved.latency is None and saved.cost is None
+
+
+def test_an_end_before_the_start_leaves_the_duration_unknown_not_negative(server):
+    call = call_object("call_clock_skew", end_timestamp=START_MS - 5_000)
+    del call["duration_ms"]
+    body = json.dumps({"event": "call_ended", "call": call})
+
+    assert post(server, body, signed(body)).status_code == 200
+
+    saved = server.store.get_call("call_clock_skew")
+    assert saved.status == CallStatus.ENDED and saved.duration_secs is None
