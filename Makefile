@@ -24,24 +24,25 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 
 env: $(VENV)/.runtime .env
 
-## make run: embedded SQLite, demo data when empty, Streamlit + voice server (honcho).
+## make run: embedded SQLite, demo data when empty, Streamlit + voice server + Pipecat bot (honcho).
 run: env
 	$(PY) -m db migrate
 	$(PY) -m db seed --calls 2000 --if-empty
 	@echo ""
 	@echo "  Streamlit app:  http://127.0.0.1:$${STREAMLIT_PORT:-8501}"
 	@echo "  Voice server:   http://127.0.0.1:$${VOICE_PORT:-8000}  (docs at /docs, health at /healthz)"
+	@echo "  Pipecat bot:    http://127.0.0.1:$${BOT_PORT:-7860}  (offline speech; loads its models first)"
 	@echo ""
-	$(VENV)/bin/honcho start web voice scheduler
+	$(VENV)/bin/honcho start
 
 ## make dev: as `make run`, but Streamlit reruns a page when its source changes.
 dev: env
 	$(PY) -m db migrate
 	$(PY) -m db seed --calls 2000 --if-empty
 	STREAMLIT_SERVER_FILE_WATCHER_TYPE=auto STREAMLIT_SERVER_RUN_ON_SAVE=true \
-	  $(VENV)/bin/honcho start web voice scheduler
+	  $(VENV)/bin/honcho start
 
-## make bot: the Pipecat bot (needs DEEPGRAM_API_KEY; espeak-ng speaks offline).
+## make bot: the Pipecat bot alone (offline speech, no keys needed).
 bot: env
 	$(VENV)/bin/honcho start bot
 

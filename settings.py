@@ -80,8 +80,16 @@ class Settings(BaseSettings):
         "injury,police,tire,fuel,inspection,appointment"
     )
 
-    # Pipecat bot services.
-    bot_tts: Literal["espeak", "cartesia"] = "espeak"
+    # Pipecat bot services: offline by default; a cloud service only when chosen with its key.
+    # BOT_STT unset: Deepgram when DEEPGRAM_API_KEY is set, else Whisper on this machine.
+    bot_stt: Literal["whisper", "deepgram"] | None = None
+    whisper_model_dir: str | None = None  # a CTranslate2 Whisper model; unset: bundled tiny.en
+    bot_tts: Literal["piper", "espeak", "cartesia"] = "piper"
+    # Turn-taking: the VAD ends a stretch of speech after BOT_VAD_STOP_SECS of silence (shorter
+    # cuts a sentence at a pause: espeak-ng pauses 0.34 s between sentences), and the driver's
+    # turn ends BOT_USER_SPEECH_TIMEOUT_SECS later, once the stretch is transcribed.
+    bot_vad_stop_secs: float = Field(default=0.4, ge=0.1, le=3.0)
+    bot_user_speech_timeout_secs: float = Field(default=0.2, ge=0.0, le=5.0)
     deepgram_api_key: SecretStr | None = None
     deepgram_base_url: str | None = None  # self-hosted Deepgram (or a local double in tests)
     cartesia_api_key: SecretStr | None = None
@@ -176,8 +184,6 @@ class Settings(BaseSettings):
             raise ValueError("TMS_WEBHOOK_URL must be an http(s) URL.")
         self.default_call_plan()  # a wrong quiet-hours value stops the process here
         self.engine_concurrency()
-        if self.bot_tts == "cartesia" and not self.cartesia_api_key:
-            raise ValueError("BOT_TTS=cartesia needs CARTESIA_API_KEY (or set BOT_TTS=espeak).")
         return self
 
     @property

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from loguru import logger
+
 from bot.bot import bot, event_client_for  # the runner looks for `bot` on __main__
-from bot.services import check_bot_config
+from bot.services import check_bot_config, warm_up
 from bot.sessions import SessionBodyMiddleware, session_router
 from settings import ConfigError, get_settings
 
@@ -24,9 +26,13 @@ def main() -> None:
 
     try:
         settings = get_settings()
-        check_bot_config(settings)
+        services = check_bot_config(settings)
     except ConfigError as exc:
         sys.exit(str(exc))
+    for warning in services.warnings:
+        logger.warning(warning)
+    logger.info(f"Speech: {services.stt} hears, {services.tts} speaks")
+    warm_up(settings)
     # Summaries spooled while the voice server was unreachable go out now.
     report = asyncio.run(event_client_for(settings).flush())
     if report.delivered or report.pending:

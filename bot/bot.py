@@ -33,6 +33,7 @@ from bot.event_client import EventClient
 from bot.observer import SessionObserver
 from bot.services import check_bot_config, make_stt, make_tts, user_turn_params
 from bot.sessions import REGISTRY, SessionSpec
+from bot.speech_prompt import speech_prompt
 from settings import Settings, get_settings
 
 
@@ -46,10 +47,19 @@ class DispatchSession:
     """The per-call parts around which the pipeline is assembled."""
 
     spec: SessionSpec
+    call_context: CallContext
     context: LLMContext
     aggregators: LLMContextAggregatorPair
     agent: DispatchAgentProcessor
     observer: SessionObserver
+
+    def agent_said_last(self) -> str | None:
+        """The agent's latest reply in the conversation so far (what the driver answers)."""
+        for message in reversed(self.context.get_messages()):
+            if message.get("role") == "assistant":
+                content = message.get("content")
+                return content if isinstance(content, str) else None
+        return None
 
 
 def dispatch_session(
@@ -70,6 +80,7 @@ def dispatch_session(
     context = LLMContext()
     return DispatchSession(
         spec=spec,
+        call_context=call_context,
         context=context,
         aggregators=LLMContextAggregatorPair(context, user_params=user_params),
         agent=DispatchAgentProcessor(
@@ -166,12 +177,16 @@ async def run_bot(
         policy=settings.agent_policy(),
         event_client=event_client_for(settings),
         call_control=call_control,
-        user_params=user_turn_params(),
+        user_params=user_turn_params(settings),
     )
     pipeline = Pipeline(
         [
             transport.input(),
-            make_stt(settings),
+            make_stt(
+                settings,
+                prompt=speech_prompt(session.call_context),
+                agent_said_last=session.agent_said_last,
+            ),
             session.aggregators.user(),
             session.agent,
             make_tts(settings),

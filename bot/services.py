@@ -1,76 +1,159 @@
 """The bot's services, chosen by settings; the pipeline's shape does not change with them.
 
-STT: Deepgram (DEEPGRAM_API_KEY). TTS: espeak-ng (offline, default) or Cartesia
-(CARTESIA_API_KEY). The "LLM" is the dispatch agent's policy run by DispatchAgentProcessor:
-the deterministic rules (AGENT_LLM=rules) or the agent's OpenAI-compatible policy
-(AGENT_LLM=openai). Turn-taking: Silero VAD and the smart-turn v3 model shipped in the wheel.
+Offline by default, with no account: Whisper (faster-whisper) hears, a Piper voice speaks
+(espeak-ng stays the always-there fallback). Deepgram hears when DEEPGRAM_API_KEY is set (or
+BOT_STT=deepgram); Cartesia speaks with BOT_TTS=cartesia and CARTESIA_API_KEY. A chosen cloud
+service without its key is a warning and the offline one runs instead: a missing optional key
+never stops the bot. The "LLM" is the dispatch agent's policy run by DispatchAgentProcessor.
+Turn-taking: Silero VAD hears speech stop, then a short speech timeout ends the driver's turn.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
 
-from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+from loguru import logger
 from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
-from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_stop import SpeechTimeoutUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 from bot.tts_espeak import ESPEAK_BINARY, EspeakTTSService
 from settings import ConfigError, Settings
 
 
-def check_bot_config(settings: Settings) -> None:
-    """Every key the chosen services need, checked before the runner accepts a session."""
-    problems = []
-    if settings.deepgram_api_key is None:
-        problems.append("DEEPGRAM_API_KEY is not set: the bot transcribes speech with Deepgram.")
-    if settings.bot_tts == "cartesia" and settings.cartesia_api_key is None:
-        problems.append("BOT_TTS=cartesia needs CARTESIA_API_KEY (or set BOT_TTS=espeak).")
-    if settings.bot_tts == "espeak" and shutil.which(ESPEAK_BINARY) is None:
-        problems.append("BOT_TTS=espeak needs the espeak-ng program: apt-get install espeak-ng.")
-    if settings.agent_llm == "openai" and settings.openai_api_key is None:
-        problems.append("AGENT_LLM=openai needs OPENAI_API_KEY (or set AGENT_LLM=rules).")
+@dataclass(frozen=True)
+class BotServices:
+    """Which STT and TTS this bot runs, and what was not possible as configured."""
+
+    stt: Literal["whisper", "deepgram"]
+    tts: Literal["piper", "espeak", "cartesia"]
+    warnings: tuple[str, ...] = field(default=())
+
+
+def whisper_model_dir(settings: Settings) -> Path:
+    from bot.stt_whisper import default_model_dir
+
+    return Path(settings.whisper_model_dir) if settings.whisper_model_dir else default_model_dir()
+
+
+def choose_services(settings: Settings) -> BotServices:
+    warnings = []
+    stt = settings.bot_stt or ("deepgram" if settings.deepgram_api_key else "whisper")
+    if stt == "deepgram" and settings.deepgram_api_key is None:
+        warnings.append("BOT_STT=deepgram but DEEPGRAM_API_KEY is not set: hearing with Whisper.")
+        stt = "whisper"
+    tts = settings.bot_tts
+    if tts == "cartesia" and settings.cartesia_api_key is None:
+        warnings.append("BOT_TTS=cartesia but CARTESIA_API_KEY is not set: speaking with Piper.")
+        tts = "piper"
     if settings.pipecat_api_key is None:
-        problems.append(
-            "PIPECAT_API_KEY is not set: the bot sends session summaries to the voice server "
-            "with it (use the same value as the voice server's .env)."
+        warnings.append(
+            "PIPECAT_API_KEY is not set: session summaries wait in the spool until it is "
+            "(use the same value as the voice server's .env)."
         )
+    return BotServices(stt=stt, tts=tts, warnings=tuple(warnings))
+
+
+def check_bot_config(settings: Settings) -> BotServices:
+    """What must be on this machine for the chosen services; warnings for what falls back."""
+    services = choose_services(settings)
+    problems = []
+    if shutil.which(ESPEAK_BINARY) is None:
+        problems.append(
+            "The espeak-ng program is missing (the offline voices use it): "
+            "apt-get install espeak-ng, or `make system-packages`."
+        )
+    if services.stt == "whisper":
+        from bot.stt_whisper import WhisperModelMissing, check_model_dir
+
+        try:
+            check_model_dir(whisper_model_dir(settings))
+        except WhisperModelMissing as exc:
+            problems.append(str(exc))
     if problems:
         raise ConfigError("The Pipecat bot cannot start. " + " ".join(problems))
+    return services
 
 
-def make_stt(settings: Settings) -> STTService:
-    from pipecat.services.deepgram.stt import DeepgramSTTService
+def warm_up(settings: Settings) -> None:
+    """Load the offline models before the first call, so its driver does not wait for them."""
+    services = choose_services(settings)
+    started = time.monotonic()
+    logger.info("Loading the offline speech models (the first start takes a few seconds) ...")
+    if services.stt == "whisper":
+        from bot.stt_whisper import shared_model
 
-    if settings.deepgram_api_key is None:
-        raise ConfigError("DEEPGRAM_API_KEY is not set: the bot transcribes speech with Deepgram.")
-    return DeepgramSTTService(
-        api_key=settings.deepgram_api_key.get_secret_value(),
-        base_url=settings.deepgram_base_url or "",
+        shared_model(whisper_model_dir(settings))
+    if services.tts == "piper":
+        from bot.tts_piper import default_voice_paths, load_voice
+
+        load_voice(*default_voice_paths())
+    logger.info(f"Speech models ready in {time.monotonic() - started:.1f} s")
+
+
+def make_stt(
+    settings: Settings,
+    *,
+    prompt: str | None = None,
+    agent_said_last: Callable[[], str | None] | None = None,
+) -> STTService:
+    """`prompt`: this call's own words (places, highways) that recognition should expect;
+    `agent_said_last`: the agent's latest words, which the driver is answering."""
+    services = choose_services(settings)
+    if services.stt == "deepgram":
+        from pipecat.services.deepgram.stt import DeepgramSTTService
+
+        assert settings.deepgram_api_key is not None
+        return DeepgramSTTService(
+            api_key=settings.deepgram_api_key.get_secret_value(),
+            base_url=settings.deepgram_base_url or "",
+        )
+    from bot.stt_whisper import LocalWhisperSTTService
+
+    return LocalWhisperSTTService(
+        model_dir=whisper_model_dir(settings),
+        initial_prompt=prompt,
+        agent_said_last=agent_said_last,
     )
 
 
 def make_tts(settings: Settings) -> TTSService:
-    if settings.bot_tts == "cartesia":
+    services = choose_services(settings)
+    if services.tts == "cartesia":
         from pipecat.services.cartesia.tts import CartesiaTTSService
 
-        if settings.cartesia_api_key is None:
-            raise ConfigError("BOT_TTS=cartesia needs CARTESIA_API_KEY (or set BOT_TTS=espeak).")
+        assert settings.cartesia_api_key is not None
         return CartesiaTTSService(
             api_key=settings.cartesia_api_key.get_secret_value(),
             settings=CartesiaTTSService.Settings(voice=settings.cartesia_voice_id),
         )
+    if services.tts == "piper":
+        from bot.tts_piper import PiperTTSService
+
+        return PiperTTSService()
     return EspeakTTSService()
 
 
-def user_turn_params() -> LLMUserAggregatorParams:
-    """Silero VAD hears speech; smart-turn v3 decides when the driver has finished."""
+def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
+    """Silero VAD hears speech stop; the turn ends after a short, fixed speech timeout.
+
+    Smart-turn v3 instead took 1.8-3.6 s from end of speech to the bot's first audio here (it
+    often judged a finished sentence incomplete and waited); see bench/voice_bench.py.
+    """
+    timeout = settings.bot_user_speech_timeout_secs
+    vad = VADParams(stop_secs=settings.bot_vad_stop_secs)
     return LLMUserAggregatorParams(
-        vad_analyzer=SileroVADAnalyzer(),
+        vad_analyzer=SileroVADAnalyzer(params=vad),
         user_turn_strategies=UserTurnStrategies(
-            stop=[TurnAnalyzerUserTurnStopStrategy(turn_analyzer=LocalSmartTurnAnalyzerV3())]
+            stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=timeout)]
         ),
     )

@@ -45,7 +45,6 @@ def test_the_database_backend_follows_the_variables(
         ({"DATABASE_URL": "mysql://root:hunter2@db/dispatch"}, "DATABASE_URL"),
         ({"AGENT_LLM": "openai"}, "OPENAI_API_KEY"),
         ({"AGENT_LLM": "gpt"}, "AGENT_LLM"),
-        ({"BOT_TTS": "cartesia"}, "CARTESIA_API_KEY"),
         ({"OPENAI_TIMEOUT_SECS": "soon"}, "OPENAI_TIMEOUT_SECS"),
     ],
 )

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pipecat.frames.frames import (
     BotStartedSpeakingFrame,
@@ -41,7 +46,7 @@ from bot.event_client import EventClient
 from bot.sessions import SessionSpec
 from bot.tts_espeak import EspeakTTSService
 from settings import Settings, load_settings
-from tests.conftest import free_port
+from tests.conftest import ROOT, free_port
 from tests.voice_server.conftest import RunningServer
 
 SAMPLE_RATE = 16000
@@ -251,3 +256,66 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+def start_pipecat_session(voice_url: str, **call: str) -> dict[str, str]:
+    """What the Streamlit app does to start a Pipecat session for a driver and load."""
+    response = httpx.post(
+        f"{voice_url}/api/v1/voice/start",
+        params={"vendor": "pipecat"},
+        json=call,
+        headers={"Authorization": f"Bearer {DISPATCH_KEY}"},
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+@pytest.fixture
+def bot_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """`bot_process(voice_server_url=..., port=..., **env)`: `python -m bot`, ready to serve.
+
+    Only the variables given reach the process (no .env): with none, no key at all.
+    """
+    processes: list[subprocess.Popen] = []
+
+    def start(*, voice_server_url: str, port: int, **env: str) -> str:
+        environment = {
+            "PATH": os.environ["PATH"],
+            "HOME": os.environ.get("HOME", str(tmp_path)),
+            "DISPATCH_ENV_FILE": "",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}",
+            "PIPECAT_API_KEY": PIPECAT_KEY,
+            "VOICE_SERVER_URL": voice_server_url,
+            "PIPECAT_SPOOL_PATH": str(tmp_path / "bot_spool.jsonl"),
+            "DISPATCH_TRANSFER_NUMBER": TRANSFER_NUMBER,
+        } | env
+        log_path = tmp_path / f"bot-{port}.log"
+        log = log_path.open("w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(log_path.read_text()[-2000:])
+            try:
+                if httpx.get(f"{url}/status").status_code == 200:
+                    return url
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("the bot runner did not start: " + log_path.read_text()[-2000:])
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -4,21 +4,15 @@ voice server `POST /api/v1/voice/start` (phone) -> the bot registers the session
 (this test) opens the media stream with the session parameter -> the agent greets the driver
 in espeak-ng audio (mu-law media messages) -> the driver hangs up -> the session summary lands
 in the voice server's store. Deepgram is a local WebSocket double that accepts the audio and
-stays silent (the cloud is unreachable here).
+stays silent (the cloud is unreachable here). The WebRTC session runs with no keys at all.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import fractions
-import json
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import av
 import httpx
@@ -26,23 +20,12 @@ import pytest
 import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
-from tests.bot.conftest import DISPATCH_KEY, PIPECAT_KEY
-from tests.conftest import ROOT, free_port
+from bench.phone_caller import PhoneCall
+from tests.bot.conftest import start_pipecat_session
+from tests.conftest import free_port
 from tests.voice_server.conftest import RunningServer
 
 MULAW_SILENCE = {0xFF, 0x7F}
-
-
-def start_pipecat_session(voice_url: str, **call: str) -> dict[str, str]:
-    """What the Streamlit app does to start a Pipecat session for a driver and load."""
-    response = httpx.post(
-        f"{voice_url}/api/v1/voice/start",
-        params={"vendor": "pipecat"},
-        json=call,
-        headers={"Authorization": f"Bearer {DISPATCH_KEY}"},
-    )
-    response.raise_for_status()
-    return response.json()
 
 
 @pytest.fixture
@@ -59,53 +42,6 @@ async def deepgram_double() -> object:
         yield f"ws://127.0.0.1:{port}", received
 
 
-@pytest.fixture
-def bot_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    processes: list[subprocess.Popen] = []
-
-    def start(*, voice_server_url: str, deepgram_url: str, port: int) -> str:
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", str(tmp_path)),
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}",
-            "DEEPGRAM_API_KEY": "dg-test-key",
-            "DEEPGRAM_BASE_URL": deepgram_url,
-            "PIPECAT_API_KEY": PIPECAT_KEY,
-            "VOICE_SERVER_URL": voice_server_url,
-            "PIPECAT_SPOOL_PATH": str(tmp_path / "bot_spool.jsonl"),
-            "DISPATCH_TRANSFER_NUMBER": "+15550001111",
-        }
-        log = (tmp_path / "bot.log").open("w")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError((tmp_path / "bot.log").read_text()[-2000:])
-            try:
-                if httpx.get(f"{url}/status").status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("the bot runner did not start")
-
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 async def test_a_phone_session_greets_the_driver_over_twilio_and_reports_the_call(
     start_server: Callable[..., RunningServer],
     bot_process: Callable[..., str],
@@ -115,7 +51,11 @@ async def test_a_phone_session_greets_the_driver_over_twilio_and_reports_the_cal
     bot_port = free_port()
     voice = start_server(bot_url=f"http://127.0.0.1:{bot_port}")
     await asyncio.to_thread(
-        bot_process, voice_server_url=voice.url, deepgram_url=deepgram_url, port=bot_port
+        bot_process,
+        voice_server_url=voice.url,
+        port=bot_port,
+        DEEPGRAM_API_KEY="dg-test-key",
+        DEEPGRAM_BASE_URL=deepgram_url,
     )
 
     started = start_pipecat_session(
@@ -129,45 +69,10 @@ async def test_a_phone_session_greets_the_driver_over_twilio_and_reports_the_cal
     )
     call_id = started["provider_call_id"]
 
-    greeting = bytearray()
-    async with websockets.connect(started["join_url"]) as twilio:
-        await twilio.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1"}))
-        await twilio.send(
-            json.dumps(
-                {
-                    "event": "start",
-                    "sequenceNumber": "1",
-                    "streamSid": "MZ0001",
-                    "start": {
-                        "streamSid": "MZ0001",
-                        "callSid": "CA0001",
-                        "accountSid": "AC0001",
-                        "tracks": ["inbound"],
-                        "customParameters": started["details"]["stream_parameters"],
-                        "mediaFormat": {
-                            "encoding": "audio/x-mulaw",
-                            "sampleRate": 8000,
-                            "channels": 1,
-                        },
-                    },
-                }
-            )
-        )
-        # The driver's line: 20 ms of mu-law silence at a time, while the agent speaks.
-        silence = base64.b64encode(bytes([0xFF]) * 160).decode()
-        deadline = time.monotonic() + 30
-        while len(greeting) < 8000 and time.monotonic() < deadline:  # a second of speech
-            await twilio.send(
-                json.dumps({"event": "media", "streamSid": "MZ0001", "media": {"payload": silence}})
-            )
-            try:
-                message = json.loads(await asyncio.wait_for(twilio.recv(), 0.05))
-            except TimeoutError:
-                continue
-            if message.get("event") == "media":
-                assert message["streamSid"] == "MZ0001"
-                greeting += base64.b64decode(message["media"]["payload"])
-        await twilio.send(json.dumps({"event": "stop", "streamSid": "MZ0001"}))
+    # Twilio's side: a quiet line while the agent greets the driver, who then hangs up.
+    async with PhoneCall(started["join_url"], started["details"]["stream_parameters"]) as twilio:
+        assert await twilio.listen(), "the agent greets the driver"
+    greeting = twilio.bot_audio
 
     assert len(greeting) >= 8000
     assert sum(1 for b in greeting if b not in MULAW_SILENCE) > len(greeting) // 4
@@ -216,14 +121,11 @@ class DriverMicrophone(MediaStreamTrack):
 async def test_a_browser_joins_over_webrtc_hears_the_agent_and_the_call_is_reported(
     start_server: Callable[..., RunningServer],
     bot_process: Callable[..., str],
-    deepgram_double: tuple[str, list[int]],
 ) -> None:
-    deepgram_url, _ = deepgram_double
     bot_port = free_port()
     voice = start_server(bot_url=f"http://127.0.0.1:{bot_port}")
-    bot_url = await asyncio.to_thread(
-        bot_process, voice_server_url=voice.url, deepgram_url=deepgram_url, port=bot_port
-    )
+    # No keys at all: Whisper hears and the Piper voice speaks on this machine.
+    bot_url = await asyncio.to_thread(bot_process, voice_server_url=voice.url, port=bot_port)
     started = start_pipecat_session(
         voice.url,
         driver_name="Maria Lopez",
@@ -266,14 +168,21 @@ async def test_a_browser_joins_over_webrtc_hears_the_agent_and_the_call_is_repor
         ).json()
         await peer.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
 
+        # The whole greeting, then the driver hangs up: Pipecat adds a sentence to the
+        # transcript once it has been spoken, so a call dropped mid-sentence leaves it out.
         loud_frames = 0
-        deadline = time.monotonic() + 30
-        while loud_frames < 25 and time.monotonic() < deadline:  # half a second of speech
+        last_loud = time.monotonic()
+        deadline = last_loud + 30
+        while time.monotonic() < deadline:
+            if loud_frames >= 25 and time.monotonic() - last_loud > 1.5:
+                break
             try:
                 samples = await asyncio.wait_for(heard.get(), 1)
             except TimeoutError:
                 continue
-            loud_frames += int(abs(samples).max() > 1000)
+            if abs(samples).max() > 1000:
+                loud_frames += 1
+                last_loud = time.monotonic()
         await peer.close()
 
     assert loud_frames >= 25

@@ -1,4 +1,4 @@
-"""Services come from settings; a missing key stops the bot before any call, naming the variable."""
+"""Services come from settings: offline with no keys; a cloud service only with its key."""
 
 from __future__ import annotations
 
@@ -12,51 +12,77 @@ from pipecat.services.cartesia.tts import CartesiaTTSService
 from pipecat.services.deepgram.stt import DeepgramSTTService
 
 from bot.services import check_bot_config, make_stt, make_tts
+from bot.stt_whisper import LocalWhisperSTTService
 from bot.tts_espeak import EspeakTTSService
+from bot.tts_piper import PiperTTSService
 from settings import ConfigError, load_settings
 from tests.conftest import ROOT
 
-KEYS = {"deepgram_api_key": "dg-key", "pipecat_api_key": "pk-key"}
+
+def test_with_no_keys_whisper_hears_and_piper_speaks() -> None:
+    settings = load_settings(pipecat_api_key="pk-key")
+
+    services = check_bot_config(settings)
+    assert (services.stt, services.tts, services.warnings) == ("whisper", "piper", ())
+    stt = make_stt(settings, prompt="Laredo, San Antonio, I-35.")
+    assert isinstance(stt, LocalWhisperSTTService)
+    assert stt._settings.initial_prompt == "Laredo, San Antonio, I-35."
+    assert isinstance(make_tts(settings), PiperTTSService)
 
 
-def test_the_default_services_are_deepgram_and_espeak() -> None:
-    settings = load_settings(**KEYS)
+def test_a_deepgram_key_selects_deepgram_and_espeak_is_still_there() -> None:
+    settings = load_settings(deepgram_api_key="dg-key", bot_tts="espeak")
 
-    check_bot_config(settings)
     assert isinstance(make_stt(settings), DeepgramSTTService)
     assert isinstance(make_tts(settings), EspeakTTSService)
+    whisper = load_settings(deepgram_api_key="dg-key", bot_stt="whisper")
+    assert isinstance(make_stt(whisper), LocalWhisperSTTService)
 
 
-def test_cartesia_is_chosen_by_bot_tts() -> None:
-    settings = load_settings(**KEYS, bot_tts="cartesia", cartesia_api_key="ca-key")
+def test_cartesia_is_chosen_by_bot_tts_with_its_key() -> None:
+    settings = load_settings(bot_tts="cartesia", cartesia_api_key="ca-key")
 
     assert isinstance(make_tts(settings), CartesiaTTSService)
 
 
 @pytest.mark.parametrize(
-    ("missing", "variable"),
-    [("deepgram_api_key", "DEEPGRAM_API_KEY"), ("pipecat_api_key", "PIPECAT_API_KEY")],
+    ("overrides", "named"),
+    [
+        ({"bot_stt": "deepgram"}, "DEEPGRAM_API_KEY"),
+        ({"bot_tts": "cartesia"}, "CARTESIA_API_KEY"),
+        ({"pipecat_api_key": None}, "PIPECAT_API_KEY"),
+    ],
 )
-def test_a_missing_key_is_a_config_error_naming_it(missing: str, variable: str) -> None:
-    settings = load_settings(**{k: v for k, v in KEYS.items() if k != missing})
+def test_a_missing_optional_key_is_a_warning_and_the_offline_service_runs(
+    overrides: dict, named: str
+) -> None:
+    settings = load_settings(**({"pipecat_api_key": "pk-key"} | overrides))
 
-    with pytest.raises(ConfigError, match=variable):
-        check_bot_config(settings)
+    services = check_bot_config(settings)
+    assert any(named in warning for warning in services.warnings)
+    assert isinstance(make_stt(settings), LocalWhisperSTTService)
+    assert isinstance(make_tts(settings), PiperTTSService)
 
 
-def test_cartesia_without_its_key_is_refused_by_the_settings() -> None:
-    with pytest.raises(ConfigError, match="CARTESIA_API_KEY"):
-        load_settings(**KEYS, bot_tts="cartesia")
+def test_a_model_directory_without_a_tokenizer_is_refused_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "model.bin").write_bytes(b"")
+    (tmp_path / "config.json").write_text("{}")
+
+    with pytest.raises(ConfigError, match="WHISPER_MODEL_DIR.*tokenizer.json"):
+        check_bot_config(load_settings(whisper_model_dir=str(tmp_path)))
 
 
-def test_python_m_bot_exits_before_serving_when_deepgram_is_not_configured(
+def test_python_m_bot_with_a_broken_model_directory_exits_before_serving_naming_it(
     tmp_path: Path,
 ) -> None:
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
+        "DISPATCH_ENV_FILE": "",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
-        "PIPECAT_API_KEY": "pk-key",
+        "WHISPER_MODEL_DIR": str(tmp_path / "no-model-here"),
     }
 
     result = subprocess.run(
@@ -69,5 +95,5 @@ def test_python_m_bot_exits_before_serving_when_deepgram_is_not_configured(
     )
 
     assert result.returncode != 0
-    assert "DEEPGRAM_API_KEY is not set" in result.stderr
+    assert "WHISPER_MODEL_DIR" in result.stderr
     assert "Uvicorn running" not in result.stderr

@@ -1,0 +1,112 @@
+"""Real audio, no keys: drivers phone the bot over Twilio's media-stream protocol.
+
+The bot process runs with no account (Whisper hears, the Piper voice speaks); the voice server
+starts each session as the Streamlit app does; this test plays Twilio's side with the driver's
+lines spoken by espeak-ng as 8 kHz mu-law, paced in real time, and listens to the bot between
+them. The saved calls must carry what the drivers said: the location, the ETA, the outcome. A
+check-in and an emergency run at the same time on the one bot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.phone_caller import PhoneCall
+from db.models import Call
+from tests.bot.conftest import start_pipecat_session
+from tests.conftest import free_port
+from tests.voice_server.conftest import RunningServer
+
+
+@dataclass(frozen=True)
+class DriverScript:
+    context: dict[str, str]
+    lines: tuple[str, ...]
+
+
+CHECK_IN = DriverScript(
+    context={
+        "driver_name": "Maria Lopez",
+        "driver_phone": "+14155550123",
+        "load_number": "7731",
+        "origin": "Oklahoma City, OK",
+        "destination": "Albuquerque, NM",
+        "appointment": "6 PM",
+    },
+    lines=("I'm driving on I 40 near Amarillo. I should be there around 4 PM.",),
+)
+EMERGENCY = DriverScript(
+    context={
+        "driver_name": "Tom Becker",
+        "driver_phone": "+14155550188",
+        "load_number": "A-2231",
+        "origin": "Memphis, TN",
+        "destination": "Amarillo, TX",
+        "appointment": "Friday 10 AM",
+    },
+    lines=(
+        "I just had a tire blowout on I 40. I'm on the shoulder.",
+        "Nobody is injured.",
+        "Mile marker 125 near Oklahoma City.",
+        "Yes, it is secure.",
+    ),
+)
+
+
+async def phone_in(voice: RunningServer, script: DriverScript) -> tuple[PhoneCall, Call]:
+    started = start_pipecat_session(voice.url, mode="phone", **script.context)
+    call = PhoneCall(started["join_url"], started["details"]["stream_parameters"])
+    async with call:
+        assert await call.listen(), "the agent greets the driver"
+        for line in script.lines:
+            if not call.is_open:
+                break
+            await call.say(line)
+            await call.listen()
+    deadline = time.monotonic() + 30
+    saved = voice.store.get_call(started["provider_call_id"])
+    while (saved is None or saved.status != "ended") and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        saved = voice.store.get_call(started["provider_call_id"])
+    assert saved is not None and saved.status == "ended"
+    return call, saved
+
+
+async def test_a_check_in_and_an_emergency_phoned_in_with_real_audio_are_saved_right(
+    start_server: Callable[..., RunningServer],
+    bot_process: Callable[..., str],
+    tmp_path: Path,
+) -> None:
+    bot_port = free_port()
+    voice = start_server(bot_url=f"http://127.0.0.1:{bot_port}")
+    await asyncio.to_thread(bot_process, voice_server_url=voice.url, port=bot_port)
+    log = (tmp_path / f"bot-{bot_port}.log").read_text()
+    assert "Loading the offline speech models (the first start takes a few seconds)" in log
+
+    (check_in_call, check_in), (emergency_call, emergency) = await asyncio.gather(
+        phone_in(voice, CHECK_IN), phone_in(voice, EMERGENCY)
+    )
+
+    assert check_in.call_type == "twilio"
+    result = check_in.structured or {}
+    assert result["call_outcome"] == "In-Transit Update", check_in.transcript
+    assert result["current_location"] == "I-40 near Amarillo", check_in.transcript
+    assert result["eta"] == "4 pm", check_in.transcript
+    assert check_in_call.closed_by_bot, "the agent ends the call once it has the update"
+
+    result = emergency.structured or {}
+    assert result["call_outcome"] == "Emergency Escalation", "\n".join(
+        f"{t['role']}: {t['content']}" for t in emergency.transcript
+    )
+    assert result["emergency_type"] == "Breakdown", emergency.transcript
+    assert "125" in (result["emergency_location"] or ""), emergency.transcript
+    assert "Oklahoma City" in (result["emergency_location"] or ""), emergency.transcript
+    assert result["load_secure"] is True, emergency.transcript
+
+    for call in (check_in_call, emergency_call):
+        heard = [t.latency_secs for t in call.turns if t.latency_secs is not None]
+        assert heard, "the bot answered the driver's speech with audio"
