@@ -151,7 +151,7 @@ class PhoneCall:
                 next_at += FRAME_SECS
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         except websockets.ConnectionClosed:
-            self._closed.set()
+            return  # the receiving side notes who closed it
 
     async def _receive(self) -> None:
         try:
@@ -187,6 +187,12 @@ class PhoneCall:
                 return True
             await asyncio.sleep(0.05)
         return not self.is_open
+
+    async def wait_for_hang_up(self, timeout_secs: float = 10.0) -> bool:
+        """True once the bot has closed the stream (it ended the call), False on timeout."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), timeout_secs)
+        return self.closed_by_bot
 
     async def say(self, text: str, *, audio: bytes | None = None) -> SpokenTurn:
         """Speak a line into the call in real time; returns when its last frame went out."""

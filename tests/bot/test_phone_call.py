@@ -67,6 +67,7 @@ async def phone_in(voice: RunningServer, script: DriverScript) -> tuple[PhoneCal
                 break
             await call.say(line)
             await call.listen()
+        await call.wait_for_hang_up()
     deadline = time.monotonic() + 30
     saved = voice.store.get_call(started["provider_call_id"])
     while (saved is None or saved.status != "ended") and time.monotonic() < deadline:
