@@ -13,6 +13,10 @@ navigation = st.navigation(
                 "pages/dashboard.py", title="Dashboard", icon=":material/dashboard:", default=True
             ),
             st.Page("pages/trigger_call.py", title="Trigger call", icon=":material/call:"),
+            st.Page(
+                "pages/dispatch_board.py", title="Dispatch board", icon=":material/local_shipping:"
+            ),
+            st.Page("pages/loads.py", title="Loads", icon=":material/inventory_2:"),
         ],
         "Insights": [
             st.Page("pages/conversations.py", title="Conversations", icon=":material/forum:"),

@@ -1,0 +1,145 @@
+"""Loads: import a TMS's CSV export (problems listed, nothing half-imported) and edit loads and
+their call plans in a table. New rows added to the table are loads too."""
+
+import pandas as pd
+import streamlit as st
+
+from db.load_models import BoardFilters, LoadPatch
+from ui import queries
+from ui.load_import import TEMPLATE, load_from_row, parse_loads_csv, problem_text
+from ui.loads import board, change_load, import_loads
+from ui.page_setup import through_app_navigation
+
+through_app_navigation()
+st.title("Loads")
+
+st.subheader("Import a CSV export")
+st.caption(
+    "Columns: load_number, driver_name, driver_phone, origin, destination, pickup_at, pickup_tz, "
+    "delivery_at, delivery_tz (IANA names like America/Chicago), optional status. Times are local "
+    "to their time zone (2026-03-07 08:00) or ISO with an offset. Loads already known are replaced."
+)
+st.download_button("CSV template", TEMPLATE, "loads_template.csv", "text/csv", key="template")
+upload = st.file_uploader("Loads CSV", type=["csv"], key="loads_csv")
+if upload is not None:
+    parsed = parse_loads_csv(upload.getvalue())
+    if parsed.problems:
+        st.error(
+            f"{len(parsed.problems)} row(s) have problems; nothing was imported. Fix them and "
+            "upload the file again.",
+            icon=":material/error:",
+        )
+        st.dataframe(
+            pd.DataFrame(parsed.problems, columns=["Line", "Problem"]),
+            hide_index=True,
+            key="import_problems",
+        )
+    elif st.button(f"Import {len(parsed.loads)} loads", type="primary", key="import"):
+        with queries.shown_errors():
+            written = import_loads(parsed.loads)
+        st.success(f"Imported {written} loads; the scheduler plans their calls.")
+
+st.subheader("Edit loads")
+with queries.shown_errors():
+    rows = board(BoardFilters(include_inactive=True))
+
+EDITABLE = [
+    "load_number",
+    "driver_name",
+    "driver_phone",
+    "origin",
+    "destination",
+    "pickup_at",
+    "pickup_tz",
+    "delivery_at",
+    "delivery_tz",
+    "status",
+    "paused",
+    "every_hours",
+    "engine",
+    "max_attempts",
+]
+PLAN_COLUMNS = ("every_hours", "engine", "max_attempts")
+
+
+def _local(when, zone: str) -> str:  # type: ignore[no-untyped-def]
+    from zoneinfo import ZoneInfo
+
+    return when.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+
+
+original = pd.DataFrame.from_records(
+    [
+        {
+            "load_number": row.load.load_number,
+            "driver_name": row.load.driver_name,
+            "driver_phone": row.load.driver_phone,
+            "origin": row.load.origin,
+            "destination": row.load.destination,
+            "pickup_at": _local(row.load.pickup_at, row.load.pickup_tz),
+            "pickup_tz": row.load.pickup_tz,
+            "delivery_at": _local(row.load.delivery_at, row.load.delivery_tz),
+            "delivery_tz": row.load.delivery_tz,
+            "status": row.load.status.value,
+            "paused": row.load.paused,
+            **{name: (row.load.plan or {}).get(name) for name in PLAN_COLUMNS},
+        }
+        for row in rows
+    ],
+    columns=EDITABLE,
+)
+edited = st.data_editor(
+    original,
+    num_rows="dynamic",
+    hide_index=True,
+    key="loads_editor",
+    column_config={
+        "status": st.column_config.SelectboxColumn(
+            options=["planned", "in_transit", "delivered", "cancelled"]
+        ),
+        "paused": st.column_config.CheckboxColumn(),
+        "every_hours": st.column_config.NumberColumn("every (h)", help="empty: the default"),
+        "engine": st.column_config.SelectboxColumn(
+            options=["simulated", "retell", "pipecat"], help="empty: the default"
+        ),
+        "max_attempts": st.column_config.NumberColumn(min_value=1, max_value=10, step=1),
+    },
+)
+
+
+def _plain(record: dict) -> dict:  # type: ignore[type-arg]
+    return {k: ("" if pd.isna(v) else v) for k, v in record.items()}
+
+
+if st.button("Save changes", type="primary", key="save_loads"):
+    before = {r["load_number"]: _plain(r) for r in original.to_dict("records")}
+    changed, problems = [], []
+    for index, record in enumerate(edited.to_dict("records"), start=1):
+        values = _plain(record)
+        if not any(str(v).strip() for v in values.values()):
+            continue
+        if before.get(values["load_number"]) == values:
+            continue
+        plan = {name: values[name] for name in PLAN_COLUMNS if values[name] != ""}
+        if "every_hours" in plan:
+            plan["every_hours"] = float(plan["every_hours"])
+        if "max_attempts" in plan:
+            plan["max_attempts"] = int(plan["max_attempts"])
+        try:
+            load = load_from_row({k: str(v) for k, v in values.items()}, plan)
+        except ValueError as exc:
+            problems.append((index, problem_text(exc)))
+            continue
+        changed.append((load, bool(values["paused"])))
+    if problems:
+        st.error("Nothing was saved: fix these rows first.", icon=":material/error:")
+        st.dataframe(pd.DataFrame(problems, columns=["Row", "Problem"]), hide_index=True)
+    elif changed:
+        with queries.shown_errors():
+            import_loads([load for load, _ in changed])
+            for load, paused in changed:
+                change_load(load.load_number, LoadPatch(paused=paused))
+        st.success(f"Saved {len(changed)} load(s).")
+        st.rerun()
+    else:
+        st.info("Nothing changed.")

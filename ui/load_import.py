@@ -1,0 +1,149 @@
+"""Loads from a TMS's CSV export: every row checked, every problem named, nothing half-imported.
+
+Columns (header names, any order, case-insensitive): load_number, driver_name, driver_phone,
+origin, destination, pickup_at, pickup_tz, delivery_at, delivery_tz, and optionally status.
+Appointment times are either ISO 8601 with an offset, or local wall-clock times
+(`2026-03-07 08:00`) read in the row's time zone; a local time that does not exist there (the
+hour skipped when clocks go forward) or happens twice (the hour repeated when they go back) is
+a problem to fix, not a guess.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import ValidationError
+
+from db.load_models import LoadIn
+
+REQUIRED_COLUMNS = (
+    "load_number",
+    "driver_name",
+    "driver_phone",
+    "origin",
+    "destination",
+    "pickup_at",
+    "pickup_tz",
+    "delivery_at",
+    "delivery_tz",
+)
+OPTIONAL_COLUMNS = ("status",)
+MAX_ROWS = 20_000
+TEMPLATE = (
+    ",".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+    + '\nLD-1001,Maria Lopez,+13125550147,"Dallas, TX","Denver, CO",2026-03-07 08:00,'
+    "America/Chicago,2026-03-08 14:00,America/Denver,in_transit\n"
+)
+
+
+@dataclass
+class ImportResult:
+    loads: list[LoadIn] = field(default_factory=list)
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (CSV line, reason)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and bool(self.loads)
+
+
+class LocalTimeProblem(ValueError):
+    pass
+
+
+def local_instant(text: str, zone_name: str) -> datetime:
+    """An appointment as an instant: ISO with an offset as given, else wall-clock in the zone."""
+    value = datetime.fromisoformat(text.strip())
+    if value.tzinfo is not None:
+        return value
+    try:
+        zone = ZoneInfo(zone_name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise LocalTimeProblem(f"unknown time zone {zone_name!r}") from None
+    first, second = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        # fold=0 and fold=1 differ: the wall time is skipped or repeated in this zone.
+        round_trip = first.astimezone(ZoneInfo("UTC")).astimezone(zone).replace(tzinfo=None)
+        if round_trip != value:
+            raise LocalTimeProblem(
+                f"{text.strip()} does not exist in {zone_name} (clocks go forward then)"
+            )
+        raise LocalTimeProblem(
+            f"{text.strip()} happens twice in {zone_name} (clocks go back then): give the "
+            f"offset, e.g. {first.isoformat()} or {second.isoformat()}"
+        )
+    return first
+
+
+def parse_loads_csv(data: bytes) -> ImportResult:
+    result = ImportResult()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        result.problems.append((0, "the file is not UTF-8 text (save the CSV as UTF-8)"))
+        return result
+    reader = csv.DictReader(io.StringIO(text))
+    header = [name.strip().lower() for name in reader.fieldnames or []]
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if missing:
+        result.problems.append((1, f"missing column(s): {', '.join(missing)}"))
+        return result
+    reader.fieldnames = header
+    seen: dict[str, int] = {}
+    for raw in reader:
+        line = reader.line_num
+        if len(result.loads) + len(result.problems) >= MAX_ROWS:
+            result.problems.append((line, f"more than {MAX_ROWS} rows: split the file"))
+            break
+        row = {k: (v or "").strip() for k, v in raw.items() if k is not None}
+        if not any(row.values()):
+            continue
+        try:
+            load = load_from_row(row)
+        except (ValidationError, ValueError) as exc:
+            result.problems.append((line, problem_text(exc)))
+            continue
+        if load.load_number in seen:
+            result.problems.append(
+                (line, f"load {load.load_number} is also on line {seen[load.load_number]}")
+            )
+            continue
+        seen[load.load_number] = line
+        result.loads.append(load)
+    if not result.loads and not result.problems:
+        result.problems.append((1, "the file has no loads"))
+    return result
+
+
+def load_from_row(row: dict[str, str], plan: dict[str, object] | None = None) -> LoadIn:
+    """One load from text fields as a CSV row (or an editor row) holds them."""
+    values: dict[str, object] = {name: row.get(name) or None for name in REQUIRED_COLUMNS}
+    values["plan"] = plan or None
+    for when, zone in (("pickup_at", "pickup_tz"), ("delivery_at", "delivery_tz")):
+        if not row.get(when):
+            raise ValueError(f"{when} is empty")
+        try:
+            values[when] = local_instant(row[when], row.get(zone, ""))
+        except LocalTimeProblem as exc:
+            raise ValueError(f"{when}: {exc}") from None
+        except ValueError:
+            raise ValueError(
+                f"{when} {row[when]!r} is not a date and time (2026-03-07 08:00)"
+            ) from None
+    if row.get("status"):
+        values["status"] = row["status"].lower().replace(" ", "_")
+    return LoadIn.model_validate(values)
+
+
+def problem_text(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{where}: {message}" if where else message)
+        return "; ".join(parts)
+    return str(exc)
