@@ -23,10 +23,16 @@ from ui.load_import import parse_loads_csv
 from voice_server.main import create_app
 
 SECRET = "tms-secret"
-CSV = """load_number,driver_name,driver_phone,origin,destination,pickup_at,pickup_tz,delivery_at,delivery_tz
-LD-1,Maria Lopez,+13125550147,"Dallas, TX","Denver, CO",2026-03-06 08:00,America/Chicago,2026-03-07 11:00,America/Denver
-LD-2,Sam Ortiz,+13125550148,"Tulsa, OK","Memphis, TN",2026-03-06 08:00,America/Chicago,2026-03-07 11:00,America/Chicago
-"""
+CSV = "\n".join(
+    [
+        "load_number,driver_name,driver_phone,origin,destination,"
+        "pickup_at,pickup_tz,delivery_at,delivery_tz",
+        'LD-1,Maria Lopez,+13125550147,"Dallas, TX","Denver, CO",'
+        "2026-03-06 08:00,America/Chicago,2026-03-07 11:00,America/Denver",
+        'LD-2,Sam Ortiz,+13125550148,"Tulsa, OK","Memphis, TN",'
+        "2026-03-06 08:00,America/Chicago,2026-03-07 11:00,America/Chicago",
+    ]
+)
 
 
 def scripted(claimed: ClaimedAttempt) -> DriverScript:
