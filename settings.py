@@ -11,6 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -58,6 +59,8 @@ class Settings(BaseSettings):
     dispatch_transfer_number: str | None = None
     # Phone numbers typed without +<country code> are read as numbers of this region (ISO 3166).
     default_phone_region: str = "US"
+    # The office's time zone (IANA name): every time the app shows, and every day it filters by.
+    dispatch_timezone: str = "UTC"
     # Optional: an emergency alert is also POSTed here as signed JSON (HMAC-SHA256 with the
     # secret, see db/webhook_outbox.py), through a durable outbox with retries.
     dispatch_alert_webhook_url: str | None = None
@@ -153,6 +156,13 @@ class Settings(BaseSettings):
                 f"DATABASE_URL scheme {self.database_url.split(':', 1)[0]!r} is not supported: "
                 "use sqlite:///path/to/file.db or postgresql://user:password@host:5432/dbname."
             )
+        try:
+            ZoneInfo(self.dispatch_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"DISPATCH_TIMEZONE={self.dispatch_timezone!r} is not a time zone: use an IANA "
+                "name such as America/Chicago, America/New_York or UTC."
+            ) from None
         if self.default_phone_region not in phonenumbers.SUPPORTED_REGIONS:
             raise ValueError(
                 f"DEFAULT_PHONE_REGION={self.default_phone_region!r} is not a region code: use "

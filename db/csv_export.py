@@ -2,7 +2,8 @@
 
 Rows come from `Store.iter_calls` (keyset pagination), so memory stays flat however many calls
 match. Text that a spreadsheet would run as a formula (`=HYPERLINK(...)` as a driver's name) is
-prefixed with `'`.
+prefixed with `'`. Times are ISO 8601 with their offset, in the office's zone when one is given
+(`2026-03-08T06:00:00-06:00`), so a spreadsheet in another zone still reads the instant.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import csv
 import dataclasses
 import io
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import Enum
 from typing import Any
 
@@ -62,11 +63,12 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 Progress = Callable[[int], None]
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, zone: tzinfo = UTC) -> Any:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.isoformat()
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)  # stored as UTC
+        return aware.astimezone(zone).isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Enum):
@@ -76,7 +78,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def csv_row(call: Call) -> list[Any]:
+def csv_row(call: Call, zone: tzinfo = UTC) -> list[Any]:
     structured = call.structured or {}
     derived = {
         "keywords": ";".join(f"{w}:{n}" for w, n in sorted((call.keyword_hits or {}).items())),
@@ -89,20 +91,23 @@ def csv_row(call: Call) -> list[Any]:
     values += [
         derived[name] if name in derived else getattr(call, name) for name in ANALYSIS_COLUMNS
     ]
-    return [_cell(v) for v in values]
+    return [_cell(v, zone) for v in values]
 
 
 def csv_chunks(
-    calls: Iterable[Call], rows_per_chunk: int = 200, progress: Progress | None = None
+    calls: Iterable[Call],
+    rows_per_chunk: int = 200,
+    progress: Progress | None = None,
+    zone: tzinfo = UTC,
 ) -> Iterator[str]:
     """The header and one row per call, as text chunks of `rows_per_chunk` rows; `progress`
-    hears the running count after each chunk and the final count at the end."""
+    hears the running count after each chunk and the final count at the end; times in `zone`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     written = 0
     for call in calls:
-        writer.writerow(csv_row(call))
+        writer.writerow(csv_row(call, zone))
         written += 1
         if written % rows_per_chunk == 0:
             if progress:
@@ -115,7 +120,9 @@ def csv_chunks(
     yield buffer.getvalue()
 
 
-def calls_csv(store: Store, filters: CallFilters, progress: Progress | None = None) -> bytes:
-    """Every matching call (not only a page of them) as UTF-8 CSV bytes."""
+def calls_csv(
+    store: Store, filters: CallFilters, progress: Progress | None = None, zone: tzinfo = UTC
+) -> bytes:
+    """Every matching call (not only a page of them) as UTF-8 CSV bytes, times in `zone`."""
     calls = store.iter_calls(filters, batch_size=BATCH_SIZE)
-    return "".join(csv_chunks(calls, BATCH_SIZE, progress)).encode("utf-8")
+    return "".join(csv_chunks(calls, BATCH_SIZE, progress, zone)).encode("utf-8")

@@ -7,8 +7,9 @@ import streamlit as st
 
 from agent.vocabulary import CallOutcome, DriverStatus, EmergencyType
 from ui import export, queries
-from ui.call_view import CALLS_COLUMNS, calls_frame, show_call
+from ui.call_view import calls_columns, calls_frame, show_call
 from ui.filters import ENGINE_LABELS, call_filters
+from ui.formatting import count_of, zone_label
 from ui.page_setup import through_app_navigation
 
 PAGE_SIZE = queries.PAGE_ROWS
@@ -22,8 +23,12 @@ with st.container(border=True):
     query = top[0].text_input(
         "Search transcripts", key="q", bind="query-params", placeholder="e.g. flat tire, I-40"
     )
-    start = top[1].date_input("From", value=None, key="from", bind="query-params")
-    end = top[2].date_input("To", value=None, key="to", bind="query-params")
+    start = top[1].date_input(
+        "From", value=None, key="from", bind="query-params", help=f"Days in {zone_label()}"
+    )
+    end = top[2].date_input(
+        "To", value=None, key="to", bind="query-params", help=f"Days in {zone_label()}"
+    )
     row = st.columns(6)
     engine = row[0].selectbox(
         "Engine",
@@ -86,13 +91,13 @@ with queries.shown_errors():
         st.stop()
 pages = max(1, math.ceil(results.total / PAGE_SIZE))
 
-st.markdown(f"**{results.total:,}** matching calls")
+st.markdown(f"**{count_of(results.total, 'matching call')}**")
 if results.total == 0:
     st.info("No call matches these filters.", icon=":material/search_off:")
 else:
     selection = st.dataframe(
         calls_frame(results.items),
-        column_config=CALLS_COLUMNS,
+        column_config=calls_columns(),
         hide_index=True,
         on_select="rerun",
         selection_mode="single-row",
@@ -109,7 +114,7 @@ else:
         store = queries.store()
         if results.total <= CLICK_EXPORT_LIMIT:
             st.download_button(
-                f"Download CSV ({results.total:,} calls)",
+                f"Download CSV ({count_of(results.total, 'call')})",
                 data=lambda: export.calls_csv(store, filters),
                 file_name=file_name,
                 mime="text/csv",
@@ -117,7 +122,7 @@ else:
                 key="download_csv",
                 on_click="ignore",
             )
-        elif st.button(f"Prepare CSV of {results.total:,} calls", key="prepare_csv"):
+        elif st.button(f"Prepare CSV of {count_of(results.total, 'call')}", key="prepare_csv"):
             bar = st.progress(0.0, text="Exporting…")
 
             def report(done: int) -> None:

@@ -5,6 +5,7 @@ import streamlit as st
 from agent.vocabulary import CallOutcome
 from db.models import Call, CallFilters, Provider
 from ui import queries
+from ui.formatting import count_of, or_empty, time_text
 from ui.kpis import (
     DEFAULT_PERIOD,
     PERIODS,
@@ -51,20 +52,34 @@ def _fmt_share(share: float | None) -> str:
 @st.fragment(run_every="10s")
 def live_kpis(period: str) -> None:
     current_filters, previous_filters = period_filters(PERIODS[period])
+    failed_filters = current_filters.model_copy(update={"failed_start": True})
     with queries.shown_errors():
-        current_retell, current_pipecat, previous_retell, previous_pipecat = queries.metrics_of(
+        (
+            current_retell,
+            current_pipecat,
+            previous_retell,
+            previous_pipecat,
+            failed_retell,
+            failed_pipecat,
+        ) = queries.metrics_of(
             [
                 (current_filters, Provider.RETELL),
                 (current_filters, Provider.PIPECAT),
                 (previous_filters, Provider.RETELL),
                 (previous_filters, Provider.PIPECAT),
+                (failed_filters, Provider.RETELL),
+                (failed_filters, Provider.PIPECAT),
             ]
         )
+    failed_starts = failed_retell.total_calls + failed_pipecat.total_calls
     now = PeriodSummary.of(current_retell, current_pipecat)
     before = PeriodSummary.of(previous_retell, previous_pipecat)
-    calls_per_day = daily_calls(current_retell, current_pipecat)
+    calls_per_day = daily_calls(current_retell, current_pipecat, within=current_filters)
     emergencies_per_day = daily_calls(
-        current_retell, current_pipecat, outcome=CallOutcome.EMERGENCY_ESCALATION.value
+        current_retell,
+        current_pipecat,
+        outcome=CallOutcome.EMERGENCY_ESCALATION.value,
+        within=current_filters,
     )
 
     row1 = st.columns(3)
@@ -75,7 +90,10 @@ def live_kpis(period: str) -> None:
         border=True,
         chart_data=calls_per_day if len(calls_per_day) >= MIN_SPARKLINE_DAYS else None,
         height="stretch",
-        help="Calls started in the period, both engines.",
+        help=(
+            "Calls started in the period that connected, both engines (failed starts are "
+            "counted below). The line shows whole UTC days: today so far is left out."
+        ),
     )
     row1[1].metric(
         "Completion rate",
@@ -121,6 +139,8 @@ def live_kpis(period: str) -> None:
     )
     st.caption(
         f"{period}, compared with the {period.lower().replace('last ', 'previous ')}. "
+        f"{count_of(failed_starts, 'failed start')} (calls that never connected) "
+        f"{'is' if failed_starts == 1 else 'are'} left out of these figures. "
         "Refreshes every 10 seconds."
     )
 
@@ -135,14 +155,14 @@ def _call_links(calls: list[Call], empty_text: str) -> None:
     if not calls:
         st.caption(empty_text)
     for call in calls:
-        when = call.created_at.strftime("%b %d, %H:%M")
+        when = time_text(call.created_at, "%b %d, %H:%M")
         detail = call.emergency_type or (
             f"{call.duration_secs:.0f} s" if call.duration_secs is not None else call.status.value
         )
         st.page_link(
             "pages/conversations.py",
             label=f"{when} · {call.driver_name or 'Unknown driver'} · load "
-            f"{call.load_number or '—'} · {detail}",
+            f"{or_empty(call.load_number)} · {detail}",
             query_params={"call": call.provider_call_id, "provider": call.provider.value},
             icon=":material/open_in_new:",
         )

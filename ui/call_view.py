@@ -10,6 +10,7 @@ import streamlit as st
 
 from db.models import Call
 from ui.filters import ENGINE_LABELS
+from ui.formatting import local, or_empty, time_text, zone_label
 
 STRUCTURED_LABELS = {
     "call_outcome": "Outcome",
@@ -29,18 +30,19 @@ STRUCTURED_LABELS = {
 
 
 def calls_frame(calls: Sequence[Call]) -> pd.DataFrame:
-    """One row per call of the page on screen (never more than one page)."""
+    """One row per call of the page on screen (never more than one page). Times are the
+    office's; a value the call does not have reads "—"."""
     return pd.DataFrame(
         {
-            "Created": [c.created_at for c in calls],
+            "Created": [local(c.created_at).strftime("%Y-%m-%d %H:%M") for c in calls],
             "Engine": [ENGINE_LABELS.get(c.provider.value, c.provider.value) for c in calls],
-            "Driver": [c.driver_name for c in calls],
-            "Load": [c.load_number for c in calls],
-            "Outcome": [c.call_outcome for c in calls],
-            "Driver status": [c.driver_status for c in calls],
-            "Emergency": [c.emergency_type for c in calls],
-            "Duration": [c.duration_secs for c in calls],
-            "Sentiment": [c.sentiment for c in calls],
+            "Driver": [or_empty(c.driver_name) for c in calls],
+            "Load": [or_empty(c.load_number) for c in calls],
+            "Outcome": [or_empty(c.call_outcome) for c in calls],
+            "Driver status": [or_empty(c.driver_status) for c in calls],
+            "Emergency": [or_empty(c.emergency_type) for c in calls],
+            "Duration": [or_empty(c.duration_secs, "{:.0f} s") for c in calls],
+            "Sentiment": [or_empty(c.sentiment, "{:+.2f}") for c in calls],
             "Call": [
                 f"conversations?call={c.provider_call_id}&provider={c.provider.value}"
                 for c in calls
@@ -61,14 +63,11 @@ def calls_frame(calls: Sequence[Call]) -> pd.DataFrame:
     )
 
 
-CALLS_COLUMNS: dict[str, Any] = {
-    "Created": st.column_config.DatetimeColumn("Created (UTC)", format="YYYY-MM-DD HH:mm"),
-    "Duration": st.column_config.NumberColumn("Duration", format="%.0f s"),
-    "Sentiment": st.column_config.ProgressColumn(
-        "Sentiment", min_value=-1.0, max_value=1.0, format="%.2f"
-    ),
-    "Call": st.column_config.LinkColumn("Link", display_text="open"),
-}
+def calls_columns() -> dict[str, Any]:
+    return {
+        "Created": st.column_config.TextColumn(f"Created ({zone_label()})"),
+        "Call": st.column_config.LinkColumn("Link", display_text="open"),
+    }
 
 
 def show_transcript(transcript: Sequence[dict[str, str]]) -> None:
@@ -110,21 +109,18 @@ def show_structured(structured: dict[str, Any] | None) -> None:
 def show_call(call: Call) -> None:
     """Transcript as a chat, structured result and the call's metrics."""
     engine = ENGINE_LABELS.get(call.provider.value, call.provider.value)
-    st.subheader(f"{call.driver_name or 'Unknown driver'} · load {call.load_number or '—'}")
+    st.subheader(f"{call.driver_name or 'Unknown driver'} · load {or_empty(call.load_number)}")
     st.caption(
         f"{engine} {call.call_type or ''} call `{call.provider_call_id}` · {call.status.value} · "
-        f"{call.created_at:%Y-%m-%d %H:%M} UTC"
+        f"{time_text(call.created_at)}"
         + (f" · {call.origin} → {call.destination}" if call.origin and call.destination else "")
     )
     cols = st.columns(5)
-    cols[0].metric("Duration", "—" if call.duration_secs is None else f"{call.duration_secs:.0f} s")
-    cols[1].metric(
-        "Interruptions", "—" if call.interruptions_est is None else call.interruptions_est
-    )
-    cols[2].metric("Sentiment", "—" if call.sentiment is None else f"{call.sentiment:+.2f}")
-    cols[3].metric("Tokens", "—" if call.tokens_estimated is None else f"{call.tokens_estimated:,}")
-    latency = (call.latency or {}).get("e2e_p50_ms")
-    cols[4].metric("Latency p50", "—" if latency is None else f"{latency:.0f} ms")
+    cols[0].metric("Duration", or_empty(call.duration_secs, "{:.0f} s"))
+    cols[1].metric("Interruptions", or_empty(call.interruptions_est))
+    cols[2].metric("Sentiment", or_empty(call.sentiment, "{:+.2f}"))
+    cols[3].metric("Tokens", or_empty(call.tokens_estimated, "{:,}"))
+    cols[4].metric("Latency p50", or_empty((call.latency or {}).get("e2e_p50_ms"), "{:.0f} ms"))
     transcript_col, result_col = st.columns([3, 2])
     with transcript_col:
         st.markdown("**Transcript**")
@@ -132,9 +128,10 @@ def show_call(call: Call) -> None:
     with result_col:
         st.markdown("**Structured result**")
         show_structured(call.structured)
-        if call.keyword_hits:
+        mentioned = {k: v for k, v in (call.keyword_hits or {}).items() if v}
+        if mentioned:
             st.markdown("**Keywords**")
-            st.write(", ".join(f"{k} ×{v}" for k, v in sorted(call.keyword_hits.items())))
+            st.write(", ".join(f"{k} ×{v}" for k, v in sorted(mentioned.items())))
         if call.recording_url:
             st.link_button("Recording", call.recording_url, icon=":material/headphones:")
         if call.error:

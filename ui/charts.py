@@ -5,7 +5,7 @@ Outcome colours are fixed so one outcome looks the same in every chart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
@@ -38,10 +38,17 @@ def _outcome_order(outcomes: Sequence[str]) -> list[str]:
     return known + sorted(o for o in outcomes if o not in OUTCOME_COLORS)
 
 
+def day_label(day: str, partial_days: Collection[str]) -> str:
+    """A day on an axis; one the data only partly covers (today so far) says so."""
+    return f"{day} (partial)" if day in partial_days else day
+
+
 def calls_per_day_by_outcome(
-    per_day: Sequence[DayCount], title: str = "Calls per day"
+    per_day: Sequence[DayCount],
+    title: str = "Calls per day",
+    partial_days: Collection[str] = (),
 ) -> go.Figure:
-    """Stacked bars: one trace per outcome, x = day."""
+    """Stacked bars: one trace per outcome, x = day; partial days are labelled and hatched."""
     days = sorted({d.day for d in per_day})
     counts: dict[str, dict[str, int]] = {}
     for row in per_day:
@@ -53,35 +60,41 @@ def calls_per_day_by_outcome(
     for outcome in _outcome_order(list(counts)):
         fig.add_bar(
             name=outcome,
-            x=days,
+            x=[day_label(day, partial_days) for day in days],
             y=[counts[outcome].get(day, 0) for day in days],
             marker_color=OUTCOME_COLORS.get(outcome, "#d0d7de"),
+            marker_pattern_shape=["/" if day in partial_days else "" for day in days],
         )
     return _layout(fig, title, barmode="stack", xaxis_title="Day (UTC)", yaxis_title="Calls")
+
+
+def _donut(labels: list[str], values: list[int], colors: list[str] | None = None) -> go.Pie:
+    """A donut whose slices say their count and their share."""
+    return go.Pie(
+        labels=labels,
+        values=values,
+        hole=0.5,
+        marker={"colors": colors} if colors else None,
+        sort=False,
+        texttemplate="%{value:,}<br>%{percent}",
+        hovertemplate="%{label}: %{value:,} (%{percent})<extra></extra>",
+    )
 
 
 def outcome_share(by_outcome: Mapping[str | None, int], title: str = "Outcome share") -> go.Figure:
     labels = _outcome_order([k or NO_OUTCOME for k, v in by_outcome.items() if v])
     values_by_label = {(k or NO_OUTCOME): v for k, v in by_outcome.items()}
-    fig = go.Figure(
-        go.Pie(
-            labels=labels,
-            values=[values_by_label[label] for label in labels],
-            hole=0.5,
-            marker={"colors": [OUTCOME_COLORS.get(label, "#d0d7de") for label in labels]},
-            sort=False,
-        )
-    )
+    colors = [OUTCOME_COLORS.get(label, "#d0d7de") for label in labels]
+    fig = go.Figure(_donut(labels, [values_by_label[label] for label in labels], colors))
     return _layout(fig, title)
 
 
 def keyword_distribution(
     keyword_totals: Mapping[str, int], title: str = "Keywords mentioned", top: int = 10
 ) -> go.Figure:
+    """The most mentioned keywords; a keyword nobody said is not listed."""
     ranked = sorted(((k, v) for k, v in keyword_totals.items() if v), key=lambda kv: -kv[1])[:top]
-    fig = go.Figure(
-        go.Pie(labels=[k for k, _ in ranked], values=[v for _, v in ranked], hole=0.5, sort=False)
-    )
+    fig = go.Figure(_donut([k for k, _ in ranked], [v for _, v in ranked]))
     return _layout(fig, title)
 
 
@@ -102,39 +115,53 @@ def _bucket_label(bucket: Mapping[str, Any]) -> str:
 
 
 def interruptions_vs_duration(
-    items: Sequence[PipecatMetricItem], title: str = "Interruptions vs duration (latest calls)"
+    items: Sequence[PipecatMetricItem], title: str = "Duration by interruptions (latest calls)"
 ) -> go.Figure:
+    """Interruptions are a small count (0, 1, 2...): one box of call durations per count, with
+    its calls as points, reads better than a scatter of a few rows of dots."""
     points = [i for i in items if i.duration_secs is not None and i.interruptions_est is not None]
-    fig = go.Figure(
-        go.Scatter(
-            x=[p.duration_secs for p in points],
-            y=[p.interruptions_est for p in points],
-            mode="markers",
-            text=[p.provider_call_id for p in points],
-            marker={"color": "#8250df", "opacity": 0.7},
-            name="Calls",
+    fig = go.Figure()
+    for count in sorted({p.interruptions_est for p in points}):
+        same = [p for p in points if p.interruptions_est == count]
+        fig.add_box(
+            name=f"{count} ({len(same)} call{'' if len(same) == 1 else 's'})",
+            y=[p.duration_secs for p in same],
+            text=[p.provider_call_id for p in same],
+            boxpoints="all",
+            jitter=0.4,
+            pointpos=0,
+            marker={"color": "#8250df", "opacity": 0.6},
+            line={"color": "#8250df"},
+            showlegend=False,
         )
-    )
-    return _layout(fig, title, xaxis_title="Duration (seconds)", yaxis_title="Interruptions")
+    return _layout(fig, title, xaxis_title="Interruptions per call", yaxis_title="Duration (s)")
 
 
 def engine_comparison(retell: CallMetrics, pipecat: CallMetrics) -> go.Figure:
-    """Grouped bars of the figures both engines have, side by side."""
+    """Grouped bars of rates per 100 calls: the engines handle different numbers of calls, so
+    raw counts side by side would mostly compare their volumes."""
+
+    def rate(count: int, m: CallMetrics) -> float | None:
+        return round(100 * count / m.total_calls, 1) if m.total_calls else None
+
     measures = {
-        "Calls": lambda m: m.total_calls,
-        "Emergencies": lambda m: m.emergencies,
-        "Delays": lambda m: m.delays,
-        "Incomplete": lambda m: m.incomplete,
+        "Completed": lambda m: rate(sum(m.by_outcome.values()) - m.incomplete, m),
+        "Emergencies": lambda m: rate(m.emergencies, m),
+        "Delays": lambda m: rate(m.delays, m),
+        "Incomplete": lambda m: rate(m.incomplete, m),
     }
     fig = go.Figure()
     for engine, m in (("Retell", retell), ("Pipecat", pipecat)):
         fig.add_bar(
-            name=engine,
+            name=f"{engine} ({m.total_calls:,} call{'' if m.total_calls == 1 else 's'})",
             x=list(measures),
             y=[measure(m) for measure in measures.values()],
             marker_color=ENGINE_COLORS[engine],
+            texttemplate="%{y:.1f}",
         )
-    return _layout(fig, "Retell vs Pipecat", barmode="group")
+    return _layout(
+        fig, "Per 100 calls: Retell vs Pipecat", barmode="group", yaxis_title="Per 100 calls"
+    )
 
 
 def latency_by_engine(retell: CallMetrics, pipecat: CallMetrics) -> go.Figure:
@@ -151,7 +178,9 @@ def latency_by_engine(retell: CallMetrics, pipecat: CallMetrics) -> go.Figure:
     return _layout(fig, "Average latency (ms, where known)", yaxis_title="ms")
 
 
-def calls_per_day_by_engine(retell: CallMetrics, pipecat: CallMetrics) -> go.Figure:
+def calls_per_day_by_engine(
+    retell: CallMetrics, pipecat: CallMetrics, partial_days: Collection[str] = ()
+) -> go.Figure:
     fig = go.Figure()
     for engine, m in (("Retell", retell), ("Pipecat", pipecat)):
         per_day: dict[str, int] = {}
@@ -160,9 +189,10 @@ def calls_per_day_by_engine(retell: CallMetrics, pipecat: CallMetrics) -> go.Fig
         days = sorted(per_day)
         fig.add_scatter(
             name=engine,
-            x=days,
+            x=[day_label(d, partial_days) for d in days],
             y=[per_day[d] for d in days],
             mode="lines+markers",
             line={"color": ENGINE_COLORS[engine]},
+            marker={"symbol": ["circle-open" if d in partial_days else "circle" for d in days]},
         )
     return _layout(fig, "Calls per day by engine", xaxis_title="Day (UTC)", yaxis_title="Calls")

@@ -1,23 +1,24 @@
-"""From what the filter widgets hold to the Store's `CallFilters` (dates are whole UTC days)."""
+"""From what the filter widgets hold to the Store's `CallFilters` (a date is a whole day in the
+office's time zone, DISPATCH_TIMEZONE)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from db.models import CallFilters, Provider
+from ui.formatting import day_end, day_start
 
 ENGINE_LABELS = {Provider.RETELL.value: "Retell", Provider.PIPECAT.value: "Pipecat"}
 
 
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
-
-
-def date_window(start: date | None, end: date | None) -> dict[str, datetime | None]:
-    """Inclusive calendar days -> the Store's [created_from, created_to) datetimes."""
+def date_window(
+    start: date | None, end: date | None, zone: ZoneInfo | None = None
+) -> dict[str, datetime | None]:
+    """Inclusive days in the office -> the Store's [created_from, created_to) instants."""
     return {
-        "created_from": day_start(start) if start else None,
-        "created_to": day_start(end) + timedelta(days=1) if end else None,
+        "created_from": day_start(start, zone) if start else None,
+        "created_to": day_end(end, zone) if end else None,
     }
 
 
@@ -32,6 +33,7 @@ def call_filters(
     load_number: str | None = None,
     start: date | None = None,
     end: date | None = None,
+    failed_start: bool | None = None,
 ) -> CallFilters:
     def text(value: str | None) -> str | None:
         return value.strip() or None if value else None
@@ -44,5 +46,6 @@ def call_filters(
         emergency_type=emergency_type or None,
         driver_name=text(driver),
         load_number=text(load_number),
+        failed_start=failed_start,
         **date_window(start, end),
     )

@@ -3,6 +3,7 @@ comparison with the period before."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -57,8 +58,11 @@ def period_filters(
     stays the same for a minute."""
     now = now or datetime.now(UTC)
     end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    current = CallFilters(created_from=end - length, created_to=end)
-    previous = CallFilters(created_from=end - 2 * length, created_to=end - length)
+    # Figures count calls that connected; failed starts are counted on their own.
+    current = CallFilters(created_from=end - length, created_to=end, failed_start=False)
+    previous = CallFilters(
+        created_from=end - 2 * length, created_to=end - length, failed_start=False
+    )
     return current, previous
 
 
@@ -73,35 +77,89 @@ def share_delta_text(current: float | None, previous: float | None) -> str | Non
     return None if change is None else f"{change * 100:+.1f} pts"
 
 
-def daily_calls(*metrics: CallMetrics, outcome: str | None = None) -> list[int]:
-    """Calls per day (oldest first) over the engines, optionally only those with `outcome`."""
+def daily_calls(
+    *metrics: CallMetrics, outcome: str | None = None, within: CallFilters | None = None
+) -> list[int]:
+    """Calls per day (oldest first) over the engines, optionally only those with `outcome`.
+
+    With `within`, only the days wholly inside its window: the window's first and last days
+    (today so far) are partial, and a partial day's low count would read as a drop."""
     days: dict[str, int] = {}
     for m in metrics:
         for row in m.per_day:
             matched = outcome is None or row.call_outcome == outcome
             days[row.day] = days.get(row.day, 0) + (row.calls if matched else 0)
+    if within is not None:
+        days = {day: n for day, n in days.items() if is_whole_day(day, within)}
     return [days[day] for day in sorted(days)]
 
 
-def engine_table(retell: CallMetrics, pipecat: CallMetrics) -> dict[str, list[str]]:
-    """The two engines' figures side by side, formatted for a static table."""
+def partial_days(
+    metrics: Sequence[CallMetrics], window: CallFilters, now: datetime | None = None
+) -> set[str]:
+    """The UTC days of these figures that the window (cut at now) only partly covers: the
+    charts mark them, so today so far does not read as a quiet day."""
+    until = now or datetime.now(UTC)
+    if window.created_to is not None:
+        until = min(until, window.created_to)
+    cut = window.model_copy(update={"created_to": until})
+    days = {row.day for m in metrics for row in m.per_day}
+    return {day for day in days if not is_whole_day(day, cut)}
+
+
+def is_whole_day(day: str, window: CallFilters) -> bool:
+    """Whether the UTC day `YYYY-MM-DD` lies wholly inside the window's [from, to)."""
+    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    inside_from = window.created_from is None or window.created_from <= start
+    inside_to = window.created_to is None or start + timedelta(days=1) <= window.created_to
+    return inside_from and inside_to
+
+
+def per_100(count: int, calls: int) -> float | None:
+    return 100 * count / calls if calls else None
+
+
+def completion_rate(m: CallMetrics) -> float | None:
+    """Share of the calls that reached an outcome other than Incomplete."""
+    completed = sum(m.by_outcome.values()) - m.incomplete
+    return completed / m.total_calls if m.total_calls else None
+
+
+def engine_table(
+    retell: CallMetrics, pipecat: CallMetrics, failed: tuple[int, int] = (0, 0)
+) -> dict[str, list[str]]:
+    """The two engines side by side: rates first (the engines handle different numbers of
+    calls), then counts with their share of the engine's calls, formatted for a static table.
+    `failed` is each engine's failed starts, which are not among its calls."""
 
     def fmt(value: float | None, pattern: str) -> str:
         return "—" if value is None else pattern.format(value)
 
+    def count(value: int, m: CallMetrics) -> str:
+        share = per_100(value, m.total_calls)
+        return f"{value:,}" if share is None else f"{value:,} ({share:.0f}%)"
+
     rows = {
-        "Calls": lambda m: f"{m.total_calls:,}",
-        "Emergencies": lambda m: f"{m.emergencies:,}",
-        "Delays": lambda m: f"{m.delays:,}",
-        "Incomplete": lambda m: f"{m.incomplete:,}",
+        "Calls (connected)": lambda m: f"{m.total_calls:,}",
+        "Completion rate": lambda m: fmt(completion_rate(m), "{:.0%}"),
+        "Emergencies per 100 calls": lambda m: fmt(per_100(m.emergencies, m.total_calls), "{:.1f}"),
+        "Delays per 100 calls": lambda m: fmt(per_100(m.delays, m.total_calls), "{:.1f}"),
+        "Incomplete per 100 calls": lambda m: fmt(per_100(m.incomplete, m.total_calls), "{:.1f}"),
+        "Average latency (p50)": lambda m: fmt(m.avg_latency_ms, "{:.0f} ms"),
         "Average duration": lambda m: fmt(m.avg_duration_secs, "{:.0f} s"),
         "Average interruptions": lambda m: fmt(m.avg_interruptions, "{:.2f}"),
         "Average sentiment": lambda m: fmt(m.avg_sentiment, "{:+.2f}"),
-        "Average latency (p50)": lambda m: fmt(m.avg_latency_ms, "{:.0f} ms"),
+        "Emergencies": lambda m: count(m.emergencies, m),
+        "Delays": lambda m: count(m.delays, m),
+        "Incomplete": lambda m: count(m.incomplete, m),
         "Tokens": lambda m: f"{m.total_tokens:,}",
     }
-    return {
+    table = {
         "Figure": list(rows),
         "Retell": [row(retell) for row in rows.values()],
         "Pipecat": [row(pipecat) for row in rows.values()],
     }
+    table["Figure"].append("Failed starts (not counted above)")
+    table["Retell"].append(f"{failed[0]:,}")
+    table["Pipecat"].append(f"{failed[1]:,}")
+    return table

@@ -62,3 +62,20 @@ def test_an_empty_result_is_a_header_only_csv(store: Store) -> None:
 def test_the_file_name_says_what_was_filtered() -> None:
     name = export_file_name(CallFilters(provider=Provider.RETELL, call_outcome="Incomplete"))
     assert name == "calls_retell_incomplete.csv"
+
+
+def test_csv_times_are_iso_8601_with_the_offices_offset(
+    store: Store, add_call: AddCall, monkeypatch
+) -> None:
+    from datetime import datetime
+
+    from settings import get_settings
+
+    call_id = add_call()
+    created = store.get_call(call_id).created_at
+    monkeypatch.setenv("DISPATCH_TIMEZONE", "America/Chicago")
+    get_settings.cache_clear()
+    (row,) = parse(calls_csv(store, CallFilters()))
+    shown = datetime.fromisoformat(row["created_at"])
+    assert row["created_at"][-6:] in {"-06:00", "-05:00"}  # CST or CDT, said in the value
+    assert shown == created  # the same instant

@@ -188,7 +188,7 @@ def test_conversations_full_text_search_finds_words_in_transcripts(
     add_call(load="FINE", transcript=[{"role": "user", "content": "All good, rolling along"}])
     run_page(app, "conversations", q="flat tire")
     assert list(table(app)["Load"]) == ["TIRE"]
-    assert "**1** matching calls" in [m.value for m in app.markdown]
+    assert "**1 matching call**" in [m.value for m in app.markdown]
 
 
 def test_conversation_filters_come_from_the_url(add_call: AddCall, app: AppTest) -> None:
@@ -288,16 +288,20 @@ def test_analytics_charts_carry_the_aggregates(add_call: AddCall, app: AppTest) 
     assert sum(buckets.values()) == 3
 
 
-def test_analytics_pipecat_tab_plots_interruptions_against_duration(
+def test_analytics_pipecat_tab_plots_duration_by_interruptions(
     add_call: AddCall, app: AppTest
 ) -> None:
     add_call(Provider.PIPECAT, duration=60, interruptions=2)
+    add_call(Provider.PIPECAT, duration=80, interruptions=2)
     add_call(Provider.PIPECAT, duration=200, interruptions=5)
     add_call(Provider.RETELL, duration=999, interruptions=9)
     shown = run_page(app, "analytics", tab="Pipecat")
-    assert metric_values(shown)["Calls"] == "2"
-    scatter = figures(shown)[-1]["data"][0]
-    assert sorted(zip(scatter["x"], scatter["y"], strict=True)) == [(60, 2), (200, 5)]
+    assert metric_values(shown)["Calls"] == "3"
+    boxes = figures(shown)[-1]["data"]  # one box of durations per interruption count
+    assert [(box["name"], sorted(box["y"])) for box in boxes] == [
+        ("2 (2 calls)", [60, 80]),
+        ("5 (1 call)", [200]),
+    ]
 
 
 def test_analytics_compare_tab_puts_the_engines_side_by_side(
@@ -312,13 +316,14 @@ def test_analytics_compare_tab_puts_the_engines_side_by_side(
         driver_status=None,
     )
     shown = run_page(app, "analytics", tab="Compare")
-    counts, per_day, latency = figures(shown)
-    by_engine = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in counts["data"]}
-    assert by_engine["Retell"]["Calls"] == 2 and by_engine["Pipecat"]["Calls"] == 1
-    assert by_engine["Pipecat"]["Emergencies"] == 1
+    rates, per_day, latency = figures(shown)
+    by_engine = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in rates["data"]}
+    assert by_engine["Retell (2 calls)"]["Emergencies"] == 0
+    assert by_engine["Pipecat (1 call)"]["Emergencies"] == 100  # per 100 calls
     assert latency["data"][0]["x"] == ["Retell"] and latency["data"][0]["y"] == [700]
     side_by_side = shown.table[0].value.set_index("Figure")
-    assert side_by_side.loc["Calls"].to_dict() == {"Retell": "2", "Pipecat": "1"}
+    assert side_by_side.loc["Calls (connected)"].to_dict() == {"Retell": "2", "Pipecat": "1"}
+    assert side_by_side.loc["Emergencies"].to_dict() == {"Retell": "0 (0%)", "Pipecat": "1 (100%)"}
     assert side_by_side.loc["Average latency (p50)"].to_dict() == {
         "Retell": "700 ms",
         "Pipecat": "—",

@@ -10,13 +10,14 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from db.csv_export import csv_chunks
 from db.models import CallPage, SortKey
-from voice_server.deps import CallFiltersDep, DispatchKeyDep, StoreDep
+from voice_server.deps import CallFiltersDep, DispatchKeyDep, SettingsDep, StoreDep
 
 router = APIRouter(tags=["conversations"])
 
@@ -40,12 +41,13 @@ def search_conversations(
     responses={200: {"content": {"text/csv": {}}, "description": "Every matching call"}},
 )
 def export_conversations(
-    _auth: DispatchKeyDep, store: StoreDep, filters: CallFiltersDep
+    _auth: DispatchKeyDep, store: StoreDep, settings: SettingsDep, filters: CallFiltersDep
 ) -> StreamingResponse:
     """Every matching call as CSV: ids, driver and load, times, outcome, structured fields,
     analysis, cost, recording, disconnection reason, summary and transcript."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    lines = csv_chunks(store.iter_calls(filters))
+    # Times in the office's zone, with their offset (DISPATCH_TIMEZONE).
+    lines = csv_chunks(store.iter_calls(filters), zone=ZoneInfo(settings.dispatch_timezone))
     # Read the first rows before answering: a database that is down is a 503, not a cut-off 200.
     first_chunk = next(lines)
     return StreamingResponse(
