@@ -72,24 +72,54 @@ class DriverScript:
 
 # -- variation material ----------------------------------------------------------------------
 
-HIGHWAYS = ("I-80", "I-40", "I-70", "I-94", "I-35", "I-10", "I-75", "I-90", "I-65", "I-81")
-CITIES = (
-    "Laramie",
-    "Amarillo",
-    "Salina",
-    "Fargo",
-    "Oklahoma City",
-    "El Paso",
-    "Knoxville",
-    "Sioux Falls",
-    "Louisville",
-    "Harrisburg",
-    "Des Moines",
-    "Flagstaff",
-    "Joplin",
-    "Tucumcari",
-    "Rock Springs",
-)
+
+@dataclass(frozen=True)
+class Route:
+    """A lane demo loads run on, with the (highway, city) points a driver on it passes, so a
+    location said on a call lies on that load's way (no "I-94 near Amarillo" from Chicago to
+    Dallas). Loads run either way along it."""
+
+    origin: str
+    destination: str
+    waypoints: tuple[tuple[str, str], ...]
+
+    @property
+    def highways(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(road for road, _ in self.waypoints))
+
+    @property
+    def cities(self) -> tuple[str, ...]:
+        return tuple(city for _, city in self.waypoints)
+
+
+ROUTES = (
+    Route("Chicago, IL", "Dallas, TX", (("I-55", "Springfield"), ("I-55", "St. Louis"),
+          ("I-44", "Joplin"), ("I-44", "Tulsa"), ("I-35", "Oklahoma City"))),
+    Route("Atlanta, GA", "Phoenix, AZ", (("I-20", "Birmingham"), ("I-20", "Shreveport"),
+          ("I-20", "Abilene"), ("I-10", "El Paso"), ("I-10", "Tucson"))),
+    Route("Denver, CO", "Kansas City, MO", (("I-70", "Limon"), ("I-70", "Colby"),
+          ("I-70", "Hays"), ("I-70", "Salina"), ("I-70", "Topeka"))),
+    Route("Nashville, TN", "Indianapolis, IN", (("I-65", "Bowling Green"),
+          ("I-65", "Elizabethtown"), ("I-65", "Louisville"), ("I-65", "Seymour"))),
+    Route("Los Angeles, CA", "Salt Lake City, UT", (("I-15", "Barstow"), ("I-15", "Las Vegas"),
+          ("I-15", "St. George"), ("I-15", "Cedar City"), ("I-15", "Provo"))),
+    Route("Memphis, TN", "Columbus, OH", (("I-40", "Jackson"), ("I-40", "Nashville"),
+          ("I-65", "Bowling Green"), ("I-65", "Louisville"), ("I-71", "Cincinnati"))),
+    Route("Houston, TX", "Oklahoma City, OK", (("I-45", "Huntsville"), ("I-45", "Corsicana"),
+          ("I-35", "Denton"), ("I-35", "Ardmore"), ("I-35", "Norman"))),
+    Route("Seattle, WA", "Boise, ID", (("I-90", "Ellensburg"), ("I-82", "Yakima"),
+          ("I-84", "Pendleton"), ("I-84", "La Grande"), ("I-84", "Ontario"))),
+    Route("Charlotte, NC", "Harrisburg, PA", (("I-77", "Statesville"), ("I-77", "Wytheville"),
+          ("I-81", "Roanoke"), ("I-81", "Winchester"), ("I-81", "Hagerstown"))),
+    Route("Minneapolis, MN", "Milwaukee, WI", (("I-94", "Eau Claire"), ("I-94", "Tomah"),
+          ("I-94", "Madison"))),
+    Route("Laredo, TX", "Memphis, TN", (("I-35", "San Antonio"), ("I-35", "Austin"),
+          ("I-35", "Waco"), ("I-30", "Texarkana"), ("I-40", "Little Rock"))),
+    Route("Savannah, GA", "Louisville, KY", (("I-16", "Macon"), ("I-75", "Chattanooga"),
+          ("I-75", "Knoxville"), ("I-75", "Lexington"))),
+)  # fmt: skip
+
+
 ETAS = (
     "around 3 PM",
     "about 5:30 this evening",
@@ -118,8 +148,13 @@ def _pick(rng: random.Random, options: tuple[str, ...]) -> str:
     return options[rng.randrange(len(options))]
 
 
-def _driving(rng: random.Random) -> DriverScript:
-    road, city, eta = _pick(rng, HIGHWAYS), _pick(rng, CITIES), _pick(rng, ETAS)
+def _on_route(rng: random.Random, route: Route) -> tuple[str, str]:
+    """A (highway, city) point along the route."""
+    return route.waypoints[rng.randrange(len(route.waypoints))]
+
+
+def _driving(rng: random.Random, route: Route) -> DriverScript:
+    (road, city), eta = _on_route(rng, route), _pick(rng, ETAS)
     filler = _pick(rng, FILLERS)
     return DriverScript(
         kind="driving",
@@ -134,8 +169,8 @@ def _driving(rng: random.Random) -> DriverScript:
     )
 
 
-def _delayed(rng: random.Random) -> DriverScript:
-    road, city, eta = _pick(rng, HIGHWAYS), _pick(rng, CITIES), _pick(rng, ETAS)
+def _delayed(rng: random.Random, route: Route) -> DriverScript:
+    (road, city), eta = _on_route(rng, route), _pick(rng, ETAS)
     reason, explanation = DELAYS[rng.randrange(len(DELAYS))]
     return DriverScript(
         kind="delayed",
@@ -186,8 +221,8 @@ def _unloading(rng: random.Random) -> DriverScript:
     )
 
 
-def _emergency(rng: random.Random, kind: str) -> DriverScript:
-    road, mile = _pick(rng, HIGHWAYS), rng.randrange(12, 380)
+def _emergency(rng: random.Random, kind: str, route: Route) -> DriverScript:
+    road, mile = _pick(rng, route.highways), rng.randrange(12, 380)
     direction = _pick(rng, ("eastbound", "westbound", "northbound", "southbound"))
     first, injury = {
         "accident": (
@@ -263,24 +298,30 @@ KIND_WEIGHTS: dict[str, float] = {
 }
 
 
-def make_script(kind: str, rng: random.Random) -> DriverScript:
+def make_script(kind: str, rng: random.Random, route: Route | None = None) -> DriverScript:
+    """A scripted driver of this kind; one on the road says places along `route` (a random
+    route when none is given)."""
+    route = route or ROUTES[rng.randrange(len(ROUTES))]
     if kind == "driving":
-        return _driving(rng)
+        return _driving(rng, route)
     if kind == "delayed":
-        return _delayed(rng)
+        return _delayed(rng, route)
     if kind == "arrived":
         return _arrived(rng)
     if kind == "unloading":
         return _unloading(rng)
     if kind.startswith("emergency_"):
-        return _emergency(rng, kind.removeprefix("emergency_"))
+        return _emergency(rng, kind.removeprefix("emergency_"), route)
     return _incomplete(rng, kind)
 
 
-def script_variants(count: int, rng: random.Random) -> list[DriverScript]:
-    """`count` scripts, every kind at least once, then kinds in proportion to KIND_WEIGHTS."""
+def script_variants(
+    count: int, rng: random.Random, route: Route | None = None
+) -> list[DriverScript]:
+    """`count` scripts, every kind at least once, then kinds in proportion to KIND_WEIGHTS;
+    drivers on the road are somewhere along `route`."""
     kinds = list(KIND_WEIGHTS)
     chosen = kinds[:count] + rng.choices(
         kinds, weights=list(KIND_WEIGHTS.values()), k=max(0, count - len(kinds))
     )
-    return [make_script(kind, rng) for kind in chosen]
+    return [make_script(kind, rng, route) for kind in chosen]

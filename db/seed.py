@@ -19,7 +19,7 @@ from typing import Any
 
 import agent
 from agent.types import CallContext, Turn
-from db.demo_scripts import KIND_WEIGHTS, DriverScript, script_variants
+from db.demo_scripts import KIND_WEIGHTS, ROUTES, DriverScript, script_variants
 from db.models import CallFilters, CallStatus, CallUpdate, Provider
 from db.store import Store
 
@@ -46,20 +46,7 @@ _LAST_NAMES_TEXT = (
 )
 LAST_NAMES = _LAST_NAMES_TEXT.split()
 AREA_CODES = ("312", "773", "214", "469", "404", "602", "303", "615", "816", "901", "317", "414")
-LANES = (
-    ("Chicago, IL", "Dallas, TX"),
-    ("Atlanta, GA", "Phoenix, AZ"),
-    ("Denver, CO", "Kansas City, MO"),
-    ("Nashville, TN", "Indianapolis, IN"),
-    ("Los Angeles, CA", "Salt Lake City, UT"),
-    ("Memphis, TN", "Columbus, OH"),
-    ("Houston, TX", "Oklahoma City, OK"),
-    ("Seattle, WA", "Boise, ID"),
-    ("Charlotte, NC", "Harrisburg, PA"),
-    ("Minneapolis, MN", "Milwaukee, WI"),
-    ("Laredo, TX", "Memphis, TN"),
-    ("Savannah, GA", "Louisville, KY"),
-)
+LANES = tuple((route.origin, route.destination) for route in ROUTES)
 
 
 @dataclass(frozen=True)
@@ -84,6 +71,7 @@ class Load:
     origin: str
     destination: str
     appointment: str
+    route: int  # index in ROUTES: the way the load goes, whichever direction
 
 
 def run_conversation(script: DriverScript, keywords: Sequence[str]) -> Conversation:
@@ -145,7 +133,8 @@ def _drivers(store: Store, rng: random.Random) -> list[tuple[int, str, str]]:
 def _loads(count: int, rng: random.Random, now: datetime) -> list[Load]:
     loads = []
     for n in range(count):
-        origin, destination = rng.choice(LANES)
+        route = rng.randrange(len(ROUTES))
+        origin, destination = LANES[route]
         if rng.random() < 0.5:
             origin, destination = destination, origin
         appointment = now + timedelta(hours=rng.randrange(-24 * 30, 48))
@@ -155,6 +144,7 @@ def _loads(count: int, rng: random.Random, now: datetime) -> list[Load]:
                 origin=origin,
                 destination=destination,
                 appointment=appointment.strftime("%Y-%m-%d %H:00"),
+                route=route,
             )
         )
     return loads
@@ -191,7 +181,7 @@ def _personalise(template: str, name: str, load: Load) -> list[dict[str, str]]:
 
 def _call_rows(
     count: int,
-    conversations: dict[str, list[Conversation]],
+    conversations: dict[int, dict[str, list[Conversation]]],
     drivers: list[tuple[int, str, str]],
     loads: list[Load],
     agents: dict[Provider, int],
@@ -200,13 +190,15 @@ def _call_rows(
     days: int,
     now: datetime,
 ) -> Iterator[tuple[Provider, str, CallUpdate]]:
-    kinds = [kind for kind in KIND_WEIGHTS if kind in conversations]
-    weights = [KIND_WEIGHTS[kind] for kind in kinds]
     for n in range(count):
         provider = Provider.RETELL if rng.random() < 0.6 else Provider.PIPECAT
-        conversation = rng.choice(conversations[rng.choices(kinds, weights)[0]])
         driver_id, name, phone = drivers[rng.randrange(len(drivers))]
         load = loads[rng.randrange(len(loads))]
+        # A conversation held on this load's route: the places it names lie on the way.
+        on_route = conversations[load.route]
+        kinds = [kind for kind in KIND_WEIGHTS if kind in on_route]
+        kind = rng.choices(kinds, [KIND_WEIGHTS[kind] for kind in kinds])[0]
+        conversation = rng.choice(on_route[kind])
         created_at = _call_time(rng, now, days)
         transcript = _personalise(conversation.transcript_json, name, load)
         picked_up = bool(transcript)
@@ -308,9 +300,13 @@ def seed_demo_data(
         Provider.PIPECAT: store.ensure_agent(Provider.PIPECAT, "Dispatch check-in bot"),
     }
     loads = _loads(max(1, calls // 3), rng, now)
-    conversations: dict[str, list[Conversation]] = {}
-    for script in script_variants(min(MAX_VARIANTS, max(calls, 1)), rng):
-        conversations.setdefault(script.kind, []).append(run_conversation(script, keywords))
+    # The agent talks with each variant once; calls reuse the variants of their load's route.
+    per_route = max(len(KIND_WEIGHTS), min(MAX_VARIANTS, calls) // len(ROUTES))
+    conversations: dict[int, dict[str, list[Conversation]]] = {}
+    for route in sorted({load.route for load in loads}):
+        by_kind = conversations.setdefault(route, {})
+        for script in script_variants(per_route, rng, ROUTES[route]):
+            by_kind.setdefault(script.kind, []).append(run_conversation(script, keywords))
     rows = _call_rows(calls, conversations, drivers, loads, agents, rng, seed, days, now)
     if progress:
         from tqdm import tqdm

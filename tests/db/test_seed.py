@@ -101,3 +101,26 @@ def test_every_kind_of_driver_gets_a_conversation() -> None:
     assert conversation.keyword_hits.get("accident", 0) >= 1
     no_answer = next(v for v in variants if v.kind == "no_answer")
     assert run_conversation(no_answer, keywords=()).transcript_json == "[]"
+
+
+def test_a_place_said_on_a_call_lies_on_that_loads_route(seeded: SqliteStore) -> None:
+    from db.demo_scripts import ROUTES
+
+    route_of = {}
+    for route in ROUTES:
+        route_of[(route.origin, route.destination)] = route
+        route_of[(route.destination, route.origin)] = route
+    every_city = {city for route in ROUTES for city in route.cities}
+    every_road = {road for route in ROUTES for road in route.highways}
+    checked = 0
+    for call in seeded.iter_calls(CallFilters()):
+        route = route_of[(call.origin, call.destination)]
+        said = " ".join(t["content"] for t in call.transcript if t["role"] == "user")
+        cities = {city for city in every_city if f"near {city}" in said or f"past {city}" in said}
+        roads = {road for road in every_road if f"{road} " in said or f"{road}," in said}
+        assert cities <= set(route.cities), (call.origin, call.destination, said)
+        assert roads <= set(route.highways), (call.origin, call.destination, said)
+        location = (call.structured or {}).get("current_location") or ""
+        assert not any(city in location for city in every_city - set(route.cities)), location
+        checked += bool(cities or roads)
+    assert checked > 100  # most calls on the road say where they are
