@@ -7,7 +7,8 @@ import streamlit as st
 from db.load_models import BoardFilters, LoadPatch
 from db.models import CallFilters
 from ui import queries
-from ui.call_view import calls_frame
+from ui.call_view import calls_columns, calls_frame
+from ui.formatting import time_text, zone_label
 from ui.loads import board, board_frame, board_map, call_now, change_load, load_detail
 from ui.page_setup import through_app_navigation
 
@@ -28,21 +29,26 @@ if selected:
     facts[1].metric("Status", load.status.value.replace("_", " "))
     facts[2].metric(
         "Delivery",
-        load.delivery_at.strftime("%b %d %H:%M UTC"),
+        time_text(load.delivery_at, "%b %d %H:%M"),
         load.delivery_tz,
         delta_color="off",
     )
     facts[3].metric("Plan", "paused" if load.paused else "running")
     if load.unreachable_at:
         st.error(
-            f"Driver unreachable since {load.unreachable_at:%b %d %H:%M} UTC",
+            f"Driver unreachable since {time_text(load.unreachable_at, '%b %d %H:%M')}",
             icon=":material/phone_disabled:",
         )
     st.markdown("**Calls about this load**")
     with queries.shown_errors():
         calls = queries.search(CallFilters(load_number=load.load_number), page_size=100)
     if calls.items:
-        st.dataframe(calls_frame(calls.items), hide_index=True, key="load_calls")
+        st.dataframe(
+            calls_frame(calls.items),
+            column_config=calls_columns(),
+            hide_index=True,
+            key="load_calls",
+        )
     else:
         st.caption("No calls yet.")
     st.markdown("**Scheduled calls and attempts**")
@@ -86,9 +92,13 @@ st.dataframe(
     key="board",
     column_config={
         "Open": st.column_config.LinkColumn("Open", display_text="details"),
-        "Appointment": st.column_config.DatetimeColumn(format="MMM D, HH:mm"),
-        "Last call": st.column_config.DatetimeColumn(format="MMM D, HH:mm"),
-        "Next call": st.column_config.DatetimeColumn(format="MMM D, HH:mm"),
+        # Times in the office's zone, named in the headers.
+        **{
+            name: st.column_config.DatetimeColumn(
+                f"{name} ({zone_label()})", format="MMM D, HH:mm", timezone=zone_label()
+            )
+            for name in ("Appointment", "Last call", "Next call")
+        },
     },
 )
 
