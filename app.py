@@ -1,6 +1,9 @@
-"""Streamlit entry point: page setup and navigation only (each page lives in pages/)."""
+"""Streamlit entry point: page setup, navigation and the sidebar's open-emergency count only
+(each page lives in pages/)."""
 
 import streamlit as st
+
+from ui.emergency_alerts import sidebar_alert_count
 
 st.set_page_config(
     page_title="Dispatch Voice Agent", page_icon=":material/local_shipping:", layout="wide"
@@ -24,4 +27,6 @@ navigation = st.navigation(
         ],
     }
 )
+with st.sidebar:
+    sidebar_alert_count()  # open emergencies, on every page
 navigation.run()

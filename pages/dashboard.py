@@ -5,6 +5,7 @@ import streamlit as st
 from agent.vocabulary import CallOutcome
 from db.models import Call, CallFilters, Provider
 from ui import queries
+from ui.emergency_alerts import alert_banner, transfer_line_warning
 from ui.formatting import count_of, or_empty, time_text
 from ui.kpis import (
     DEFAULT_PERIOD,
@@ -22,6 +23,8 @@ MIN_SPARKLINE_DAYS = 3  # a day-by-day line says nothing with fewer points
 
 through_app_navigation()
 st.title("Dispatch dashboard")
+alert_banner()  # open emergencies come before everything else
+transfer_line_warning()
 
 with queries.shown_errors():
     if queries.total_calls() == 0:

@@ -11,6 +11,7 @@ from ui.call_form import ENGINES, SIMULATED, CallForm, form_errors
 from ui.call_result import show_call_result
 from ui.call_view import show_structured, show_transcript
 from ui.call_widget import WidgetCall, call_widget
+from ui.emergency_alerts import transfer_line_warning
 from ui.filters import ENGINE_LABELS
 from ui.live_calls import live_calls_panel
 from ui.page_setup import through_app_navigation
@@ -25,6 +26,7 @@ try:
 except ConfigError as exc:
     st.error(str(exc))
     st.stop()
+transfer_line_warning(settings)
 
 with st.form("call_form", border=True):
     left, right = st.columns(2)

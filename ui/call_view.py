@@ -8,7 +8,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from agent.vocabulary import CallOutcome
 from db.models import Call
+from ui import queries
+from ui.emergency_alerts import alert_trail
 from ui.filters import ENGINE_LABELS
 from ui.formatting import local, or_empty, time_text, zone_label
 
@@ -128,6 +131,13 @@ def show_call(call: Call) -> None:
     with result_col:
         st.markdown("**Structured result**")
         show_structured(call.structured)
+        if call.call_outcome == CallOutcome.EMERGENCY_ESCALATION.value:
+            with queries.shown_errors():
+                trail = alert_trail(
+                    queries.emergency_alert_log(call.provider_call_id, call.provider)
+                )
+            if trail:
+                st.caption(f":material/emergency_home: {trail}")
         mentioned = {k: v for k, v in (call.keyword_hits or {}).items() if v}
         if mentioned:
             st.markdown("**Keywords**")

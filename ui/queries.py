@@ -16,11 +16,14 @@ import streamlit as st
 
 import db
 from db.models import (
+    AlertLogEntry,
     Call,
     CallFilters,
     CallMetrics,
     CallPage,
     CallStatus,
+    EmergencyAlert,
+    EmergencyAlertPage,
     PipecatMetrics,
     Provider,
     SortKey,
@@ -175,7 +178,7 @@ def call(provider_call_id: str, provider: Provider | str | None = None) -> Call 
 
 def refresh() -> None:
     """Forget cached query results (after a call ends, or on the user's request)."""
-    for cached in (_total_calls, _search, _metrics, _pipecat, _call, _in_progress):
+    for cached in (_total_calls, _search, _metrics, _pipecat, _call, _in_progress, _open_alerts):
         cached.clear()
 
 
@@ -188,3 +191,24 @@ def _in_progress(store_key: str, since_iso: str, limit: int) -> list[Call]:
 def calls_in_progress(since: datetime, limit: int) -> list[Call]:
     """Calls on every engine still going on, newest first (one SQL page; shared for a second)."""
     return _in_progress(_store_key(), since.isoformat(timespec="seconds"), limit)
+
+
+@st.cache_data(ttl="1s", show_spinner=False)
+def _open_alerts(store_key: str, limit: int) -> EmergencyAlertPage:
+    return _run(lambda s: s.open_emergency_alerts(limit=limit))
+
+
+def open_emergency_alerts(limit: int = 20) -> EmergencyAlertPage:
+    """The newest open emergency alerts and how many are open (shared for a second)."""
+    return _open_alerts(_store_key(), limit)
+
+
+def acknowledge_emergency_alert(alert_id: int, by: str) -> EmergencyAlert | None:
+    """A manager acknowledges an alert (a write: never cached); the open list is re-read."""
+    acknowledged = _run(lambda s: s.acknowledge_emergency_alert(alert_id, by))
+    _open_alerts.clear()
+    return acknowledged
+
+
+def emergency_alert_log(provider_call_id: str, provider: Provider) -> list[AlertLogEntry]:
+    return _run(lambda s: s.emergency_alert_log(provider, provider_call_id))
