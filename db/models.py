@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from agent.vocabulary import CallOutcome, DriverStatus
 
 
 class Provider(StrEnum):
@@ -40,9 +42,10 @@ class CallUpdate(BaseModel):
     created_at: datetime | None = None  # only honoured on insert (seeding, backfills)
     started_at: datetime | None = None
     ended_at: datetime | None = None
-    duration_secs: float | None = None
-    interruptions_est: int | None = None
-    tokens_estimated: int | None = None
+    # The schema's checks, here so every backend accepts and rejects the same updates.
+    duration_secs: float | None = Field(default=None, ge=0)
+    interruptions_est: int | None = Field(default=None, ge=0)
+    tokens_estimated: int | None = Field(default=None, ge=0)
     keyword_hits: dict[str, int] | None = None
     sentiment: float | None = None
     transcript: list[dict[str, str]] | None = None  # [{role, content}]; kept if longer/equal
@@ -143,9 +146,6 @@ class CallMetrics(BaseModel):
     avg_sentiment: float | None
     avg_interruptions: float | None
     total_tokens: int
-    emergencies: int
-    delays: int
-    incomplete: int
     by_outcome: dict[str, int]
     by_status: dict[str, int]  # CallStatus -> count
     by_driver_status: dict[str, int]
@@ -154,6 +154,22 @@ class CallMetrics(BaseModel):
     keyword_totals: dict[str, int]
     duration_histogram: list[dict[str, Any]]  # [{bucket_start_secs, bucket_end_secs, calls}]
     avg_latency_ms: float | None  # mean of latency["e2e_p50_ms"] where known
+
+    # From the counts per category, with the vocabulary's words (not spelled again in SQL).
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def emergencies(self) -> int:
+        return self.by_outcome.get(CallOutcome.EMERGENCY_ESCALATION.value, 0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def delays(self) -> int:
+        return self.by_driver_status.get(DriverStatus.DELAYED.value, 0)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def incomplete(self) -> int:
+        return self.by_outcome.get(CallOutcome.INCOMPLETE.value, 0)
 
 
 RetellMetrics = CallMetrics  # the name before Pipecat shared it

@@ -11,7 +11,6 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agent.vocabulary import CallOutcome, DriverStatus
 from db.models import CallFilters, CallMetrics, CallStatus, DayCount, Provider, SortKey
 from db.sqlite_fulltext import fts_match_expression
 
@@ -124,7 +123,7 @@ ROLLUP_ADD_NEW_CALLS = (
                count(sentiment), coalesce(sum(sentiment), 0),
                count(interruptions_est), coalesce(sum(interruptions_est), 0),
                coalesce(sum(tokens_estimated), 0),
-               count(latency_e2e_p50_ms), coalesce(sum(latency_e2e_p50_ms), 0)
+               count(e2e_latency_ms), coalesce(sum(e2e_latency_ms), 0)
         FROM calllog WHERE id > ?
         GROUP BY 1, 2, 3, 4, 5, 6, 7
         ON CONFLICT DO UPDATE SET {_ROLLUP_ADD_SUMS}""",
@@ -171,7 +170,7 @@ def _raw_groups(
                    count(c.sentiment), coalesce(sum(c.sentiment), 0),
                    count(c.interruptions_est), coalesce(sum(c.interruptions_est), 0),
                    coalesce(sum(c.tokens_estimated), 0),
-                   count(c.latency_e2e_p50_ms), coalesce(sum(c.latency_e2e_p50_ms), 0)
+                   count(c.e2e_latency_ms), coalesce(sum(c.e2e_latency_ms), 0)
             FROM calllog AS c WHERE {condition}
             GROUP BY 1, 2, 3, 4, 5, 6""",
         params,
@@ -334,9 +333,6 @@ def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) 
         avg_sentiment=average("sentiment"),
         avg_interruptions=average("interruptions"),
         total_tokens=sums["tokens_sum"],
-        emergencies=by["call_outcome"][CallOutcome.EMERGENCY_ESCALATION.value],
-        delays=by["driver_status"][DriverStatus.DELAYED.value],
-        incomplete=by["call_outcome"][CallOutcome.INCOMPLETE.value],
         by_outcome=counts("call_outcome"),
         by_status=counts("status"),
         by_driver_status=counts("driver_status"),

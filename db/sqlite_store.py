@@ -48,6 +48,7 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0001_initial", SCHEMA_PATH),
     ("0002_metric_columns", SCHEMA_PATH.with_name("sqlite_0002_metric_columns.sql")),
     ("0003_daily_rollup", SCHEMA_PATH.with_name("sqlite_0003_daily_rollup.sql")),
+    ("0004_one_schema", SCHEMA_PATH.with_name("sqlite_0004_one_schema.sql")),
     ("0005_emergencies", SCHEMA_PATH.with_name("sqlite_0005_emergencies.sql")),
     ("0009_loads_scheduler", SCHEMA_PATH.with_name("sqlite_0009_loads_scheduler.sql")),
 )
@@ -86,7 +87,7 @@ TIMESTAMP_FIELDS = ("started_at", "ended_at")
 DERIVED_FROM_STRUCTURED = ("call_outcome", "driver_status", "emergency_type")
 # Plain copies of what metrics read inside keyword_hits and latency (see sqlite_0002_*.sql).
 DERIVED_FROM_KEYWORDS = ("keyword_keys", "keyword_nonzero")
-DERIVED_FROM_LATENCY = "latency_e2e_p50_ms"
+DERIVED_FROM_LATENCY = "e2e_latency_ms"
 INSERT_COLUMNS = (
     "provider",
     "provider_call_id",

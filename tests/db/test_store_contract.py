@@ -568,3 +568,23 @@ def test_metrics_keep_zero_keyword_counts_and_skip_non_numeric_latency(store: St
     metrics = store.retell_metrics(CallFilters())
     assert metrics.keyword_totals == {"fuel": 0, "traffic": 5}
     assert metrics.avg_latency_ms == pytest.approx(700)
+
+
+@pytest.mark.parametrize("field", ["duration_secs", "interruptions_est", "tokens_estimated"])
+def test_a_negative_count_or_duration_is_refused_by_the_model_and_by_every_database(
+    store: Store, field: str
+) -> None:
+    with pytest.raises(ValueError):
+        CallUpdate(**{field: -1})
+    # Past the model (a constructed update), the database's own check still refuses it.
+    with pytest.raises(WriteFailed):
+        store.upsert_call(Provider.RETELL, "call-neg", CallUpdate.model_construct(**{field: -1}))
+    with pytest.raises(WriteFailed):
+        store.bulk_insert_calls(
+            [(Provider.RETELL, "call-neg", CallUpdate.model_construct(**{field: -1}))]
+        )
+    assert store.get_call("call-neg") is None
+    store.upsert_call(Provider.RETELL, "call-zero", CallUpdate(**{field: 0}))
+    with pytest.raises(WriteFailed):
+        store.upsert_call(Provider.RETELL, "call-zero", CallUpdate.model_construct(**{field: -1}))
+    assert getattr(store.get_call("call-zero"), field) == 0

@@ -332,7 +332,9 @@ def test_rejected_writes_are_write_failed_and_keep_nothing(
     with pytest.raises(WriteFailed, match="409"):
         store.upsert_call(Provider.RETELL, "call-1", CallUpdate(driver_id=424242))
     with pytest.raises(WriteFailed):
-        store.bulk_insert_calls([(Provider.RETELL, "call-2", CallUpdate(duration_secs=-1))])
+        store.bulk_insert_calls(
+            [(Provider.RETELL, "call-2", CallUpdate.model_construct(duration_secs=-1))]
+        )
     assert postgres.search_calls(CallFilters()).total == 0
 
 
