@@ -8,7 +8,9 @@ Public API used by the voice server (Retell) and the Pipecat bot:
   (`agent.openai_policy.OpenAIPolicy` drives the conversation with an LLM when AGENT_LLM=openai).
 
 The transfer number is DISPATCH_TRANSFER_NUMBER, supplied by the edge in
-`CallContext.transfer_number`; the agent copies it into `Reply.transfer_number` when it escalates.
+`CallContext.transfer_number` only when the call can really be transferred; the agent copies it
+into `Reply.transfer_number` when it escalates. Without it the agent offers a callback and ends
+the call; `Reply.alert_office` tells the edge to raise the office's alert at the hand-off.
 """
 
 from agent.analysis import DEFAULT_KEYWORDS, analyze

@@ -46,6 +46,12 @@ def test_the_database_backend_follows_the_variables(
         ({"AGENT_LLM": "openai"}, "OPENAI_API_KEY"),
         ({"AGENT_LLM": "gpt"}, "AGENT_LLM"),
         ({"OPENAI_TIMEOUT_SECS": "soon"}, "OPENAI_TIMEOUT_SECS"),
+        ({"DISPATCH_TRANSFER_NUMBER": "312-555-0199"}, "DISPATCH_TRANSFER_NUMBER"),
+        ({"DISPATCH_ALERT_WEBHOOK_URL": "https://oncall.example/hook"}, "SECRET"),
+        (
+            {"DISPATCH_ALERT_WEBHOOK_URL": "oncall.example", "DISPATCH_ALERT_WEBHOOK_SECRET": "s"},
+            "DISPATCH_ALERT_WEBHOOK_URL",
+        ),
     ],
 )
 def test_a_wrong_or_half_configuration_names_the_variable(

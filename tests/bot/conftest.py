@@ -42,6 +42,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from agent import make_policy
 from bot.bot import DispatchSession, dispatch_session
+from bot.call_control import CallControl
 from bot.event_client import EventClient
 from bot.sessions import SessionSpec
 from bot.tts_espeak import EspeakTTSService
@@ -168,7 +169,8 @@ def bot_settings(**overrides: Any) -> Settings:
 
 @pytest.fixture
 def make_call(tmp_path: Path) -> Callable[..., BotCall]:
-    """`make_call(provider_call_id, voice_server_url=None, silence_timeout_secs=None, ...)`.
+    """`make_call(provider_call_id, voice_server_url=None, silence_timeout_secs=None, ...)`;
+    `call_control` is the transport's transfer (none: a WebRTC session with no phone line).
 
     Without a voice server the events go to a port nobody listens on, so they stay spooled:
     the spool then holds exactly what the server would have received.
@@ -181,6 +183,8 @@ def make_call(tmp_path: Path) -> Callable[..., BotCall]:
         silence_timeout_secs: float | None = None,
         settings: Settings | None = None,
         spool: str | None = None,
+        call_control: CallControl | None = None,
+        context: dict[str, Any] | None = None,
     ) -> BotCall:
         settings = settings or bot_settings()
         spool_path = tmp_path / f"{spool or provider_call_id}.jsonl"
@@ -193,10 +197,11 @@ def make_call(tmp_path: Path) -> Callable[..., BotCall]:
             timeout_secs=2,
         )
         session = dispatch_session(
-            SessionSpec(provider_call_id=provider_call_id, context=dict(CONTEXT)),
+            SessionSpec(provider_call_id=provider_call_id, context=dict(context or CONTEXT)),
             settings,
             policy=make_policy("rules"),
             event_client=events,
+            call_control=call_control,
             user_params=LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies()),
             silence_timeout_secs=silence_timeout_secs,
         )

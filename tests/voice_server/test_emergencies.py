@@ -143,6 +143,14 @@ async def test_a_crash_without_a_transfer_line_ends_with_a_callback_and_one_aler
     assert receiver.refused == 0
 
 
+def test_a_missing_transfer_line_is_logged_at_start_and_reported_by_healthz(
+    serve: Callable[..., RunningServer], make_settings: Callable[..., Any], caplog
+) -> None:
+    server = serve(make_settings(dispatch_transfer_number=None))
+    assert any("DISPATCH_TRANSFER_NUMBER is not set" in r.message for r in caplog.records)
+    assert httpx.get(f"{server.url}/healthz").json()["transfer_line"] == "missing"
+
+
 async def test_a_medical_emergency_asks_for_a_callback_number_when_none_is_known(
     serve: Callable[..., RunningServer], make_settings: Callable[..., Any]
 ) -> None:
