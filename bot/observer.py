@@ -39,6 +39,7 @@ from pipecat.frames.frames import (
     MetricsFrame,
     StartFrame,
     TranscriptionFrame,
+    TTSAudioRawFrame,
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -55,7 +56,11 @@ from pipecat.observers.service_metrics_observer import (
 )
 from pipecat.observers.speaking_observer import SpeakingObserver, SpeechEvent, SpeechEventKind
 from pipecat.observers.turn_tracking_observer import TurnTrackingObserver
-from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver
+from pipecat.observers.user_bot_latency_observer import (
+    LatencyBreakdown,
+    MeasuredFrom,
+    UserBotLatencyObserver,
+)
 from pipecat.processors.frame_processor import FrameDirection
 from pydantic import ValidationError
 
@@ -75,6 +80,7 @@ from protocols.pipecat_events import (
     TranscriptItem,
     TranscriptUpdated,
     TurnCounts,
+    TurnLatency,
 )
 
 FINISH_TIMEOUT_SECS = 15.0
@@ -117,6 +123,7 @@ _LATENCY_FRAMES = (
     FunctionCallResultFrame,
     MetricsFrame,
     BotStartedSpeakingFrame,
+    TTSAudioRawFrame,  # the first audio of a reply: where speech synthesis ends
 )
 _OWN_FRAMES = (StartFrame, TranscriptionFrame, LLMFullResponseStartFrame, TTSTextFrame)
 _ANY_FRAME = tuple(
@@ -155,6 +162,47 @@ class _UserBotLatencyObserver(_InlineEvents, UserBotLatencyObserver):
 def event_id(provider_call_id: str, event_type: str) -> str:
     """The same id for the same (session, event type): a resent event is stored once."""
     return uuid.uuid5(uuid.NAMESPACE_URL, f"pipecat:{provider_call_id}:{event_type}").hex
+
+
+# Which parts of Pipecat's latency breakdown (its contribution keys) count as hearing the end
+# of the turn (asr), the agent (llm) and speech synthesis (tts); the rest (frame hops, the output
+# transport) is only in e2e, as with Retell.
+_BREAKDOWN_PARTS = {
+    "asr": frozenset({"endpointing_wait", "transcription", "turn_detection"}),
+    "llm": frozenset(
+        {"llm_inference", "awaiting_speakable_text", "llm_tool_call", "function_handler"}
+        | {"turn_completion", "waiting_for_user"}
+    ),
+    "tts": frozenset({"sentence_aggregation", "speech_synthesis"}),
+}
+
+
+def turn_latency(breakdown: LatencyBreakdown) -> TurnLatency:
+    parts = {
+        part: round(
+            1000 * sum(c.duration_secs for c in breakdown.contributions if c.key in keys), 1
+        )
+        for part, keys in _BREAKDOWN_PARTS.items()
+    }
+    return TurnLatency(e2e=round(1000 * breakdown.total_secs, 1), **parts)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def _percentiles_ms(name: str, ms: list[float]) -> dict[str, float]:
+    if not ms:
+        return {}
+    return {
+        f"{name}_{p}_ms": round(percentile(ms, int(p[1:]) / 100), 1)
+        for p in ("p50", "p90", "p95", "p99")
+    }
 
 
 def _ms_stats(seconds: list[float]) -> LatencyStats:
@@ -210,6 +258,7 @@ class SessionObserver(BaseObserver):
         self._metrics.add_event_handler("on_service_usage", self._on_service_usage)
         self._turns.add_event_handler("on_turn_ended", self._on_turn_ended)
         self._latency.add_event_handler("on_latency_measured", self._on_latency_measured)
+        self._latency.add_event_handler("on_latency_breakdown", self._on_latency_breakdown)
 
         self.started_at: float | None = None
         self.transcript: list[dict[str, str]] = []
@@ -222,6 +271,7 @@ class SessionObserver(BaseObserver):
         self._reply_started = False
         self._ttfb: dict[str, list[float]] = defaultdict(list)
         self._e2e: list[float] = []
+        self._turn_latency: list[TurnLatency] = []
 
         self._started_sent: asyncio.Task | None = None
         self._live_update: asyncio.Task | None = None
@@ -377,15 +427,23 @@ class SessionObserver(BaseObserver):
     def _on_latency_measured(self, _observer: Any, seconds: float) -> None:
         self._e2e.append(seconds)
 
+    def _on_latency_breakdown(self, _observer: Any, breakdown: LatencyBreakdown) -> None:
+        if breakdown.measured_from == MeasuredFrom.USER_SILENCE:  # not the greeting
+            self._turn_latency.append(turn_latency(breakdown))
+
     # Summary ---------------------------------------------------------------------------------
 
     def latency(self) -> SessionLatency:
         ttfb = {name: _ms_stats(values) for name, values in self._ttfb.items()}
+        turns = self._turn_latency[:1000]
         if not self._e2e:
-            return SessionLatency(ttfb_ms=ttfb)
+            return SessionLatency(ttfb_ms=ttfb, turns=turns)
         e2e = _ms_stats(self._e2e)
+        parts: dict[str, float] = _percentiles_ms("e2e", [s * 1000 for s in self._e2e])
+        for name in ("asr", "llm", "tts"):
+            parts |= _percentiles_ms(name, [getattr(t, name) for t in turns])
         return SessionLatency(
-            ttfb_ms=ttfb, e2e_p50_ms=e2e.p50, e2e_max_ms=e2e.max, e2e_count=e2e.count
+            ttfb_ms=ttfb, e2e_max_ms=e2e.max, e2e_count=e2e.count, turns=turns, **parts
         )
 
     def build_summary(self, reason: str) -> SessionSummary:

@@ -54,15 +54,51 @@ class LatencyStats(BaseModel):
     count: int = Field(ge=0)
 
 
+Ms = Annotated[float, Field(ge=0)]
+LATENCY_PARTS = ("e2e", "asr", "llm", "tts")
+LATENCY_PERCENTILES = ("p50", "p90", "p95", "p99")
+
+
+class TurnLatency(BaseModel):
+    """One driver turn, in ms: end of the driver's speech to the bot's first audio (e2e), and
+    the parts of it spent hearing the turn end (asr: VAD stop, transcription, turn detection),
+    in the agent (llm) and synthesizing the first audio (tts)."""
+
+    model_config = FINITE_NUMBERS
+
+    e2e: Ms
+    asr: Ms | None = None
+    llm: Ms | None = None
+    tts: Ms | None = None
+
+
 class SessionLatency(BaseModel):
-    """Milliseconds: time to first byte per service, and user-stopped to bot-started (e2e)."""
+    """Milliseconds, in the shape the Retell webhook's `latency` is stored in (`e2e_p50_ms`,
+    `asr_p90_ms`, ...: e2e, asr, llm, tts with p50/p90/p95/p99), so both engines compare on one
+    scale; plus time to first byte per service and each turn's breakdown."""
 
     model_config = FINITE_NUMBERS
 
     ttfb_ms: dict[str, LatencyStats] = Field(default_factory=dict)
-    e2e_p50_ms: float | None = Field(default=None, ge=0)
-    e2e_max_ms: float | None = Field(default=None, ge=0)
+    e2e_p50_ms: Ms | None = None
+    e2e_p90_ms: Ms | None = None
+    e2e_p95_ms: Ms | None = None
+    e2e_p99_ms: Ms | None = None
+    e2e_max_ms: Ms | None = None
     e2e_count: int | None = Field(default=None, ge=0)
+    asr_p50_ms: Ms | None = None
+    asr_p90_ms: Ms | None = None
+    asr_p95_ms: Ms | None = None
+    asr_p99_ms: Ms | None = None
+    llm_p50_ms: Ms | None = None
+    llm_p90_ms: Ms | None = None
+    llm_p95_ms: Ms | None = None
+    llm_p99_ms: Ms | None = None
+    tts_p50_ms: Ms | None = None
+    tts_p90_ms: Ms | None = None
+    tts_p95_ms: Ms | None = None
+    tts_p99_ms: Ms | None = None
+    turns: list[TurnLatency] = Field(default_factory=list, max_length=1000)
 
 
 NonNegativeInt = Annotated[int, Field(ge=0)]

@@ -1,0 +1,426 @@
+"""Voice benchmark of the offline Pipecat bot (not a test): real audio over Twilio media streams.
+
+    python -m bench.voice_bench [--turns 20] [--levels 1,2,4,6,8] [--style 12] [--sentences 50]
+
+Starts the voice server and the bot (`python -m bot`, no keys: Whisper hears, Piper speaks) on a
+temporary SQLite database, then plays drivers (espeak-ng, 8 kHz mu-law, paced in real time):
+
+1. Voice-to-voice latency: end of the driver's speech to the bot's first audio, measured at the
+   phone line, p50/p90 over at least `--turns` turns on one call at a time and with 4 at once;
+   with the bot's own breakdown (asr / llm / tts, from Pipecat's latency observer, as stored).
+   The baseline measured in the same run is the turn-taking floor: the silence the bot must
+   hear before it may answer (BOT_VAD_STOP_SECS + BOT_USER_SPEECH_TIMEOUT_SECS).
+2. Capacity: the most concurrent calls whose p90 stays under 2 s, over `--levels`.
+3. Held-out style check: `--style` conversations of tests/agent/conversations played as audio,
+   the saved structured result scored field by field against the script's expectations.
+4. TTS intelligibility: word error rate of the bot's own Whisper on each voice (Piper, espeak-ng)
+   speaking `--sentences` agent sentences, over the phone line (8 kHz mu-law).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import soxr
+
+from agent import CallContext, next_reply, opening
+from agent.types import Turn
+from bench.phone_caller import PhoneCall, mulaw_encode
+from bench.retell_load import free_port
+from db import open_store
+from settings import ROOT, load_settings
+
+DISPATCH_KEY = "bench-dispatch-key-0123456789"
+PIPECAT_KEY = "bench-pipecat-key-0123456789"
+CONVERSATIONS = ROOT / "tests" / "agent" / "conversations"
+P90_TARGET_SECS = 2.0
+
+# Calls for the latency runs: each driver answers what dispatch asks, a few turns per call.
+LATENCY_CALLS = (
+    (
+        {"driver_name": "Maria Lopez", "load_number": "7731", "origin": "Oklahoma City, OK"}
+        | {"destination": "Albuquerque, NM"},
+        ("Hello, yes, this is Maria.", "I'm on I 40 near Amarillo.", "Around 4 PM.", "No."),
+    ),
+    (
+        {"driver_name": "Tom Becker", "load_number": "A-2231", "origin": "Memphis, TN"}
+        | {"destination": "Amarillo, TX"},
+        ("Hi.", "I'm near Oklahoma City on I 40.", "Tomorrow morning.", "Nope, that's all."),
+    ),
+)
+
+
+@dataclass
+class Stack:
+    voice_url: str
+    bot_url: str
+    database_url: str
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def wait_up(url: str, process: subprocess.Popen, log: Path, secs: float = 120) -> None:
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url} exited:\n{log.read_text()[-2000:]}")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise SystemExit(f"{url} did not start")
+
+
+def start_stack(workdir: Path, bot_env: dict[str, str]) -> Stack:
+    voice_port, bot_port = free_port(), free_port()
+    database_url = f"sqlite:///{workdir / 'bench.db'}"
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(workdir)),
+        "DISPATCH_ENV_FILE": "",
+        "DATABASE_URL": database_url,
+        "DISPATCH_API_KEY": DISPATCH_KEY,
+        "PIPECAT_API_KEY": PIPECAT_KEY,
+        "VOICE_SERVER_URL": f"http://127.0.0.1:{voice_port}",
+        "BOT_URL": f"http://127.0.0.1:{bot_port}",
+        "PIPECAT_SPOOL_PATH": str(workdir / "spool.jsonl"),
+        "OUTBOX_PATH": str(workdir / "outbox.jsonl"),
+        "RECORDINGS_DIR": str(workdir / "recordings"),
+    }
+    stack = Stack(f"http://127.0.0.1:{voice_port}", f"http://127.0.0.1:{bot_port}", database_url)
+    commands = {
+        "voice": [sys.executable, "-m", "uvicorn", "voice_server.main:app", "--host", "127.0.0.1"]
+        + ["--port", str(voice_port), "--log-level", "warning"],
+        "bot": [sys.executable, "-m", "bot", "--host", "127.0.0.1", "--port", str(bot_port)],
+    }
+    for name, command in commands.items():
+        log = workdir / f"{name}.log"
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env | (bot_env if name == "bot" else {}),
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        stack.processes.append(process)
+        wait_up((stack.voice_url + "/healthz") if name == "voice" else stack.bot_url, process, log)
+    return stack
+
+
+@dataclass
+class PlayedCall:
+    provider_call_id: str
+    latencies: list[float]
+    saved: Any = None
+
+
+async def play_call(stack: Stack, context: dict[str, str], lines: tuple[str, ...]) -> PlayedCall:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(
+            f"{stack.voice_url}/api/v1/voice/start",
+            params={"vendor": "pipecat"},
+            json={"mode": "phone", "driver_phone": "+14155550100", **context},
+            headers={"Authorization": f"Bearer {DISPATCH_KEY}"},
+        )
+    response.raise_for_status()
+    started = response.json()
+    call = PhoneCall(started["join_url"], started["details"]["stream_parameters"])
+    async with call:
+        await call.listen(timeout_secs=40)
+        for line in lines:
+            if not call.is_open:
+                break
+            if line == "(silence)":
+                await call.listen(timeout_secs=15)
+                continue
+            await call.say(line)
+            await call.listen(timeout_secs=40)
+        await call.wait_for_hang_up(5)
+    latencies = [t.latency_secs for t in call.turns if t.latency_secs is not None]
+    return PlayedCall(started["provider_call_id"], latencies)
+
+
+def saved_call(stack: Stack, provider_call_id: str, wait_secs: float = 30) -> Any:
+    store = open_store(load_settings(database_url=stack.database_url))
+    deadline = time.monotonic() + wait_secs
+    while time.monotonic() < deadline:
+        call = store.get_call(provider_call_id)
+        if call is not None and call.status == "ended" and call.structured is not None:
+            return call
+        time.sleep(0.3)
+    return store.get_call(provider_call_id)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+async def latency_run(stack: Stack, concurrent: int, min_turns: int) -> tuple[list[float], list]:
+    """`concurrent` callers, each placing calls one after another until `min_turns` in all."""
+    latencies: list[float] = []
+    call_ids: list[str] = []
+
+    async def caller(index: int) -> None:
+        n = index
+        while len(latencies) < min_turns:
+            context, lines = LATENCY_CALLS[n % len(LATENCY_CALLS)]
+            played = await play_call(stack, context, lines)
+            latencies.extend(played.latencies)
+            call_ids.append(played.provider_call_id)
+            n += concurrent
+
+    await asyncio.gather(*(caller(i) for i in range(concurrent)))
+    breakdown = []
+    for call_id in call_ids:
+        call = saved_call(stack, call_id)
+        breakdown.extend(((call.latency if call else None) or {}).get("turns", []))
+    return latencies, breakdown
+
+
+def report_latency(label: str, latencies: list[float], breakdown: list[dict]) -> None:
+    if not latencies:
+        print(f"{label}: no turn answered")
+        return
+    line = (
+        f"{label}: {len(latencies)} turns, voice-to-voice p50 {pct(latencies, 0.5):.2f} s, "
+        f"p90 {pct(latencies, 0.9):.2f} s"
+    )
+    if breakdown:
+        parts = []
+        for part in ("asr", "llm", "tts", "e2e"):
+            ms = [t[part] for t in breakdown if t.get(part) is not None]
+            parts.append(f"{part} p50 {pct(ms, 0.5):.0f} / p90 {pct(ms, 0.9):.0f} ms")
+        line += "\n    bot breakdown (" + str(len(breakdown)) + " turns): " + ", ".join(parts)
+    print(line, flush=True)
+
+
+# Held-out style check -------------------------------------------------------------------------
+
+
+def style_scripts(count: int) -> list[tuple[str, dict[str, str], list[str], dict]]:
+    """`count` scripted conversations, round-robin over the files (no all-silence ones)."""
+    per_file = []
+    for path in sorted(CONVERSATIONS.glob("*.toml")):
+        data = tomllib.loads(path.read_text())
+        defaults = {k: v for k, v in data.get("context", {}).items() if k != "transfer_number"}
+        items = []
+        for item in data["conversation"]:
+            user = [u for u in item["user"]]
+            if not any(u != "(silence)" for u in user) or "result" not in item["expect"]:
+                continue
+            context = defaults | {
+                k: v for k, v in item.get("context", {}).items() if k != "transfer_number"
+            }
+            items.append((f"{path.stem}: {item['name']}", context, user, item["expect"]))
+        per_file.append(items)
+    chosen = []
+    while len(chosen) < count and any(per_file):
+        for items in per_file:
+            if items and len(chosen) < count:
+                chosen.append(items.pop(0))
+    return chosen
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    if isinstance(expected, str) and isinstance(actual, str):
+        return expected.strip().lower() == actual.strip().lower()
+    return expected == actual
+
+
+async def style_check(stack: Stack, count: int, concurrent: int = 2) -> None:
+    scripts = style_scripts(count)
+    scored: list[tuple[str, int, int]] = []
+    queue = list(scripts)
+
+    async def worker() -> None:
+        while queue:
+            name, context, user, expect = queue.pop(0)
+            played = await play_call(stack, context, tuple(user))
+            call = saved_call(stack, played.provider_call_id)
+            result = (call.structured if call else None) or {}
+            fields = expect["result"]
+            right = sum(_same(v, result.get(k)) for k, v in fields.items())
+            scored.append((name, right, len(fields)))
+            misses = {k: result.get(k) for k, v in fields.items() if not _same(v, result.get(k))}
+            print(f"    {name}: {right}/{len(fields)} fields" + (f"  {misses}" if misses else ""))
+
+    await asyncio.gather(*(worker() for _ in range(concurrent)))
+    right = sum(r for _, r, _ in scored)
+    total = sum(t for _, _, t in scored)
+    whole = sum(r == t for _, r, t in scored)
+    print(
+        f"Style check: {len(scored)} conversations as audio, {right}/{total} fields right "
+        f"({100 * right / max(total, 1):.0f}%), {whole} conversations entirely right",
+        flush=True,
+    )
+
+
+# TTS intelligibility -------------------------------------------------------------------------
+
+
+def agent_sentences(count: int) -> list[str]:
+    """Sentences the agent says, from replaying the scripted conversations' first turns."""
+    sentences: list[str] = []
+    for name, context, user, _expect in style_scripts(200):
+        del name
+        ctx = CallContext(**context)
+        transcript = [Turn("agent", opening(ctx).text)]
+        for line in user[:3]:
+            transcript.append(Turn("user", line if line != "(silence)" else ""))
+            transcript.append(Turn("agent", next_reply(ctx, tuple(transcript)).text))
+        for turn in transcript:
+            if turn.role == "agent":
+                for sentence in re.split(r"(?<=[.?!])\s+", turn.content):
+                    if len(sentence.split()) >= 3 and sentence not in sentences:
+                        sentences.append(sentence)
+    return sentences[:count]
+
+
+def _phone_line(pcm: np.ndarray, rate: int) -> np.ndarray:
+    """What Whisper hears over the phone: 8 kHz mu-law, back to 16 kHz float."""
+    narrow = np.clip(soxr.resample(pcm.astype(np.float32), rate, 8000), -32768, 32767)
+    ulaw = np.frombuffer(mulaw_encode(narrow.astype(np.int16)), dtype=np.uint8)
+    u = ~ulaw.astype(np.int32) & 0xFF
+    magnitude = (((u & 0x0F) << 3) + 0x84 << ((u >> 4) & 7)) - 0x84
+    decoded = np.where(u & 0x80, -magnitude, magnitude).astype(np.float32) / 32768
+    return soxr.resample(decoded, 8000, 16000)
+
+
+def _normalize(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' ]", " ", text.lower())).strip()
+
+
+def intelligibility(count: int) -> None:
+    import io
+    import wave
+
+    import jiwer
+
+    from bot.stt_whisper import GreedyWhisper, default_model_dir, shared_model
+    from bot.tts_piper import default_voice_paths, load_voice
+
+    sentences = agent_sentences(count)
+    whisper = GreedyWhisper(shared_model(default_model_dir()))
+    piper = load_voice(*default_voice_paths())
+
+    def piper_pcm(text: str) -> tuple[np.ndarray, int]:
+        phonemes = subprocess.run(
+            ["espeak-ng", "-q", "--ipa", "-v", piper.espeak_voice, text],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        phonemes = re.sub(r"\([^)]+\)", "", " ".join(phonemes.split())) + "."
+        return np.frombuffer(piper.synthesize(phonemes), dtype=np.int16), piper.sample_rate
+
+    def espeak_pcm(text: str) -> tuple[np.ndarray, int]:
+        wav = subprocess.run(
+            ["espeak-ng", "--stdout", "-v", "en-us", "-s", "165", text],
+            capture_output=True,
+            check=True,
+        ).stdout
+        with wave.open(io.BytesIO(wav)) as reader:
+            frames = reader.readframes(reader.getnframes())
+            return np.frombuffer(frames, dtype=np.int16), reader.getframerate()
+
+    print(f"TTS intelligibility: Whisper tiny.en on {len(sentences)} agent sentences, phone line")
+    for name, speak in (("piper (en_US-joe-medium)", piper_pcm), ("espeak-ng", espeak_pcm)):
+        references, hypotheses, synth_secs, audio_secs = [], [], 0.0, 0.0
+        for sentence in sentences:
+            started = time.perf_counter()
+            pcm, rate = speak(sentence)
+            synth_secs += time.perf_counter() - started
+            audio_secs += len(pcm) / rate
+            segments, _ = whisper.transcribe(_phone_line(pcm, rate), language="en")
+            hypotheses.append(_normalize(" ".join(s.text for s in segments)))
+            references.append(_normalize(sentence))
+        wer = jiwer.wer(references, hypotheses)
+        print(
+            f"    {name}: WER {100 * wer:.1f}%, synthesis {synth_secs / audio_secs:.3f}x real time",
+            flush=True,
+        )
+
+
+# Main ----------------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> None:
+    settings = load_settings()
+    floor = settings.bot_vad_stop_secs + settings.bot_user_speech_timeout_secs
+    with tempfile.TemporaryDirectory(prefix="voice_bench_") as tmp:
+        stack = start_stack(Path(tmp), {})
+        try:
+            print(
+                f"Baseline (turn-taking floor: silence heard before answering): {floor:.2f} s",
+                flush=True,
+            )
+            if "latency" in args.parts:
+                latencies, breakdown = await latency_run(stack, 1, args.turns)
+                report_latency("1 call", latencies, breakdown)
+                if latencies:
+                    print(f"    p50 / floor: {pct(latencies, 0.5) / floor:.2f}x", flush=True)
+                latencies, breakdown = await latency_run(stack, 4, args.turns)
+                report_latency("4 concurrent calls", latencies, breakdown)
+            if "capacity" in args.parts:
+                sustained = 0
+                for level in args.levels:
+                    latencies, breakdown = await latency_run(stack, level, max(level * 3, 12))
+                    report_latency(f"{level} concurrent calls", latencies, breakdown)
+                    if not latencies or pct(latencies, 0.9) >= P90_TARGET_SECS:
+                        break
+                    sustained = level
+                print(f"Sustained with p90 < {P90_TARGET_SECS:.0f} s: {sustained} concurrent calls")
+            if "style" in args.parts:
+                await style_check(stack, args.style)
+        finally:
+            stack.stop()
+    if "tts" in args.parts:
+        intelligibility(args.sentences)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--turns", type=int, default=20)
+    parser.add_argument(
+        "--levels", type=lambda v: [int(x) for x in v.split(",")], default=[2, 4, 6]
+    )
+    parser.add_argument("--style", type=int, default=12)
+    parser.add_argument("--sentences", type=int, default=50)
+    parser.add_argument(
+        "--parts",
+        type=lambda v: set(v.split(",")),
+        default={"latency", "capacity", "style", "tts"},
+        help="comma-separated: latency,capacity,style,tts",
+    )
+    args = parser.parse_args()
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
