@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
 
+    # Call recordings (Pipecat calls, driver left / bot right): a local folder, or a private
+    # Supabase Storage bucket when Supabase is configured; deleted after the retention period
+    # by `python -m db expire-recordings` (none: kept forever).
+    recordings_dir: str = "data/recordings"
+    recordings_bucket: str = Field(default="recordings", pattern=r"^[a-z0-9][a-z0-9_.-]{1,62}$")
+    recording_retention_days: int | None = Field(default=90, ge=1)
+
     # Durable local outbox for writes that could not reach the database.
     outbox_path: str = "data/outbox.jsonl"
 

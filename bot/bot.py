@@ -1,6 +1,7 @@
 """The Pipecat bot: one dispatch call per session, over WebRTC (browser) or Twilio media streams.
 
-    transport in -> STT -> user turns -> dispatch agent -> TTS -> transport out -> assistant turns
+    transport in -> STT -> user turns -> dispatch agent -> TTS -> transport out -> recorder
+        -> assistant turns
 
 The runner (`python -m bot`) calls `bot(runner_args)` for each session. The call's context comes
 from the session body (see bot.sessions); the agent speaks first when the client connects; the
@@ -31,9 +32,11 @@ from bot.agent_processor import DispatchAgentProcessor
 from bot.call_control import CallControl, NoTransfer, TwilioTransfer
 from bot.event_client import EventClient
 from bot.observer import SessionObserver
+from bot.recorder import CallRecorder
 from bot.services import check_bot_config, make_stt, make_tts, user_turn_params
 from bot.sessions import REGISTRY, SessionSpec
 from bot.speech_prompt import speech_prompt
+from db.recordings import open_recordings
 from settings import Settings, get_settings
 
 
@@ -171,14 +174,16 @@ async def run_bot(
     call_control: CallControl,
     handle_sigint: bool = False,
 ) -> None:
+    events = event_client_for(settings)
     session = dispatch_session(
         spec,
         settings,
         policy=settings.agent_policy(),
-        event_client=event_client_for(settings),
+        event_client=events,
         call_control=call_control,
         user_params=user_turn_params(settings),
     )
+    recorder = CallRecorder(spec.provider_call_id, open_recordings(settings), events)
     pipeline = Pipeline(
         [
             transport.input(),
@@ -191,6 +196,7 @@ async def run_bot(
             session.agent,
             make_tts(settings),
             transport.output(),
+            recorder.processor,  # driver left, bot right
             session.aggregators.assistant(),
         ]
     )

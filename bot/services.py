@@ -29,6 +29,8 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from bot.tts_espeak import ESPEAK_BINARY, EspeakTTSService
 from settings import ConfigError, Settings
 
+USER_TURN_STOP_TIMEOUT_SECS = 12.0
+
 
 @dataclass(frozen=True)
 class BotServices:
@@ -152,6 +154,9 @@ def user_turn_params(settings: Settings) -> LLMUserAggregatorParams:
     timeout = settings.bot_user_speech_timeout_secs
     vad = VADParams(stop_secs=settings.bot_vad_stop_secs)
     return LLMUserAggregatorParams(
+        # Ending a turn with no transcript makes the agent answer nothing; on a busy machine
+        # Whisper can take seconds, so wait for it well past Pipecat's 5 s default.
+        user_turn_stop_timeout=USER_TURN_STOP_TIMEOUT_SECS,
         vad_analyzer=SileroVADAnalyzer(params=vad),
         user_turn_strategies=UserTurnStrategies(
             stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=timeout)]

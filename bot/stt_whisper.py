@@ -53,9 +53,14 @@ def shared_model(model_dir: Path, compute_type: str = "int8") -> WhisperModel:
             check_model_dir(model_dir)
             started = time.monotonic()
             logger.info(f"Loading the Whisper speech model from {model_dir} ...")
-            # Two workers: two calls can transcribe at once on this process.
+            # Two workers: two calls can transcribe at once; two threads each, not one per
+            # core per worker (oversubscribing two cores slowed every call down).
             model = WhisperModel(
-                str(model_dir), device="cpu", compute_type=compute_type, num_workers=2
+                str(model_dir),
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=2,
+                num_workers=2,
             )
             logger.info(f"Whisper model loaded in {time.monotonic() - started:.1f} s")
             _MODELS[key] = model

@@ -1,4 +1,5 @@
-"""`python -m db migrate | check | seed --calls N [--if-empty] [--days 30] [--seed 42]`.
+"""`python -m db migrate | check | seed --calls N [--if-empty] [--days 30] [--seed 42]
+| expire-recordings [--days N]`.
 
 Works on whichever backend the settings select (DATABASE_URL / SUPABASE_URL).
 """
@@ -25,11 +26,40 @@ def _parser() -> argparse.ArgumentParser:
         "--if-empty", action="store_true", help="do nothing when the database already has calls"
     )
     seed.add_argument("--quiet", action="store_true", help="no progress bar")
+    expire = commands.add_parser(
+        "expire-recordings",
+        help="delete call recordings older than RECORDING_RETENTION_DAYS (safe to rerun)",
+    )
+    expire.add_argument("--days", type=int, help="override RECORDING_RETENTION_DAYS")
     return parser
+
+
+def _expire_recordings(days: int | None) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from db.recordings import RecordingError, open_recordings
+
+    try:
+        settings = get_settings()
+        days = days if days is not None else settings.recording_retention_days
+        if days is None:
+            print("RECORDING_RETENTION_DAYS is not set: recordings are kept.")
+            return 0
+        if days < 1:
+            print("error: --days must be >= 1", file=sys.stderr)
+            return 2
+        deleted = open_recordings(settings).expire(datetime.now(UTC) - timedelta(days=days))
+    except (ConfigError, RecordingError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Deleted {len(deleted)} recording(s) older than {days} days.")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "expire-recordings":
+        return _expire_recordings(args.days)
     if getattr(args, "calls", 1) < 0 or getattr(args, "days", 1) < 1:
         print("error: --calls must be >= 0 and --days >= 1", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 SESSION_STARTED = "session_started"
 SESSION_SUMMARY = "session_summary"
 TRANSCRIPT_UPDATED = "transcript_updated"
+RECORDING_SAVED = "recording_saved"
 
 
 class SessionContext(BaseModel):
@@ -134,6 +135,18 @@ class TranscriptUpdated(BaseModel):
     """
 
     transcript: list[TranscriptItem] = Field(default_factory=list, max_length=2000)
+
+
+class RecordingSaved(BaseModel):
+    """`data` of a `recording_saved` event: the call's two-channel WAV is in the recordings
+    store (see db/recordings.py) under `recording_url`."""
+
+    model_config = FINITE_NUMBERS
+
+    recording_url: str = Field(
+        min_length=1, max_length=1000, pattern=r"^(file|supabase-storage|https?)://"
+    )
+    duration_secs: float = Field(ge=0)
 
 
 class SessionStarted(BaseModel):

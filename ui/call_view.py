@@ -109,6 +109,55 @@ def show_structured(structured: dict[str, Any] | None) -> None:
         st.table(table, hide_index=True, hide_header=True, border="horizontal")
 
 
+LATENCY_PARTS = {
+    "e2e": "End of speech → first audio",
+    "asr": "Hearing the turn end (ASR)",
+    "llm": "Agent (LLM)",
+    "tts": "First audio (TTS)",
+}
+PERCENTILES = ("p50", "p90", "p95", "p99")
+
+
+def latency_table(latency: dict[str, Any] | None) -> pd.DataFrame:
+    """Rows e2e/asr/llm/tts, columns p50..p99 in ms: the shape both engines store."""
+    latency = latency or {}
+    rows = {
+        label: [latency.get(f"{part}_{p}_ms") for p in PERCENTILES]
+        for part, label in LATENCY_PARTS.items()
+        if any(isinstance(latency.get(f"{part}_{p}_ms"), int | float) for p in PERCENTILES)
+    }
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[f"{p} (ms)" for p in PERCENTILES])
+
+
+def show_voice_latency(latency: dict[str, Any] | None) -> None:
+    table = latency_table(latency)
+    if table.empty:
+        return
+    with st.expander("Voice latency", icon=":material/timer:"):
+        st.dataframe(table, width="stretch")
+        turns = (latency or {}).get("turns") or []
+        if turns:
+            st.caption("Each driver turn: where the time to the bot's first audio went (ms)")
+            per_turn = pd.DataFrame(
+                [{k: t.get(k) for k in ("asr", "llm", "tts")} for t in turns],
+                index=pd.RangeIndex(1, len(turns) + 1, name="turn"),
+            )
+            st.bar_chart(per_turn, stack=True, height=220)
+
+
+def show_recording(recording_url: str) -> None:
+    st.markdown("**Recording**")
+    if recording_url.startswith(("http://", "https://")):
+        st.audio(recording_url)  # Retell's
+        return
+    audio = queries.recording(recording_url)
+    if audio is None:
+        st.caption("The recording is no longer kept (RECORDING_RETENTION_DAYS).")
+    else:
+        st.audio(audio, format="audio/wav")
+        st.caption("Driver on the left channel, agent on the right.")
+
+
 def show_call(call: Call) -> None:
     """Transcript as a chat, structured result and the call's metrics."""
     engine = ENGINE_LABELS.get(call.provider.value, call.provider.value)
@@ -124,6 +173,7 @@ def show_call(call: Call) -> None:
     cols[2].metric("Sentiment", or_empty(call.sentiment, "{:+.2f}"))
     cols[3].metric("Tokens", or_empty(call.tokens_estimated, "{:,}"))
     cols[4].metric("Latency p50", or_empty((call.latency or {}).get("e2e_p50_ms"), "{:.0f} ms"))
+    show_voice_latency(call.latency)
     transcript_col, result_col = st.columns([3, 2])
     with transcript_col:
         st.markdown("**Transcript**")
@@ -143,6 +193,6 @@ def show_call(call: Call) -> None:
             st.markdown("**Keywords**")
             st.write(", ".join(f"{k} ×{v}" for k, v in sorted(mentioned.items())))
         if call.recording_url:
-            st.link_button("Recording", call.recording_url, icon=":material/headphones:")
+            show_recording(call.recording_url)
         if call.error:
             st.warning(call.error)

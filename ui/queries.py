@@ -212,3 +212,14 @@ def acknowledge_emergency_alert(alert_id: int, by: str) -> EmergencyAlert | None
 
 def emergency_alert_log(provider_call_id: str, provider: Provider) -> list[AlertLogEntry]:
     return _run(lambda s: s.emergency_alert_log(provider, provider_call_id))
+
+
+@st.cache_data(ttl="10m", max_entries=8, show_spinner=False)
+def recording(recording_url: str) -> bytes | None:
+    """A recording kept by us (local folder or Supabase Storage); None once it has expired."""
+    from db.recordings import RecordingError, open_recordings
+
+    try:
+        return open_recordings(get_settings()).read(recording_url)
+    except RecordingError:
+        return None

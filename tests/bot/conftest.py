@@ -292,6 +292,7 @@ def bot_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
             "PIPECAT_API_KEY": PIPECAT_KEY,
             "VOICE_SERVER_URL": voice_server_url,
             "PIPECAT_SPOOL_PATH": str(tmp_path / "bot_spool.jsonl"),
+            "RECORDINGS_DIR": str(tmp_path / "recordings"),
             "DISPATCH_TRANSFER_NUMBER": TRANSFER_NUMBER,
         } | env
         log_path = tmp_path / f"bot-{port}.log"

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import numpy as np
 
 from bench.phone_caller import PhoneCall
 from db.models import Call
@@ -79,7 +83,9 @@ async def phone_in(voice: RunningServer, script: DriverScript) -> tuple[PhoneCal
         await call.wait_for_hang_up()
     deadline = time.monotonic() + 30
     saved = voice.store.get_call(started["provider_call_id"])
-    while (saved is None or saved.status != "ended") and time.monotonic() < deadline:
+    while (
+        saved is None or saved.status != "ended" or saved.recording_url is None
+    ) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
         saved = voice.store.get_call(started["provider_call_id"])
     assert saved is not None and saved.status == "ended"
@@ -119,6 +125,18 @@ async def test_a_check_in_and_an_emergency_phoned_in_with_real_audio_are_saved_r
     assert result["load_secure"] is True, emergency.transcript
 
     for call, saved in ((check_in_call, check_in), (emergency_call, emergency)):
+        # The call's recording: driver on the left channel, the bot on the right.
+        assert saved.recording_url and saved.recording_url.startswith("file://")
+        path = Path(unquote(urlparse(saved.recording_url).path))
+        assert path.parent == tmp_path / "recordings"
+        with wave.open(str(path)) as recording:
+            assert recording.getnchannels() == 2
+            frames = np.frombuffer(
+                recording.readframes(recording.getnframes()), dtype=np.int16
+            ).reshape(-1, 2)
+            assert recording.getnframes() / recording.getframerate() > 5
+        driver, bot = np.abs(frames[:, 0]).max(), np.abs(frames[:, 1]).max()
+        assert driver > 1000 and bot > 1000, "both sides were heard and recorded"
         heard = [t.latency_secs for t in call.turns if t.latency_secs is not None]
         assert heard, "the bot answered the driver's speech with audio"
         # Voice latency in Retell's stored shape, with each answered turn's breakdown.

@@ -9,7 +9,9 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from db.models import Provider
+from bot.recorder import wav_bytes
+from db.models import CallUpdate, Provider
+from db.recordings import LocalRecordings
 from tests.ui.conftest import APP, AddCall
 
 
@@ -369,3 +371,45 @@ def test_the_analytics_date_range_can_come_from_the_url(add_call: AddCall, app: 
     app.query_params["range"] = [(today - timedelta(days=29)).isoformat(), today.isoformat()]
     run_page(app, "analytics")
     assert metric_values(app)["Calls"] == "2"
+
+
+def test_a_pipecat_call_plays_its_recording_and_shows_its_voice_latency(
+    add_call: AddCall, store, app: AppTest, tmp_path
+) -> None:
+    call_id = add_call(Provider.PIPECAT, load="REC-1", driver="Ana Silva")
+    wav = wav_bytes(b"\x00\x01" * 1600, 8000, 2)
+    url = LocalRecordings(tmp_path / "recordings").save("rec-1.wav", wav)
+    latency = {"e2e_p50_ms": 640.0, "e2e_p90_ms": 910.0, "asr_p50_ms": 420.0}
+    latency |= {"turns": [{"e2e": 640.0, "asr": 420.0, "llm": 2.0, "tts": 150.0}]}
+    store.upsert_call(Provider.PIPECAT, call_id, CallUpdate(recording_url=url, latency=latency))
+
+    run_page(app, "conversations", call=call_id, provider="pipecat")
+
+    [audio] = app.get("audio")
+    assert audio.proto.url  # served by Streamlit from the bytes read back
+    [shown] = [d.value for d in app.dataframe if "p90 (ms)" in d.value.columns]
+    assert shown.loc["End of speech → first audio", "p90 (ms)"] == 910.0
+    assert shown.loc["Hearing the turn end (ASR)", "p50 (ms)"] == 420.0
+
+
+def test_an_expired_recording_says_so_and_retell_recordings_play_from_their_url(
+    add_call: AddCall, store, app: AppTest, tmp_path
+) -> None:
+    gone = add_call(Provider.PIPECAT, load="GONE")
+    store.upsert_call(
+        Provider.PIPECAT,
+        gone,
+        CallUpdate(recording_url=(tmp_path / "missing.wav").resolve().as_uri()),
+    )
+    run_page(app, "conversations", call=gone, provider="pipecat")
+    assert any("no longer kept" in c.value for c in app.caption)
+
+    retell = add_call(load="RETELL-REC")
+    store.upsert_call(
+        Provider.RETELL,
+        retell,
+        CallUpdate(recording_url="https://dxc03zgurdly9.cloudfront.net/rec.wav"),
+    )
+    run_page(app, "conversations", call=retell, provider="retell")
+    [audio] = app.get("audio")
+    assert audio.proto.url == "https://dxc03zgurdly9.cloudfront.net/rec.wav"

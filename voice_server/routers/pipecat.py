@@ -19,10 +19,12 @@ from pydantic import BaseModel, ValidationError
 from db import Store, StoreError
 from db.models import CallStatus, CallUpdate, Event, PipecatMetrics, Provider
 from protocols.pipecat_events import (
+    RECORDING_SAVED,
     SESSION_STARTED,
     SESSION_SUMMARY,
     TRANSCRIPT_UPDATED,
     PipecatEvent,
+    RecordingSaved,
     SessionContext,
     SessionStarted,
     SessionSummary,
@@ -170,6 +172,9 @@ def _apply_event(store: Store, event: PipecatEvent) -> dict[str, Any]:
         update = _context_update(store, started.context).model_copy(
             update={"status": CallStatus.ONGOING, "started_at": at}
         )
+    elif event.event_type == RECORDING_SAVED:
+        recording = _parse_data(RecordingSaved, event.data)
+        update = CallUpdate(recording_url=recording.recording_url)
 
     if update is not None:
         store.upsert_call(Provider.PIPECAT, event.provider_call_id, update)
