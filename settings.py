@@ -41,6 +41,8 @@ class Settings(BaseSettings):
 
     # Database: SUPABASE_URL + SUPABASE_SERVICE_ROLE_KEY select Supabase; otherwise DATABASE_URL.
     database_url: str = "sqlite:///data/dispatch.db"
+    # A PostgreSQL call (query or connect) that has not answered by then fails as unavailable.
+    database_timeout_secs: float = Field(default=5.0, gt=0)
     supabase_url: str | None = None
     supabase_service_role_key: SecretStr | None = None
 
@@ -53,6 +55,10 @@ class Settings(BaseSettings):
     retell_agent_id: str | None = None
     retell_from_number: str | None = None
     retell_base_url: str = "https://api.retellai.com"
+    # With RETELL_API_KEY set, an LLM socket for a call id Retell does not know is refused.
+    retell_verify_call_ids: bool = True
+    # An LLM socket with no frame for this long is closed (Retell pings every 2 s).
+    retell_socket_idle_secs: float = Field(default=60.0, gt=0)
 
     # Where emergencies are handed to a human (E.164). Without it the agent never promises a
     # transfer: the driver is told the office will call back, and the office is alerted.
@@ -111,6 +117,8 @@ class Settings(BaseSettings):
 
     # Durable local outbox for writes that could not reach the database.
     outbox_path: str = "data/outbox.jsonl"
+    # Threads for the voice server's blocking database work (its own pool, not asyncio's).
+    voice_server_db_threads: int = Field(default=32, ge=2, le=512)
 
     @field_validator("default_phone_region")
     @classmethod

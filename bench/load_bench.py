@@ -272,6 +272,7 @@ def server_env(database_url: str, outbox: Path) -> dict[str, str]:
         "AGENT_LLM": "rules",
         "DISPATCH_API_KEY": DISPATCH_KEY,
         "RETELL_API_KEY": RETELL_KEY,
+        "RETELL_VERIFY_CALL_IDS": "false",  # the bench's call ids are its own, not Retell's
         "PIPECAT_API_KEY": PIPECAT_KEY,
         "SUPABASE_URL": "",
         "SUPABASE_SERVICE_ROLE_KEY": "",

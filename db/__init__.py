@@ -33,7 +33,11 @@ def open_store(settings: Settings) -> Store:
     if backend == "postgres":
         from db.postgres_store import PostgresStore
 
-        return PostgresStore(settings.database_url)
+        return PostgresStore(
+            settings.database_url,
+            connect_timeout=max(2, round(settings.database_timeout_secs)),
+            statement_timeout_secs=settings.database_timeout_secs,
+        )
     from db.sqlite_store import SqliteStore
 
     return SqliteStore(settings.sqlite_path)

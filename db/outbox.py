@@ -21,7 +21,9 @@ The first attempt of a write has a deadline (`first_attempt_secs`, well under Re
 webhook timeout): a database that does not answer in time (SQLite's busy retry, a stalled
 connection) is treated as unavailable and the write is queued. The abandoned attempt may still
 land later; until it has, new writes queue too and the drainer waits for it, so the replay that
-follows it restores the order.
+follows it restores the order. An attempt still running after `stuck_after_secs` marks the
+database as stuck (`stuck`, what /healthz reports): meanwhile new writes queue at once instead of
+piling more threads onto it, and `get_call`, the read on the call path, fails fast.
 
 A full disk must not cost an acknowledged write: an append that fails (ENOSPC half-way, a failed
 fsync, a line that does not read back) is truncated away before anything else is appended, so
@@ -43,6 +45,7 @@ import json
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -77,6 +80,7 @@ log = logging.getLogger(__name__)
 REPLAY_BATCH = 200
 MAX_SIBLING_FILES = 64
 FIRST_ATTEMPT_SECS = 4.0  # Retell gives a webhook 10 s before it retries
+STUCK_AFTER_SECS = 1.0  # an attempt running this long means the database is stuck
 FIRST_ATTEMPT_THREADS = 16
 COMPACT_AFTER_SUPERSEDED = 64  # and more superseded lines on disk than live ones
 TRANSCRIPT_OPS = ("save_transcript", "upsert_call")
@@ -118,6 +122,10 @@ class OutboxEntry:
         return mine is not None and theirs is not None and len(mine) >= len(theirs)
 
 
+class OutboxRefused(WriteFailed):
+    """Neither the database nor the outbox took the write: nothing was kept, try again later."""
+
+
 class OutboxStore:
     """A Store whose writes wait in `outbox_path` while the wrapped Store is unavailable."""
 
@@ -127,10 +135,13 @@ class OutboxStore:
         outbox_path: str | os.PathLike[str],
         *,
         first_attempt_secs: float = FIRST_ATTEMPT_SECS,
+        stuck_after_secs: float = STUCK_AFTER_SECS,
     ) -> None:
         self.inner = inner
         self.backend = inner.backend
         self.first_attempt_secs = first_attempt_secs
+        self.stuck_after_secs = stuck_after_secs
+        self._in_flight: dict[Future[Any], float] = {}  # attempt -> when it started
         self._lock = threading.RLock()
         self._drain_lock = threading.Lock()
         self._attempts = ThreadPoolExecutor(FIRST_ATTEMPT_THREADS, "outbox-first-attempt")
@@ -157,6 +168,25 @@ class OutboxStore:
     def depth(self) -> int:
         """How many writes wait for the database."""
         return len(self._entries)
+
+    @property
+    def stuck(self) -> bool:
+        """A database call has been running for longer than `stuck_after_secs`."""
+        with self._lock:
+            oldest = min(self._in_flight.values(), default=None)
+        return oldest is not None and time.monotonic() - oldest > self.stuck_after_secs
+
+    def queued_transcript(self, provider: Provider, provider_call_id: str) -> list[Any]:
+        """The newest transcript of this call still waiting here (empty when none)."""
+        with self._lock:
+            for entry in reversed(self._entries):
+                if entry.call_key == (str(provider), provider_call_id):
+                    transcript = entry.transcript_only
+                    if transcript is None and entry.op == "upsert_call":
+                        transcript = entry.args["update"].get("transcript")
+                    if transcript:
+                        return transcript
+        return []
 
     def _load(self, path: Path, *, own: bool = False) -> list[OutboxEntry]:
         if not path.exists():
@@ -231,7 +261,7 @@ class OutboxStore:
                 self._repair_tail()
             except OSError as repair:
                 log.error("outbox %s: cannot cut a failed append yet: %s", self.path, repair)
-            raise WriteFailed(
+            raise OutboxRefused(
                 f"The database is unavailable and the outbox at {self.path} cannot take the "
                 f"write either ({exc.strerror}); nothing was kept."
             ) from None
@@ -309,7 +339,7 @@ class OutboxStore:
         `entry` builds the queued form only when it is needed: serializing a whole transcript
         for every write that goes straight through would be work on every live turn.
         """
-        if not self._entries and not self._abandoned:
+        if not self._entries and not self._abandoned and not self.stuck:
             try:
                 return self._first_attempt(direct)
             except StoreUnavailable as exc:
@@ -318,22 +348,27 @@ class OutboxStore:
             self._append(entry())
             return queued()
 
-    def _first_attempt(self, direct: Callable[[], Any]) -> Any:
+    def _first_attempt(self, direct: Callable[[], Any], *, write: bool = True) -> Any:
         attempt = self._attempts.submit(direct)
+        with self._lock:
+            self._in_flight[attempt] = time.monotonic()
+        attempt.add_done_callback(self._settled)
         try:
             return attempt.result(timeout=self.first_attempt_secs)
         except FutureTimeout:
-            if not attempt.cancel():  # already running: it may still land, later
+            if write and not attempt.cancel():  # already running: it may still land, later
                 with self._lock:
-                    self._abandoned.add(attempt)
-                attempt.add_done_callback(self._settled)
+                    if not attempt.done():
+                        self._abandoned.add(attempt)
+            what = "a write" if write else "a read"
             raise StoreUnavailable(
-                f"The database did not take a write within {self.first_attempt_secs:g}s."
+                f"The database did not take {what} within {self.first_attempt_secs:g}s."
             ) from None
 
     def _settled(self, attempt: Future[Any]) -> None:
         with self._lock:
             self._abandoned.discard(attempt)
+            self._in_flight.pop(attempt, None)
 
     def ensure_driver(self, name: str, phone: str | None = None) -> int:
         provisional = -(uuid.uuid4().int >> 80)  # 48 bits: unique, never a real (positive) id
@@ -447,11 +482,11 @@ class OutboxStore:
         """
         applied = 0
         with self._drain_lock:
-            # A first attempt that missed its deadline lands (or fails) before anything queued
-            # after it is replayed, so the replay's order is the one that stands.
+            # A first attempt still running (a slow or abandoned one) lands or fails before
+            # anything queued after it is replayed, so the replay's order is the one that stands.
             with self._lock:
-                abandoned = list(self._abandoned)
-            wait_for_futures(abandoned)
+                running = list(self._in_flight)
+            wait_for_futures(running)
             while True:
                 with self._lock:
                     batch = list(self._entries[:REPLAY_BATCH])
@@ -551,7 +586,13 @@ class OutboxStore:
         self.inner.check()
 
     def get_call(self, provider_call_id: str, provider: Provider | None = None) -> Call | None:
-        return self.inner.get_call(provider_call_id, provider)
+        """The read on a call's path (a socket opening, a webhook): bounded like a first write,
+        and refused at once while the database is stuck, so callers never queue behind it."""
+        if self.stuck:
+            raise StoreUnavailable("The database is stuck: a call to it has not returned.")
+        return self._first_attempt(
+            lambda: self.inner.get_call(provider_call_id, provider), write=False
+        )
 
     def search_calls(
         self,

@@ -3,12 +3,22 @@ migrations, the same functions SupabaseStore calls through PostgREST.
 
 Also works with a Supabase project's connection string (prepared statements are off, so the
 transaction pooler is fine).
+
+Every call has a deadline. A stopped server refuses the connection, but a frozen one (SIGSTOP, a
+stuck network) accepts TCP and then never answers, and libpq would wait forever: connecting is
+bounded by `connect_timeout`, a query by the server's `statement_timeout` and, for a server that
+cannot even enforce that, by a watchdog that shuts the connection's socket down a moment after
+the deadline, so the waiting thread gets a connection error (`StoreUnavailable`) instead of
+hanging. TCP keepalives and `tcp_user_timeout` drop a connection whose peer vanished.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -48,6 +58,8 @@ from db.models import (
 from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, WriteFailed
 
 MIGRATE_HINT = "run `python -m db migrate`"
+STATEMENT_TIMEOUT_SECS = 5.0
+WATCHDOG_GRACE_SECS = 1.0  # past the deadline, for the server to cancel the statement itself
 MAX_IDLE_CONNECTIONS = 4
 BULK_CHUNK_ROWS = 20_000
 VACUUM_AFTER_ROWS = 50_000
@@ -77,23 +89,43 @@ def redacted_url(database_url: str) -> str:
 class PostgresStore(FunctionLoads):
     backend = "postgres"
 
-    def __init__(self, database_url: str, *, connect_timeout: int = 5) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        connect_timeout: int = 5,
+        statement_timeout_secs: float = STATEMENT_TIMEOUT_SECS,
+    ) -> None:
         self._database_url = database_url
-        self._connect_timeout = connect_timeout
+        self._connect_timeout = max(2, connect_timeout)  # libpq's minimum
+        self.statement_timeout_secs = statement_timeout_secs
         self._idle: list[psycopg.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._watchdog = SocketWatchdog()
 
     # -- connections -----------------------------------------------------------------------
 
     def _connect(self) -> psycopg.Connection:
         try:
-            return psycopg.connect(
+            conn = psycopg.connect(
                 self._database_url,
                 autocommit=True,
                 connect_timeout=self._connect_timeout,
                 prepare_threshold=None,
+                keepalives=1,
+                keepalives_idle=10,
+                keepalives_interval=3,
+                keepalives_count=3,
+                tcp_user_timeout=int(self.statement_timeout_secs * 1000),
             )
+            with self._watchdog.deadline(conn, self.statement_timeout_secs + WATCHDOG_GRACE_SECS):
+                # A session setting, not a startup option: poolers refuse unknown options.
+                conn.execute(
+                    "select set_config('statement_timeout', %s, false)",
+                    (f"{int(self.statement_timeout_secs * 1000)}ms",),
+                )
+            return conn
         except psycopg.Error as exc:
             reason = str(exc).strip()
             password = self._password()
@@ -111,16 +143,23 @@ class PostgresStore(FunctionLoads):
             return None
 
     @contextmanager
-    def _connection(self, *, write: bool = False) -> Iterator[psycopg.Connection]:
-        """A pooled autocommit connection; database errors become typed Store errors."""
+    def _connection(
+        self, *, write: bool = False, bounded: bool = True
+    ) -> Iterator[psycopg.Connection]:
+        """A pooled autocommit connection; database errors become typed Store errors.
+
+        `bounded` (everything but migrations and bulk loads): the watchdog cuts the connection
+        when the work outlives the statement deadline."""
         if self._closed:
             raise StoreUnavailable("this PostgresStore is closed")
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
             conn = self._connect()
+        limit = self.statement_timeout_secs + WATCHDOG_GRACE_SECS if bounded else None
         try:
-            yield conn
+            with self._watchdog.deadline(conn, limit):
+                yield conn
         except psycopg.Error as exc:
             raise self._typed_error(exc, write=write) from exc
         finally:
@@ -171,7 +210,7 @@ class PostgresStore(FunctionLoads):
     # -- schema ----------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        with self._connection(write=True) as conn:
+        with self._connection(write=True, bounded=False) as conn:
             try:
                 return migration_runner.apply_migrations(conn)
             except migration_runner.MigrationFailed as exc:
@@ -275,7 +314,7 @@ class PostgresStore(FunctionLoads):
         columns = ", ".join(COPY_COLUMNS)
         written = 0
         now = datetime.now(UTC)
-        with self._connection(write=True) as conn:
+        with self._connection(write=True, bounded=False) as conn:
             chunk: list[tuple[Any, ...]] = []
             for provider, provider_call_id, update in rows:
                 check_call_key(provider_call_id)
@@ -350,6 +389,76 @@ class PostgresStore(FunctionLoads):
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+        self._watchdog.stop()
+
+
+class SocketWatchdog:
+    """Shuts down the socket of a connection still busy past its deadline.
+
+    One thread for every connection: deadlines are registered in the order they expire (same
+    limit, later start), so the thread only ever waits for the oldest one.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._running: dict[int, tuple[float, psycopg.Connection]] = {}
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.cut = 0  # connections cut so far
+
+    @contextmanager
+    def deadline(self, conn: psycopg.Connection, limit: float | None) -> Iterator[None]:
+        if limit is None:
+            yield
+            return
+        key = id(conn)
+        with self._condition:
+            self._running[key] = (time.monotonic() + limit, conn)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._watch, name="postgres-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._condition.notify()
+        try:
+            yield
+        finally:
+            with self._condition:  # under the lock: the watchdog never cuts a reused connection
+                self._running.pop(key, None)
+
+    def _watch(self) -> None:
+        with self._condition:
+            while not self._stopped:
+                if not self._running:
+                    self._condition.wait()
+                    continue
+                key, (expires, conn) = next(iter(self._running.items()))
+                wait = expires - time.monotonic()
+                if wait > 0:
+                    self._condition.wait(wait)
+                    continue
+                del self._running[key]
+                self.cut += 1
+                _shut_down(conn)
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopped = True
+            self._condition.notify()
+
+
+def _shut_down(conn: psycopg.Connection) -> None:
+    """Wake the thread blocked on this connection: it reads end-of-file and fails at once."""
+    try:
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    except (OSError, psycopg.Error):
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _copy_row(

@@ -68,7 +68,13 @@ class SimulatedCall:
             driver_phone=request.driver_phone,
         )
         url = llm_socket_url(settings.voice_server_url, call_id)
-        caller = SyncRetellCaller(url, call_details=details, open_timeout=5.0)
+        key = settings.dispatch_api_key
+        caller = SyncRetellCaller(
+            url,
+            call_details=details,
+            open_timeout=5.0,
+            api_key=key.get_secret_value() if key else None,
+        )
         call = cls(
             call_id=call_id,
             caller=caller,

@@ -12,6 +12,7 @@ import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import Executor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,10 +26,14 @@ from db import Store, StoreError, open_store
 from db.outbox import FIRST_ATTEMPT_SECS, OutboxStore
 from db.webhook_outbox import WebhookOutbox, WebhookTarget
 from settings import Settings, load_settings
+from voice_server.blocking import database_threads
 from voice_server.body_limit import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from voice_server.deps import reject_unknown_query_parameters
 from voice_server.emergency_alerts import ALERT_CHANNEL, EmergencyAlerts
 from voice_server.json_body import StrictJSONBody, validation_error
+from voice_server.retell_call_check import RetellCallDirectory
+from voice_server.retell_frames import shutdown_frame_parser
+from voice_server.retell_socket import GreetedCalls
 from voice_server.routers import (
     calls,
     conversations,
@@ -39,6 +44,7 @@ from voice_server.routers import (
     retell_webhook,
     retell_ws,
 )
+from voice_server.routers.health import DatabaseProbe
 
 if TYPE_CHECKING:
     from agent import Policy
@@ -88,15 +94,27 @@ def create_app(
         app.state.store = outbox
         webhooks = alert_webhooks(app.state.settings, outbox.path)
         app.state.alerts = EmergencyAlerts(outbox, webhooks)
+        active_settings = app.state.settings
+        # Blocking database work runs on a pool of its own, sized for it.
+        app.state.db_threads = threads = database_threads(active_settings.voice_server_db_threads)
+        app.state.database_probe = DatabaseProbe(outbox)
+        app.state.unsaved_calls = set()  # recorders holding an ended call only in memory
+        app.state.greeted_calls = GreetedCalls()
+        app.state.retell_calls = None
+        if active_settings.retell_api_key and active_settings.retell_verify_call_ids:
+            app.state.retell_calls = RetellCallDirectory(
+                active_settings.retell_api_key.get_secret_value(), active_settings.retell_base_url
+            )
+        loop = asyncio.get_running_loop()
         try:
-            applied = await asyncio.to_thread(app.state.store.migrate)
+            applied = await loop.run_in_executor(threads, outbox.migrate)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
         except StoreError as exc:
             # Stay up: /healthz reports the database, and writes retry when it is back.
             log.error("database not ready at start: %s", exc)
         freeze_startup_heap(app.state.settings.keywords)
-        drainer = asyncio.create_task(drain_outbox(outbox))
+        drainer = asyncio.create_task(drain_outbox(outbox, threads))
         sender = asyncio.create_task(deliver_webhooks(webhooks)) if webhooks else None
         try:
             yield
@@ -105,8 +123,18 @@ def create_app(
                 if task is not None:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
-            await asyncio.to_thread(outbox.drain)
-            await asyncio.to_thread(app.state.store.close)
+            if app.state.unsaved_calls:
+                log.error(
+                    "stopping with %d ended calls neither the database nor the outbox took",
+                    len(app.state.unsaved_calls),
+                )
+            await loop.run_in_executor(threads, outbox.drain)
+            await loop.run_in_executor(threads, outbox.close)
+            app.state.database_probe.close()
+            if app.state.retell_calls is not None:
+                await app.state.retell_calls.close()
+            shutdown_frame_parser()
+            threads.shutdown(wait=False, cancel_futures=True)
 
     # FastAPIOffline serves /docs and /redoc with Swagger UI's and ReDoc's assets from the
     # installed package: FastAPI's default pages load them from a CDN and are blank offline.
@@ -195,12 +223,13 @@ async def database_error(request: Request, exc: StoreError) -> JSONResponse:
     )
 
 
-async def drain_outbox(outbox: OutboxStore) -> None:
+async def drain_outbox(outbox: OutboxStore, threads: Executor | None = None) -> None:
     """Replay the outbox whenever something waits in it (the database may be back)."""
+    loop = asyncio.get_running_loop()
     while True:
         if outbox.depth:
             try:
-                applied = await asyncio.to_thread(outbox.drain)
+                applied = await loop.run_in_executor(threads, outbox.drain)
                 if applied:
                     log.info("outbox: %d queued writes landed, %d wait", applied, outbox.depth)
             except Exception:  # the drainer must outlive any surprise; the entries stay queued

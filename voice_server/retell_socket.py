@@ -4,6 +4,11 @@ The receive loop never waits on a reply or on the database: it answers `ping_pon
 records what it learns, and hands each `response_required` / `reminder_required` to a reply task.
 A newer request cancels the older reply task and, before any await, becomes the only id allowed
 to send, so no frame for a stale id goes out after the newer request arrived.
+
+The greeting waits at most `begin_wait_secs` for anything (the row, `call_details`), never on the
+database; a call id greeted before (in this process, in a row, or in a write still queued in the
+outbox) is a reconnect and gets an empty begin message. The call exists for the recorder from
+Retell's first valid frame on, and a socket silent for `idle_secs` is closed.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -34,9 +40,9 @@ from protocols.retell.messages import (
     RetellRequest,
     UpdateOnlyRequest,
     encode,
-    parse_retell_request,
 )
 from voice_server.retell_call_row import call_context
+from voice_server.retell_frames import parse_frame
 from voice_server.retell_recorder import RetellCallRecorder, context_from_call
 
 if TYPE_CHECKING:
@@ -48,6 +54,26 @@ log = logging.getLogger(__name__)
 
 FALLBACK_REPLY = "Sorry, could you say that again?"
 MALFORMED_LOG_LIMIT = 20  # per call; a flood of bad frames must not flood the log
+IDLE_CLOSE_CODE = 1001  # going away: the peer has been silent too long
+DEFAULT_IDLE_SECS = 60.0
+
+
+class GreetedCalls:
+    """Call ids this process has greeted (the most recent `capacity`): a reconnect whose first
+    write has not landed anywhere yet is still known here."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._ids
+
+    def add(self, call_id: str) -> None:
+        self._ids[call_id] = None
+        self._ids.move_to_end(call_id)
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
 
 
 def merge_context(base: CallContext, override: CallContext) -> CallContext:
@@ -74,8 +100,12 @@ class RetellCallSession:
         policy: Policy,
         recorder: RetellCallRecorder,
         transfer_number: str | None,
+        idle_secs: float = DEFAULT_IDLE_SECS,
+        greeted: GreetedCalls | None = None,
     ) -> None:
         self.websocket = websocket
+        self.idle_secs = idle_secs
+        self.greeted = greeted if greeted is not None else GreetedCalls()
         self.call_id = call_id
         self.policy = policy
         self.recorder = recorder
@@ -113,7 +143,13 @@ class RetellCallSession:
 
     async def _receive_loop(self) -> None:
         while True:
-            message = await self.websocket.receive()
+            try:
+                message = await asyncio.wait_for(self.websocket.receive(), self.idle_secs)
+            except TimeoutError:
+                log.info("call %s: silent for %gs, closing", self.call_id, self.idle_secs)
+                with contextlib.suppress(RuntimeError, OSError):
+                    await self.websocket.close(code=IDLE_CLOSE_CODE)
+                return
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")
@@ -121,10 +157,12 @@ class RetellCallSession:
                 self._skip("binary frame", message.get("bytes"))
                 continue
             try:
-                request = parse_retell_request(text)
+                request = await parse_frame(text)
             except ProtocolError as exc:
                 self._skip(str(exc), text)
                 continue
+            del message, text  # a large frame's text is not kept while the call goes on
+            self.recorder.activate()
             await self._handle(request)
 
     async def _handle(self, request: RetellRequest) -> None:
@@ -178,26 +216,50 @@ class RetellCallSession:
     # --- begin message and replies -----------------------------------------------------------
 
     async def _start(self) -> None:
-        existing = await self.recorder.open()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.begin_wait_secs
+        opening_read = asyncio.create_task(self.recorder.open())
+        existing = None
+        with contextlib.suppress(TimeoutError):
+            # The row may know the driver; the greeting does not wait on a slow database.
+            existing = await asyncio.wait_for(asyncio.shield(opening_read), self.begin_wait_secs)
+        self._learn_from_row(existing)
+        resumed = self._greeted_before(existing)
+        if not self.context.driver_name and not resumed:
+            with contextlib.suppress(TimeoutError):
+                remaining = max(0.0, deadline - loop.time())
+                await asyncio.wait_for(self._details_arrived.wait(), remaining)
+        # A reconnect must not greet again: an empty begin message waits for the caller.
+        content = "" if resumed else opening(self.context).text
+        self.greeted.add(self.call_id)
+        if await self._send_reply_frame(0, content, last=True) and content:
+            self.recorder.agent_replied([], content)
+        if not opening_read.done():
+            self._learn_from_row(await opening_read)
+
+    def _learn_from_row(self, existing: Any) -> None:
         known = context_from_call(
             existing,
             transfer_number=transfer_line(existing.call_type, self.transfer_number)
             if existing is not None
             else None,
         )
-        self.context = merge_context(known, self._details_context)
+        self.context = merge_context(merge_context(known, self.context), self._details_context)
         if self._details_arrived.is_set():
             self.context = dataclasses.replace(
                 self.context, transfer_number=self._details_context.transfer_number
             )
-        resumed = existing is not None and any(t["role"] == "agent" for t in existing.transcript)
-        if not self.context.driver_name and not resumed:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._details_arrived.wait(), self.begin_wait_secs)
-        # A reconnect must not greet again: an empty begin message waits for the caller.
-        content = "" if resumed else opening(self.context).text
-        if await self._send_reply_frame(0, content, last=True) and content:
-            self.recorder.agent_replied([], content)
+
+    def _greeted_before(self, existing: Any) -> bool:
+        """Greeted by this process, or by any whose writes reached the row or wait queued."""
+        if self.call_id in self.greeted:
+            return True
+        if existing is not None and any(t["role"] == "agent" for t in existing.transcript):
+            return True
+        queued = getattr(self.recorder.store, "queued_transcript", None)
+        return queued is not None and any(
+            turn.get("role") == "agent" for turn in queued(Provider.RETELL, self.call_id)
+        )
 
     async def _reply(self, response_id: int, rows: list[dict[str, str]], reminders: int) -> None:
         spoken: list[str] = []

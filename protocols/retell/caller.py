@@ -134,8 +134,11 @@ class RetellCaller:
         ping_interval: float | None = 2.0,
         open_timeout: float = 10.0,
         reply_timeout: float = 30.0,
+        api_key: str | None = None,
     ) -> None:
         self.url = url
+        # Our own calls (not Retell's) show DISPATCH_API_KEY instead of a call id Retell knows.
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         self.call_details = call_details
         self.details_after_begin = details_after_begin
         self.ping_interval = ping_interval
@@ -164,7 +167,12 @@ class RetellCaller:
 
     async def connect(self) -> RetellCaller:
         """Connect, read config and the begin message; a failure leaves nothing open."""
-        self._ws = await connect(self.url, open_timeout=self.open_timeout, max_size=2**22)
+        self._ws = await connect(
+            self.url,
+            open_timeout=self.open_timeout,
+            max_size=2**22,
+            additional_headers=self.headers,
+        )
         self.replies[0] = AgentReply(0, requested_at=time.perf_counter())
         self._completed[0] = asyncio.Event()
         self._first_frame[0] = asyncio.Event()

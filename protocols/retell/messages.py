@@ -234,8 +234,18 @@ def _describe(exc: ValidationError) -> str:
 
 def parse_retell_request(text: str | bytes) -> RetellRequest:
     """A frame Retell sent to the server; ProtocolError when it is not one."""
+    return retell_request_from(_load_object(text))
+
+
+def load_frame(text: str | bytes) -> dict[str, Any]:
+    """A frame's JSON object, not yet validated; ProtocolError when it is not one."""
+    return _load_object(text)
+
+
+def retell_request_from(value: dict[str, Any]) -> RetellRequest:
+    """Validate a frame's JSON object as a request from Retell; ProtocolError if it is not."""
     try:
-        return _retell_request.validate_python(_load_object(text))
+        return _retell_request.validate_python(value)
     except ValidationError as exc:
         raise ProtocolError(_describe(exc)) from None
 

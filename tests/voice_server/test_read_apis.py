@@ -199,6 +199,7 @@ def test_healthz_needs_no_key_and_reports_the_database(server):
         "backend": "sqlite",
         "outbox_depth": 0,
         "transfer_line": "configured",
+        "unsaved_calls": 0,
     }
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -16,6 +15,7 @@ from retell.lib import verify
 from agent.vocabulary import EscalationStatus
 from db import Store, StoreError, StoreUnavailable
 from db.models import Event, Provider
+from voice_server.blocking import app_threads, run_blocking
 from voice_server.deps import SettingsDep, StoreDep
 from voice_server.retell_webhook_merge import MERGED_EVENTS, RetellWebhook, call_update, driver_of
 
@@ -100,7 +100,7 @@ async def retell_webhook(
             [{**err, "loc": ("body", *err["loc"])} for err in exc.errors(include_url=False)]
         ) from None
     try:
-        recorded = await asyncio.to_thread(apply_webhook, store, webhook, raw_body)
+        recorded = await run_blocking(app_threads(request), apply_webhook, store, webhook, raw_body)
     except StoreError as exc:
         # Non-2xx on purpose: Retell retries the delivery. The reason stays in our log only.
         log.error("webhook %s for %s not stored: %s", webhook.event, webhook.call.call_id, exc)
