@@ -139,6 +139,8 @@ class SimulatedDialer:
         driver: Callable[[ClaimedAttempt], DriverScript] | None = None,
     ) -> None:
         self.server_url = settings.voice_server_url
+        key = settings.dispatch_api_key  # the voice server lets our own simulated calls in by it
+        self.api_key = key.get_secret_value() if key else None
         self.store = store
         self.driver = driver or random_driver()
         self._conversations: set[asyncio.Task[None]] = set()
@@ -161,7 +163,10 @@ class SimulatedDialer:
             driver_phone=load.driver_phone,
         )
         caller = RetellCaller(
-            llm_socket_url(self.server_url, call_id), call_details=details, open_timeout=5.0
+            llm_socket_url(self.server_url, call_id),
+            call_details=details,
+            open_timeout=5.0,
+            api_key=self.api_key,
         )
         try:
             await caller.connect()

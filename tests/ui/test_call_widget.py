@@ -292,7 +292,10 @@ def test_the_live_panel_shows_a_retell_protocol_call_within_two_seconds_of_its_f
         driver_phone=None,
     )
     caller = SyncRetellCaller(
-        llm_socket_url(stack.voice, call_id), call_details=details, open_timeout=5.0
+        llm_socket_url(stack.voice, call_id),
+        call_details=details,
+        open_timeout=5.0,
+        api_key=API_KEY,  # our own simulated call: Retell's API does not know its id
     )
     caller.connect()
     try:
