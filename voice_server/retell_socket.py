@@ -41,6 +41,7 @@ from protocols.retell.messages import (
     UpdateOnlyRequest,
     encode,
 )
+from voice_server.blocking import run_blocking
 from voice_server.retell_call_row import call_context
 from voice_server.retell_frames import parse_frame
 from voice_server.retell_recorder import RetellCallRecorder, context_from_call
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 FALLBACK_REPLY = "Sorry, could you say that again?"
 MALFORMED_LOG_LIMIT = 20  # per call; a flood of bad frames must not flood the log
+AGENT_TURNS = 200
 IDLE_CLOSE_CODE = 1001  # going away: the peer has been silent too long
 DEFAULT_IDLE_SECS = 60.0
 
@@ -265,7 +267,9 @@ class RetellCallSession:
         spoken: list[str] = []
         end_call = alert_office = False
         transfer_number: str | None = None
-        turns = transcript_from(rows)
+        # The agent reads the latest turns only: its work per reply (on the event loop) stays
+        # a few milliseconds however long the call gets; a real call never has this many.
+        turns = transcript_from(rows[-AGENT_TURNS:])
         if self._transfer_requested and self.context.transfer_number:
             await self._learn_transfer_outcome()
         stream = self.policy.stream(self.context, turns, reminders_in_a_row=reminders)
@@ -316,8 +320,8 @@ class RetellCallSession:
         """Retell came back to the agent after a transfer: if its webhook said the transfer
         failed, this call has no transfer line any more (the agent offers a callback)."""
         try:
-            call = await asyncio.to_thread(
-                self.recorder.store.get_call, self.call_id, Provider.RETELL
+            call = await run_blocking(
+                self.recorder.executor, self.recorder.store.get_call, self.call_id, Provider.RETELL
             )
         except StoreError as exc:
             log.warning("call %s: transfer outcome unknown: %s", self.call_id, exc)
