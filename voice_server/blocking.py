@@ -22,10 +22,13 @@ def database_threads(size: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=size, thread_name_prefix="voice-db")
 
 
-async def run_blocking(executor: Executor | None, function: Callable[..., T], *args: Any) -> T:
-    """`function(*args)` on `executor` (None: asyncio's default, for code run outside the app)."""
+async def run_blocking(
+    executor: Executor | None, function: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """`function(*args, **kwargs)` on `executor` (None: asyncio's default, for code run outside
+    the app)."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(executor, functools.partial(function, *args))
+    return await loop.run_in_executor(executor, functools.partial(function, *args, **kwargs))
 
 
 def app_threads(connection: HTTPConnection) -> Executor | None:

