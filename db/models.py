@@ -137,6 +137,17 @@ class DayCount(BaseModel):
     calls: int
 
 
+class LatencyDay(BaseModel):
+    """One UTC day of one engine's voice latency: over its calls that reported latency, the
+    mean of each call's end of speech -> first audio p50 and p90 (ms)."""
+
+    day: str  # YYYY-MM-DD (UTC)
+    provider: Provider
+    calls: int
+    e2e_p50_ms: float | None
+    e2e_p90_ms: float | None
+
+
 class CallMetrics(BaseModel):
     """Aggregates over the matching calls of one provider (Retell's summary, Pipecat's too)."""
 

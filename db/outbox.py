@@ -69,6 +69,7 @@ from db.models import (
     EmergencyAlert,
     EmergencyAlertPage,
     Event,
+    LatencyDay,
     PipecatMetrics,
     Provider,
     SortKey,
@@ -614,6 +615,9 @@ class OutboxStore:
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50
     ) -> PipecatMetrics:
         return self.inner.pipecat_metrics(filters, page=page, page_size=page_size)
+
+    def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
+        return self.inner.latency_trend(filters)
 
     # Loads pass through too: a TMS pushing loads while the database is down gets an error and
     # resends the batch (upserts are all-or-nothing and idempotent), so nothing waits here.

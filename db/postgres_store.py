@@ -51,6 +51,7 @@ from db.models import (
     EmergencyAlert,
     EmergencyAlertPage,
     Event,
+    LatencyDay,
     PipecatMetrics,
     Provider,
     SortKey,
@@ -372,6 +373,10 @@ class PostgresStore(FunctionLoads):
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         result = self._call("select retell_metrics(%s)", (Jsonb(filters_json(filters)),))
         return CallMetrics.model_validate(result)
+
+    def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
+        result = self._call("select latency_trend(%s)", (Jsonb(filters_json(filters)),))
+        return [LatencyDay.model_validate(day) for day in result]
 
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50

@@ -11,7 +11,15 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from db.models import CallFilters, CallMetrics, CallStatus, DayCount, Provider, SortKey
+from db.models import (
+    CallFilters,
+    CallMetrics,
+    CallStatus,
+    DayCount,
+    LatencyDay,
+    Provider,
+    SortKey,
+)
 from db.sqlite_fulltext import fts_match_expression
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -363,3 +371,19 @@ def keyword_totals(conn: sqlite3.Connection, condition: str, params: list[Any]) 
         ).fetchall()
     )
     return {keyword: int(sums.get(keyword, 0)) for keyword in sorted(keywords)}
+
+
+def latency_trend(conn: sqlite3.Connection, filters: CallFilters) -> list[LatencyDay]:
+    condition, params = where(filters)
+    rows = conn.execute(
+        f"""SELECT substr(c.created_at, 1, 10), c.provider, count(*), avg(c.e2e_latency_ms),
+                   avg(CASE WHEN json_type(c.latency, '$.e2e_p90_ms') IN ('integer', 'real')
+                            THEN json_extract(c.latency, '$.e2e_p90_ms') END)
+            FROM calllog AS c WHERE {condition} AND c.e2e_latency_ms IS NOT NULL
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+        params,
+    ).fetchall()
+    return [
+        LatencyDay(day=d, provider=p, calls=n, e2e_p50_ms=p50, e2e_p90_ms=p90)
+        for d, p, n, p50, p90 in rows
+    ]

@@ -34,6 +34,7 @@ from db.models import (
     EmergencyAlert,
     EmergencyAlertPage,
     Event,
+    LatencyDay,
     PipecatMetricItem,
     PipecatMetrics,
     Provider,
@@ -536,6 +537,9 @@ class SqliteStore(SqliteLoads):
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         provider = filters.provider or Provider.RETELL
         return self._read(lambda conn: q.metrics(conn, filters, Provider(provider)))
+
+    def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
+        return self._read(lambda conn: q.latency_trend(conn, filters))
 
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50

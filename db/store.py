@@ -36,6 +36,7 @@ from db.models import (
     EmergencyAlert,
     EmergencyAlertPage,
     Event,
+    LatencyDay,
     PipecatMetrics,
     Provider,
     SortKey,
@@ -107,6 +108,10 @@ class Store(Protocol):
 
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         """Aggregates in SQL; provider defaults to retell when the filter has none."""
+
+    def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
+        """Per UTC day and engine, the calls' voice latency p50 and p90 (oldest day first)."""
+        ...
 
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50

@@ -40,6 +40,7 @@ from db.models import (
     EmergencyAlert,
     EmergencyAlertPage,
     Event,
+    LatencyDay,
     PipecatMetrics,
     Provider,
     SortKey,
@@ -268,6 +269,10 @@ class SupabaseStore(FunctionLoads):
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         result = self._rpc("retell_metrics", {"p_filters": filters_json(filters)})
         return CallMetrics.model_validate(result)
+
+    def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
+        result = self._rpc("latency_trend", {"p_filters": filters_json(filters)})
+        return [LatencyDay.model_validate(day) for day in result]
 
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50

@@ -134,5 +134,8 @@ if compare_tab.open:
         )
         if retell.avg_latency_ms is not None or pipecat.avg_latency_ms is not None:
             st.plotly_chart(charts.latency_by_engine(retell, pipecat), key="compare-latency")
+            st.plotly_chart(
+                charts.latency_over_time(queries.latency_trend(filters)), key="compare-trend"
+            )
         else:
             st.caption("No latency figures reported yet.")

@@ -11,7 +11,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from agent.vocabulary import CallOutcome
-from db.models import CallMetrics, DayCount, PipecatMetricItem
+from db.models import CallMetrics, DayCount, LatencyDay, PipecatMetricItem
 
 OUTCOME_COLORS: dict[str, str] = {
     CallOutcome.IN_TRANSIT_UPDATE.value: "#1f6feb",
@@ -176,6 +176,32 @@ def latency_by_engine(retell: CallMetrics, pipecat: CallMetrics) -> go.Figure:
         )
     )
     return _layout(fig, "Average latency (ms, where known)", yaxis_title="ms")
+
+
+def latency_over_time(trend: Sequence[LatencyDay]) -> go.Figure:
+    """Each engine's voice latency per day: p50 solid, p90 dotted, on one scale (ms)."""
+    fig = go.Figure()
+    for provider, engine in (("retell", "Retell"), ("pipecat", "Pipecat")):
+        days = [d for d in trend if d.provider.value == provider]
+        if not days:
+            continue
+        for stat, dash in (("p50", "solid"), ("p90", "dot")):
+            values = [getattr(d, f"e2e_{stat}_ms") for d in days]
+            if all(v is None for v in values):
+                continue
+            fig.add_scatter(
+                name=f"{engine} {stat}",
+                x=[d.day for d in days],
+                y=values,
+                mode="lines+markers",
+                line={"color": ENGINE_COLORS[engine], "dash": dash},
+            )
+    return _layout(
+        fig,
+        "Voice latency per day: end of speech to first audio (ms)",
+        xaxis_title="Day (UTC)",
+        yaxis_title="ms",
+    )
 
 
 def calls_per_day_by_engine(

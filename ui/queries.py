@@ -24,6 +24,7 @@ from db.models import (
     CallStatus,
     EmergencyAlert,
     EmergencyAlertPage,
+    LatencyDay,
     PipecatMetrics,
     Provider,
     SortKey,
@@ -152,6 +153,17 @@ def metrics_of(requests: Sequence[tuple[CallFilters, Provider]]) -> list[CallMet
         for filters, provider in requests
     )
     return _metrics(_store_key(), scoped)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False, refresh_mode="background")
+def _latency_trend(store_key: str, filters_json: str) -> list[LatencyDay]:
+    filters = CallFilters.model_validate_json(filters_json)
+    return _run(lambda s: s.latency_trend(filters))
+
+
+def latency_trend(filters: CallFilters) -> list[LatencyDay]:
+    """Per day and engine, the calls' voice latency p50 and p90 (one SQL aggregate)."""
+    return _latency_trend(_store_key(), filters.model_dump_json())
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False, refresh_mode="background")

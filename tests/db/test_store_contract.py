@@ -588,3 +588,28 @@ def test_a_negative_count_or_duration_is_refused_by_the_model_and_by_every_datab
     with pytest.raises(WriteFailed):
         store.upsert_call(Provider.RETELL, "call-zero", CallUpdate.model_construct(**{field: -1}))
     assert getattr(store.get_call("call-zero"), field) == 0
+
+
+def test_latency_trend_gives_each_day_and_engine_the_calls_p50_and_p90(store: Store) -> None:
+    day1, day2 = T0, T0 + timedelta(days=1)
+    calls = [
+        (Provider.RETELL, "r1", day1, {"e2e_p50_ms": 800, "e2e_p90_ms": 1200}),
+        (Provider.RETELL, "r2", day1, {"e2e_p50_ms": 1000, "e2e_p90_ms": 1600}),
+        (Provider.PIPECAT, "p1", day1, {"e2e_p50_ms": 600, "e2e_p90_ms": 900, "turns": []}),
+        (Provider.PIPECAT, "p2", day2, {"e2e_p50_ms": 700}),  # no p90 reported
+        (Provider.PIPECAT, "p3", day2, {"e2e_p50_ms": "n/a"}),  # not a number: left out
+        (Provider.RETELL, "r3", day2, None),  # no latency at all: left out
+    ]
+    for provider, call_id, at, latency in calls:
+        store.upsert_call(provider, call_id, CallUpdate(created_at=at, latency=latency))
+
+    trend = store.latency_trend(CallFilters())
+
+    assert [(d.day, d.provider, d.calls, d.e2e_p50_ms, d.e2e_p90_ms) for d in trend] == [
+        (day1.date().isoformat(), Provider.PIPECAT, 1, 600.0, 900.0),
+        (day1.date().isoformat(), Provider.RETELL, 2, 900.0, 1400.0),
+        (day2.date().isoformat(), Provider.PIPECAT, 1, 700.0, None),
+    ]
+    only_retell = store.latency_trend(CallFilters(provider=Provider.RETELL))
+    assert [d.provider for d in only_retell] == [Provider.RETELL]
+    assert store.latency_trend(CallFilters(created_from=day2)) == trend[2:]

@@ -318,11 +318,13 @@ def test_analytics_compare_tab_puts_the_engines_side_by_side(
         driver_status=None,
     )
     shown = run_page(app, "analytics", tab="Compare")
-    rates, per_day, latency = figures(shown)
+    rates, per_day, latency, trend = figures(shown)
     by_engine = {t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in rates["data"]}
     assert by_engine["Retell (2 calls)"]["Emergencies"] == 0
     assert by_engine["Pipecat (1 call)"]["Emergencies"] == 100  # per 100 calls
     assert latency["data"][0]["x"] == ["Retell"] and latency["data"][0]["y"] == [700]
+    # Over time: the day's mean of each call's p50 (no call reported a p90, so no p90 line).
+    assert [(t["name"], t["y"]) for t in trend["data"]] == [("Retell p50", [700])]
     side_by_side = shown.table[0].value.set_index("Figure")
     assert side_by_side.loc["Calls (connected)"].to_dict() == {"Retell": "2", "Pipecat": "1"}
     assert side_by_side.loc["Emergencies"].to_dict() == {"Retell": "0 (0%)", "Pipecat": "1 (100%)"}
@@ -413,3 +415,28 @@ def test_an_expired_recording_says_so_and_retell_recordings_play_from_their_url(
     run_page(app, "conversations", call=retell, provider="retell")
     [audio] = app.get("audio")
     assert audio.proto.url == "https://dxc03zgurdly9.cloudfront.net/rec.wav"
+
+
+def test_analytics_compare_tab_charts_each_engines_p50_and_p90_per_day(
+    add_call: AddCall, store, app: AppTest
+) -> None:
+    for provider, call_id, p50, p90, age in (
+        (Provider.RETELL, "r-old", 800, 1300, timedelta(days=2)),
+        (Provider.RETELL, "r-new", 900, 1500, timedelta(hours=1)),
+        (Provider.PIPECAT, "p-new", 600, 1000, timedelta(hours=1)),
+    ):
+        add_call(provider, call_id=call_id, age=age)
+        store.upsert_call(
+            provider, call_id, CallUpdate(latency={"e2e_p50_ms": p50, "e2e_p90_ms": p90})
+        )
+
+    shown = run_page(app, "analytics", tab="Compare")
+
+    trend = figures(shown)[-1]
+    lines = {t["name"]: t["y"] for t in trend["data"]}
+    assert lines == {
+        "Retell p50": [800, 900],
+        "Retell p90": [1300, 1500],
+        "Pipecat p50": [600],
+        "Pipecat p90": [1000],
+    }
