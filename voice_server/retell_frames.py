@@ -55,7 +55,10 @@ async def parse_frame(text: str | bytes) -> RetellRequest:
         return parse_bounded(text)
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(_frame_parser(), parse_bounded, text)
+        # Submitting may start a parser process (the fork server, the first time: a second
+        # or more): never on the event loop.
+        parsed = await loop.run_in_executor(None, _frame_parser().submit, parse_bounded, text)
+        return await asyncio.wrap_future(parsed)
     except BrokenProcessPool:
         _reset_parser()
         raise ProtocolError("the frame parser process died on this frame") from None
