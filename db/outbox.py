@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.vocabulary import EscalationStatus
+from db.histogram import MAX_BINS
 from db.load_models import AttemptRow, BoardFilters, BoardRow, Load, LoadIn, LoadPatch, SlotRow
 from db.models import (
     AlertLogEntry,
@@ -618,6 +619,11 @@ class OutboxStore:
 
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
         return self.inner.latency_trend(filters)
+
+    def duration_histogram(
+        self, filters: CallFilters, *, max_bins: int = MAX_BINS
+    ) -> list[dict[str, float | int]]:
+        return self.inner.duration_histogram(filters, max_bins=max_bins)
 
     # Loads pass through too: a TMS pushing loads while the database is down gets an error and
     # resends the batch (upserts are all-or-nothing and idempotent), so nothing waits here.

@@ -41,6 +41,7 @@ from db.function_payloads import (
     filters_json,
     update_json,
 )
+from db.histogram import MAX_BINS, NICE_WIDTHS_SECS, histogram_from
 from db.models import (
     AlertLogEntry,
     Call,
@@ -377,6 +378,15 @@ class PostgresStore(FunctionLoads):
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
         result = self._call("select latency_trend(%s)", (Jsonb(filters_json(filters)),))
         return [LatencyDay.model_validate(day) for day in result]
+
+    def duration_histogram(
+        self, filters: CallFilters, *, max_bins: int = MAX_BINS
+    ) -> list[dict[str, float | int]]:
+        result = self._call(
+            "select duration_histogram(%s, %s, %s)",
+            (Jsonb(filters_json(filters)), Jsonb(list(NICE_WIDTHS_SECS)), max_bins),
+        )
+        return histogram_from(result)
 
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50

@@ -11,6 +11,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from db import histogram
 from db.models import (
     CallFilters,
     CallMetrics,
@@ -387,3 +388,26 @@ def latency_trend(conn: sqlite3.Connection, filters: CallFilters) -> list[Latenc
         LatencyDay(day=d, provider=p, calls=n, e2e_p50_ms=p50, e2e_p90_ms=p90)
         for d, p, n, p50, p90 in rows
     ]
+
+
+def duration_histogram(
+    conn: sqlite3.Connection, filters: CallFilters, max_bins: int
+) -> list[dict[str, float | int]]:
+    """Matching calls with a duration, per bin of a width chosen from their range."""
+    condition, params = where(filters)
+    condition += " AND c.duration_secs IS NOT NULL"
+    low, high = conn.execute(
+        f"SELECT min(c.duration_secs), max(c.duration_secs) FROM calllog AS c WHERE {condition}",
+        params,
+    ).fetchone()
+    if low is None:
+        return []
+    width = histogram.bin_width(low, high, max_bins)
+    # floor(duration / width), the width a literal from NICE_WIDTHS_SECS: CAST truncates toward
+    # zero, so a negative duration with a remainder steps down one bucket.
+    ratio = f"(c.duration_secs / {float(width)!r})"
+    bucket = f"CAST({ratio} AS INTEGER) - ({ratio} < 0 AND {ratio} <> CAST({ratio} AS INTEGER))"
+    rows = conn.execute(
+        f"SELECT {bucket}, count(*) FROM calllog AS c WHERE {condition} GROUP BY 1", params
+    ).fetchall()
+    return histogram.bins({int(b): int(n) for b, n in rows}, width)

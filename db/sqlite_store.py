@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from agent.vocabulary import EscalationStatus
 from db import sqlite_alerts as alerts
 from db import sqlite_queries as q
+from db.histogram import MAX_BINS
 from db.models import (
     AlertLogEntry,
     Call,
@@ -540,6 +541,11 @@ class SqliteStore(SqliteLoads):
 
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
         return self._read(lambda conn: q.latency_trend(conn, filters))
+
+    def duration_histogram(
+        self, filters: CallFilters, *, max_bins: int = MAX_BINS
+    ) -> list[dict[str, float | int]]:
+        return self._read(lambda conn: q.duration_histogram(conn, filters, max_bins))
 
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from agent.vocabulary import EscalationStatus
+from db.histogram import MAX_BINS
 from db.load_models import (
     AttemptRow,
     BoardFilters,
@@ -111,6 +112,12 @@ class Store(Protocol):
 
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
         """Per UTC day and engine, the calls' voice latency p50 and p90 (oldest day first)."""
+
+    def duration_histogram(
+        self, filters: CallFilters, *, max_bins: int = MAX_BINS
+    ) -> list[dict[str, float | int]]:
+        """Matching calls with a duration, counted per bin of a width chosen from their range
+        (`db.histogram`); every provider unless the filters name one."""
         ...
 
     def pipecat_metrics(

@@ -29,6 +29,7 @@ from db.function_payloads import (
     filters_json,
     update_json,
 )
+from db.histogram import MAX_BINS, NICE_WIDTHS_SECS, histogram_from
 from db.migration_runner import migration_files
 from db.models import (
     AlertLogEntry,
@@ -273,6 +274,16 @@ class SupabaseStore(FunctionLoads):
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
         result = self._rpc("latency_trend", {"p_filters": filters_json(filters)})
         return [LatencyDay.model_validate(day) for day in result]
+
+    def duration_histogram(
+        self, filters: CallFilters, *, max_bins: int = MAX_BINS
+    ) -> list[dict[str, float | int]]:
+        params = {
+            "p_filters": filters_json(filters),
+            "p_widths": list(NICE_WIDTHS_SECS),
+            "p_max_bins": max_bins,
+        }
+        return histogram_from(self._rpc("duration_histogram", params))
 
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50

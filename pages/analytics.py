@@ -77,7 +77,8 @@ def engine_charts(m: CallMetrics, engine: str) -> None:
     left, right = st.columns(2)
     left.plotly_chart(charts.outcome_share(m.by_outcome), key=f"{engine}-outcomes")
     right.plotly_chart(charts.keyword_distribution(m.keyword_totals), key=f"{engine}-keywords")
-    st.plotly_chart(charts.duration_distribution(m.duration_histogram), key=f"{engine}-duration")
+    histogram = queries.duration_histogram(filters, Provider(engine.lower()))
+    st.plotly_chart(charts.duration_distribution(histogram), key=f"{engine}-duration")
 
 
 retell_tab, pipecat_tab, compare_tab = st.tabs(

@@ -101,17 +101,27 @@ def keyword_distribution(
 def duration_distribution(
     histogram: Sequence[Mapping[str, Any]], title: str = "Call duration"
 ) -> go.Figure:
+    """Bars of calls per duration bin (bins chosen by the data), each with its share."""
     labels = [_bucket_label(b) for b in histogram]
+    counts = [int(b["calls"]) for b in histogram]
+    total = sum(counts) or 1
     fig = go.Figure(
-        go.Bar(x=labels, y=[int(b["calls"]) for b in histogram], marker_color="#1f6feb")
+        go.Bar(
+            x=labels,
+            y=counts,
+            marker_color="#1f6feb",
+            text=[f"{n:,} ({n / total:.0%})" if n else "" for n in counts],
+            textposition="outside",
+            hovertemplate="%{x} s: %{y:,} calls<extra></extra>",
+        )
     )
-    return _layout(fig, title, xaxis_title="Duration (seconds)", yaxis_title="Calls")
+    return _layout(fig, title, xaxis_title="Duration (seconds)", yaxis_title="Calls", bargap=0.05)
 
 
 def _bucket_label(bucket: Mapping[str, Any]) -> str:
-    start = int(bucket["bucket_start_secs"])
+    start = f"{float(bucket['bucket_start_secs']):g}"
     end = bucket.get("bucket_end_secs")
-    return f"{start}+" if end is None else f"{start}–{int(end)}"
+    return f"{start}+" if end is None else f"{start}–{float(end):g}"
 
 
 def interruptions_vs_duration(

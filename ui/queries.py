@@ -166,6 +166,17 @@ def latency_trend(filters: CallFilters) -> list[LatencyDay]:
     return _latency_trend(_store_key(), filters.model_dump_json())
 
 
+def _duration_histogram(store_key: str, filters_json: str) -> list[dict[str, float | int]]:
+    filters = CallFilters.model_validate_json(filters_json)
+    return _run(lambda s: s.duration_histogram(filters))
+
+
+def duration_histogram(filters: CallFilters, provider: Provider) -> list[dict[str, float | int]]:
+    """One engine's call durations, binned by the data (SQL counts per bin)."""
+    scoped = filters.model_copy(update={"provider": provider})
+    return _duration_histogram(_store_key(), scoped.model_dump_json())
+
+
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False, refresh_mode="background")
 def _pipecat(store_key: str, filters_json: str, page: int, page_size: int) -> PipecatMetrics:
     filters = CallFilters.model_validate_json(filters_json)

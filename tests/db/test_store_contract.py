@@ -519,6 +519,28 @@ def test_figures_leave_failed_starts_out_and_count_them_on_their_own(store: Stor
     assert store.retell_metrics(window).total_calls == connected.total_calls
 
 
+def test_duration_histograms_are_binned_by_the_data(store: Store) -> None:
+    durations = [12.0, 31.0, 33.0, 47.5, 58.0, 64.0, 95.0, 118.0]  # under two minutes
+    for n, secs in enumerate(durations):
+        store.upsert_call(Provider.RETELL, f"h{n}", CallUpdate(duration_secs=secs, created_at=T0))
+    store.upsert_call(Provider.RETELL, "h-none", CallUpdate(created_at=T0))  # no duration
+    store.upsert_call(Provider.PIPECAT, "h-long", CallUpdate(duration_secs=3000.0, created_at=T0))
+    bins = store.duration_histogram(CallFilters(provider=Provider.RETELL))
+    assert [(b["bucket_start_secs"], b["bucket_end_secs"]) for b in bins][:2] == [
+        (10, 15),
+        (15, 20),
+    ]
+    assert len(bins) <= 24 and sum(b["calls"] for b in bins) == len(durations)
+    assert bins[0]["calls"] == 1 and bins[-1] == {
+        "bucket_start_secs": 115, "bucket_end_secs": 120, "calls": 1
+    }  # fmt: skip
+    assert any(b["calls"] == 0 for b in bins)  # empty bins between calls are kept
+    wide = store.duration_histogram(CallFilters())  # 12 s to 50 min: wider bins
+    assert sum(b["calls"] for b in wide) == len(durations) + 1
+    assert wide[0]["bucket_end_secs"] - wide[0]["bucket_start_secs"] == 300
+    assert store.duration_histogram(CallFilters(load_number="none")) == []
+
+
 def test_pipecat_metrics_list_items_and_aggregate_pipecat_calls_only(store: Store) -> None:
     sample = add_sample_calls(store)
     metrics = store.pipecat_metrics(CallFilters(), page_size=1)

@@ -233,6 +233,9 @@ def test_metrics_are_computed_by_the_database_and_match_postgres(
         "p_page_size": 3,
     }
     assert pipecat.total == 3 and pipecat.aggregates.total_calls == 3
+    histogram = store.duration_histogram(CallFilters())
+    assert histogram == postgres.duration_histogram(CallFilters())
+    assert postgrest.requests[-1].path == "/rest/v1/rpc/duration_histogram"
 
 
 def test_export_walks_a_keyset_in_batches_past_postgrest_row_cap(

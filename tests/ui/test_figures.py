@@ -159,3 +159,14 @@ def test_a_calls_keywords_list_only_words_that_were_said(add_call: AddCall, app:
     run_page(app, "conversations", call=call_id, provider="retell")
     said = [m.value for m in app.markdown]
     assert "traffic ×2" in said and not any("lumper" in text for text in said)
+
+
+def test_the_duration_chart_is_binned_by_the_data(add_call: AddCall, app: AppTest) -> None:
+    for secs in (35, 48, 52, 61, 75, 88, 96, 104, 117):  # all under two minutes
+        add_call(duration=secs)
+    run_page(app, "analytics")
+    bars = next(f for f in figures(app) if f["layout"]["title"]["text"] == "Call duration")
+    (trace,) = bars["data"]
+    assert len(trace["x"]) > 4  # not two 60-second bars
+    assert sum(trace["y"]) == 9 and trace["x"][0] == "35–40"
+    assert any("(11%)" in text for text in trace["text"])  # counts with their shares
