@@ -103,12 +103,11 @@ def test_office_days_are_whole_local_days_across_a_clock_change() -> None:
 def metrics(calls: int, emergencies: int, delays: int, incomplete: int) -> CallMetrics:
     return CallMetrics(
         total_calls=calls, ended_calls=calls, avg_duration_secs=None, avg_sentiment=None,
-        avg_interruptions=None, total_tokens=0, emergencies=emergencies, delays=delays,
-        incomplete=incomplete,
+        avg_interruptions=None, total_tokens=0,
         by_outcome={"In-Transit Update": calls - emergencies - incomplete,
                     "Emergency Escalation": emergencies, "Incomplete": incomplete},
-        by_status={}, by_driver_status={}, by_emergency_type={}, per_day=[], keyword_totals={},
-        duration_histogram=[], avg_latency_ms=None,
+        by_status={}, by_driver_status={"Delayed": delays}, by_emergency_type={}, per_day=[],
+        keyword_totals={}, duration_histogram=[], avg_latency_ms=None,
     )  # fmt: skip
 
 
