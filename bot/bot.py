@@ -4,12 +4,14 @@
         -> assistant turns
 
 The runner (`python -m bot`) calls `bot(runner_args)` for each session. The call's context comes
-from the session body (see bot.sessions); the agent speaks first when the client connects; the
+from the session body (see bot.sessions); the agent speaks first, as soon as the driver can hear
+it (a phone call when it connects, a browser when its client is ready); the
 SessionObserver reports the session to the voice server when it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +40,10 @@ from bot.sessions import REGISTRY, SessionSpec
 from bot.speech_prompt import speech_prompt
 from db.recordings import open_recordings
 from settings import Settings, get_settings
+
+# A browser says when it is ready to hear the agent (RTVI client-ready); a WebRTC peer that does
+# not speak RTVI is greeted this long after it connected.
+CLIENT_READY_WAIT_SECS = 2.0
 
 
 def event_client_for(settings: Settings) -> EventClient:
@@ -206,14 +212,39 @@ async def run_bot(
         observers=[session.observer],
     )
 
+    greeted = False
+    pending_greeting: asyncio.Task | None = None
+
+    async def greet() -> None:
+        nonlocal greeted
+        if not greeted:
+            greeted = True
+            await worker.queue_frames([LLMRunFrame()])  # the agent speaks first
+
+    async def greet_unless_client_ready() -> None:
+        await asyncio.sleep(CLIENT_READY_WAIT_SECS)
+        await greet()
+
+    @worker.rtvi.event_handler("on_client_ready")
+    async def on_client_ready(_rtvi: Any) -> None:
+        await greet()
+
     @transport.event_handler("on_client_connected")
     async def on_client_connected(_transport: Any, _client: Any) -> None:
+        nonlocal pending_greeting
         logger.info(f"Driver connected to session {spec.provider_call_id}")
-        await worker.queue_frames([LLMRunFrame()])  # the agent speaks first
+        if spec.transport == "webrtc":
+            # A browser client first sets up playback and captions, then says it is ready
+            # (RTVI client-ready): greeting before that, the driver misses its first words.
+            pending_greeting = asyncio.create_task(greet_unless_client_ready())
+        else:
+            await greet()
 
     @transport.event_handler("on_client_disconnected")
     async def on_client_disconnected(_transport: Any, _client: Any) -> None:
         logger.info(f"Driver left session {spec.provider_call_id}")
+        if pending_greeting is not None:
+            pending_greeting.cancel()
         await session.observer.finish("client_disconnected")
         await worker.cancel()
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import threading
 import unicodedata
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from bot.tts_espeak import ESPEAK_BINARY, EspeakNotInstalled
 
 _PAD, _BOS, _EOS = "_", "^", "$"
 MIN_CHUNK_WORDS = 6
+KEEPALIVE_SECS = 1.0  # under Pipecat's 3 s limit for an audio context with nothing new
 _CLAUSE_END = re.compile(r"(?<=[,;:.!?])\s+")
 _LANGUAGE_SWITCH = re.compile(r"\([^)]+\)")  # espeak-ng's "(en)" / "(fr)" markers
 
@@ -182,15 +183,32 @@ class PiperTTSService(TTSService):
     def can_generate_metrics(self) -> bool:
         return True
 
+    async def _keeping_context_alive(self, synthesis: Awaitable[bytes], context_id: str) -> bytes:
+        """A clause's audio. Pipecat ends an audio context that stays silent for 3 s, which on a
+        busy CPU cut a long first clause (the greeting) before it was synthesized, unspoken:
+        meanwhile the context is told it is still in use."""
+        task = asyncio.ensure_future(synthesis)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=KEEPALIVE_SECS)
+                if done:
+                    return task.result()
+                self._refresh_audio_context(context_id)
+        finally:
+            task.cancel()
+
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
         clauses = speaking_chunks(text)
         if not clauses:
             return
 
+        async def speak(clause: str) -> bytes:
+            phonemes = await espeak_phonemes(clause, self._voice.espeak_voice, self._binary)
+            return await asyncio.to_thread(self._voice.synthesize, phonemes)
+
         async def pcm_chunks() -> AsyncIterator[bytes]:
             for clause in clauses:
-                phonemes = await espeak_phonemes(clause, self._voice.espeak_voice, self._binary)
-                yield await asyncio.to_thread(self._voice.synthesize, phonemes)
+                yield await self._keeping_context_alive(speak(clause), context_id)
 
         try:
             await self.start_tts_usage_metrics(text)

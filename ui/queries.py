@@ -201,19 +201,15 @@ def call(provider_call_id: str, provider: Provider | str | None = None) -> Call 
 
 def refresh() -> None:
     """Forget cached query results (after a call ends, or on the user's request)."""
-    for cached in (_total_calls, _search, _metrics, _pipecat, _call, _in_progress, _open_alerts):
+    for cached in (_total_calls, _search, _metrics, _pipecat, _call, _open_alerts):
         cached.clear()
 
 
-@st.cache_data(ttl="1s", show_spinner=False)
-def _in_progress(store_key: str, since_iso: str, limit: int) -> list[Call]:
-    filters = CallFilters(status=CallStatus.ONGOING, created_from=datetime.fromisoformat(since_iso))
-    return _run(lambda s: s.search_calls(filters, page=1, page_size=limit).items)
-
-
 def calls_in_progress(since: datetime, limit: int) -> list[Call]:
-    """Calls on every engine still going on, newest first (one SQL page; shared for a second)."""
-    return _in_progress(_store_key(), since.isoformat(timespec="seconds"), limit)
+    """Calls on every engine still going on, newest first: one indexed SQL page, never cached
+    (the live panel asks every second and must show a turn within two seconds of it)."""
+    filters = CallFilters(status=CallStatus.ONGOING, created_from=since)
+    return _run(lambda s: s.search_calls(filters, page=1, page_size=limit).items)
 
 
 @st.cache_data(ttl="1s", show_spinner=False)

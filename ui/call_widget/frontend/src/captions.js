@@ -1,6 +1,6 @@
-// Live captions of both sides. Consecutive speech by one side is one line; the agent's line is
-// made of the segments the bot reports (each updated as it is spoken), the driver's line of the
-// final transcripts so far plus the one being heard.
+// Live captions of both sides. Consecutive speech by one side is one line: the agent's line is
+// the text its voice has spoken so far, the driver's line the final transcripts so far plus the
+// one being heard.
 
 export class Captions {
   constructor(list) {
@@ -16,10 +16,10 @@ export class Captions {
     this.#render();
   }
 
-  /** One segment of the agent's reply, keyed by the bot's segment id. */
-  agent(segmentId, text) {
+  /** Words the agent's voice has just spoken. */
+  agent(text) {
     const line = this.#open("agent");
-    line.segments.set(segmentId, text.trim());
+    if (text.trim()) line.finals.push(text.trim());
     this.#render();
   }
 
@@ -31,7 +31,6 @@ export class Captions {
         role: turn.role === "agent" ? "agent" : "user",
         finals: [turn.content],
         interim: "",
-        segments: new Map(),
       }));
     this.#render();
   }
@@ -44,7 +43,7 @@ export class Captions {
   #open(role) {
     const last = this.lines.at(-1);
     if (last?.role === role) return last;
-    const line = { role, finals: [], interim: "", segments: new Map() };
+    const line = { role, finals: [], interim: "" };
     this.lines.push(line);
     return line;
   }
@@ -69,6 +68,5 @@ export class Captions {
 }
 
 function textOf(line) {
-  const parts = line.role === "agent" ? [...line.segments.values()] : [...line.finals, line.interim];
-  return parts.filter(Boolean).join(" ").replace(/\s+/g, " ").trim();
+  return [...line.finals, line.interim].filter(Boolean).join(" ").replace(/\s+/g, " ").trim();
 }

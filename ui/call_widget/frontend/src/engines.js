@@ -1,6 +1,6 @@
 // The two ways the widget holds a call. Each returns { hangUp, setMuted } once the call is being
 // connected, and reports through `events`: connected(), ended(reason), failed(message),
-// driver(text, final), agent(segmentId, text), transcript(list), agentAudio(track), agentLevel(0..1).
+// driver(text, final), agent(text), transcript(list), agentAudio(track), agentLevel(0..1).
 import { PipecatClient } from "@pipecat-ai/client-js";
 import { SmallWebRTCTransport } from "@pipecat-ai/small-webrtc-transport";
 import { RetellWebClient } from "retell-client-js-sdk";
@@ -16,13 +16,14 @@ export async function startPipecat({ start_url: startUrl, session }, events) {
       onBotReady: () => events.connected(),
       onDisconnected: () => events.ended("The call ended."),
       onBotDisconnected: () => events.ended("The agent ended the call."),
-      onError: (message) => events.failed(message?.data?.message ?? "The bot reported an error."),
-      onUserTranscript: (data) => events.driver(data.text, data.final),
-      onBotOutput: (data) => {
-        const progress = data.spoken_progress;
-        const text = progress ? progress.accumulated_text + progress.remaining_text : data.text;
-        events.agent(data.segment_id ?? text, text);
+      // A non-fatal error (one reply the voice could not say) leaves the call going.
+      onError: (message) => {
+        if (message?.data?.fatal) events.failed(`The bot stopped the call: ${message.data.error}`);
+        else console.warn("the bot reported an error", message?.data?.error);
       },
+      onUserTranscript: (data) => events.driver(data.text, data.final),
+      // What the bot's voice has spoken, as it is spoken (a sentence or a word at a time).
+      onBotTtsText: (data) => events.agent(data.text),
       onTrackStarted: (track, participant) => {
         if (track.kind === "audio" && !participant?.local) events.agentAudio(track);
       },

@@ -70,7 +70,7 @@ const events = {
     report({ state: "failed", reason: message, duration_secs: duration(), transcript: call.captions.transcript() });
   },
   driver: (text, final) => call.captions.driver(text, final),
-  agent: (segmentId, text) => call.captions.agent(segmentId, text),
+  agent: (text) => call.captions.agent(text),
   transcript: (turns) => call.captions.replace(turns),
   agentAudio(track) {
     const stream = new MediaStream([track]);
