@@ -9,21 +9,31 @@ import streamlit as st
 
 from db.models import Call, CallStatus, Provider
 from ui import queries
-from ui.call_view import show_structured
+from ui.call_view import show_recording, show_structured
 from ui.call_widget import WidgetOutcome
 
 SAVE_WAIT_SECS = 8.0  # the voice server finalizes a call (or the bot reports it) within seconds
 
 
+def _complete(call: Call | None) -> bool:
+    if call is None or call.status not in (CallStatus.ENDED, CallStatus.ERROR):
+        return False
+    # The bot records every Pipecat call and reports the file just after the summary.
+    return (
+        call.provider != Provider.PIPECAT
+        or call.status == CallStatus.ERROR
+        or bool(call.recording_url)
+    )
+
+
 def saved_call(provider_call_id: str, provider: Provider, wait_secs: float) -> Call | None:
-    """The call as saved, once finalized; the row so far if that takes longer than the wait."""
+    """The call as saved, once finalized (with its recording); the row so far if that takes
+    longer than the wait."""
     store = queries.store()
     deadline = time.monotonic() + wait_secs
     while True:
         call = store.get_call(provider_call_id, provider)
-        if call is not None and call.status in (CallStatus.ENDED, CallStatus.ERROR):
-            return call
-        if time.monotonic() >= deadline:
+        if _complete(call) or time.monotonic() >= deadline:
             return call
         time.sleep(0.2)
 
@@ -50,8 +60,7 @@ def show_call_result(provider_call_id: str, provider: Provider, outcome: WidgetO
     else:
         show_structured(call.structured)
         if call.recording_url:
-            st.markdown("**Recording**")
-            st.audio(call.recording_url)
+            show_recording(call.recording_url)
     st.page_link(
         "pages/conversations.py",
         label="Open in Conversations",

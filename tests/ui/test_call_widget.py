@@ -95,6 +95,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         RETELL_BASE_URL=retell.url,
         OUTBOX_PATH=str(tmp / "outbox.jsonl"),
         PIPECAT_SPOOL_PATH=str(tmp / "spool.jsonl"),
+        RECORDINGS_DIR=str(tmp / "recordings"),
         PYTHONUNBUFFERED="1",  # the processes' logs, whole, when a test fails
     )
     bin_dir = Path(sys.executable).parent
@@ -223,6 +224,7 @@ def test_a_driver_checks_in_by_voice_from_the_trigger_page_and_the_call_is_saved
     expect(call.get_by_test_id("call-status")).to_contain_text("Call ended", timeout=60_000)
     expect(page.get_by_text("Structured result", exact=True)).to_be_visible(timeout=30_000)
     expect(page.get_by_text("I-40 near Amarillo").first).to_be_visible()
+    expect(page.locator('[data-testid="stAudio"]')).to_be_visible()  # the call's recording
     link = page.get_by_role("link", name="Open in Conversations")
     call_id = parse_qs(urlsplit(link.get_attribute("href") or "").query)["call"][0]
 
@@ -238,6 +240,7 @@ def test_a_driver_checks_in_by_voice_from_the_trigger_page_and_the_call_is_saved
     assert result.get("current_location") == "I-40 near Amarillo", saved.transcript
     assert result.get("eta") == "4 pm", saved.transcript
     assert result.get("call_outcome") == "In-Transit Update", saved.transcript
+    assert saved.recording_url
 
 
 def test_a_retell_web_call_hands_the_fresh_access_token_to_retells_sdk(
