@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from agent.vocabulary import CallOutcome, DriverStatus
 
@@ -57,6 +57,21 @@ class CallUpdate(BaseModel):
     call_analysis: dict[str, Any] | None = None  # provider's post-call analysis
     metadata: dict[str, Any] | None = None
     error: str | None = None
+
+    # PostgreSQL strips null members from JSON it stores (jsonb_strip_nulls); stripping them
+    # here gives every backend the same document, so `{"eta": None}` reads back as `{}` on all.
+    @field_validator("structured", "latency", "call_analysis", "metadata")
+    @classmethod
+    def _without_nulls(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if value is None else _strip_nulls(value)
+
+
+def _strip_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_nulls(v) for v in value]
+    return value
 
 
 class Call(BaseModel):

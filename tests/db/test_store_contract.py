@@ -635,3 +635,14 @@ def test_latency_trend_gives_each_day_and_engine_the_calls_p50_and_p90(store: St
     only_retell = store.latency_trend(CallFilters(provider=Provider.RETELL))
     assert [d.provider for d in only_retell] == [Provider.RETELL]
     assert store.latency_trend(CallFilters(created_from=day2)) == trend[2:]
+
+
+def test_null_members_of_a_json_column_are_not_kept_on_any_backend(store: Store) -> None:
+    structured = {"call_outcome": "In-Transit Update", "eta": None, "nested": {"a": None, "b": 1}}
+
+    saved = store.upsert_call(Provider.PIPECAT, "call-nulls", CallUpdate(structured=structured))
+    store.bulk_insert_calls([(Provider.RETELL, "bulk-nulls", CallUpdate(structured=structured))])
+
+    expected = {"call_outcome": "In-Transit Update", "nested": {"b": 1}}
+    assert saved.structured == expected
+    assert store.get_call("bulk-nulls").structured == expected
