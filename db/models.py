@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
@@ -265,3 +266,26 @@ class AlertLogEntry(BaseModel):
     action: Literal["raised", "acknowledged"]
     actor: str | None = None
     at: datetime
+
+
+# -- calllog's column lists, derived from the models so that no backend spells them out -------
+
+
+def _stored_as(annotation: Any) -> str:
+    """ "json", "timestamp" or "plain": how a model field is kept in a column."""
+    kinds = {typing.get_origin(a) or a for a in typing.get_args(annotation) or (annotation,)}
+    if kinds & {dict, list}:
+        return "json"
+    return "timestamp" if datetime in kinds else "plain"
+
+
+UPDATE_FIELDS = tuple(CallUpdate.model_fields)
+JSON_FIELDS = tuple(
+    n for n in UPDATE_FIELDS if _stored_as(CallUpdate.model_fields[n].annotation) == "json"
+)
+TIMESTAMP_FIELDS = tuple(
+    n for n in UPDATE_FIELDS if _stored_as(CallUpdate.model_fields[n].annotation) == "timestamp"
+)
+# Columns copied from `structured` (indexed, filtered on), never written directly.
+RESULT_COLUMNS = ("call_outcome", "driver_status", "emergency_type")
+CALL_COLUMNS = tuple(n for n in Call.model_fields if n != "driver_name")  # driver_name: joined

@@ -43,6 +43,9 @@ from db.function_payloads import (
 )
 from db.histogram import MAX_BINS, NICE_WIDTHS_SECS, histogram_from
 from db.models import (
+    JSON_FIELDS,
+    RESULT_COLUMNS,
+    UPDATE_FIELDS,
     AlertLogEntry,
     Call,
     CallFilters,
@@ -68,11 +71,9 @@ VACUUM_AFTER_ROWS = 50_000
 
 # COPY columns for bulk_insert_calls: every CallUpdate field plus the identity and the
 # structured result's indexed copies (the same derivation as insert_calls in SQL).
-STRUCTURED_COLUMNS = ("call_outcome", "driver_status", "emergency_type")
-JSON_COLUMNS = frozenset(
-    {"keyword_hits", "transcript", "structured", "latency", "call_analysis", "metadata"}
-)
-UPDATE_COLUMNS = tuple(CallUpdate.model_fields)
+STRUCTURED_COLUMNS = RESULT_COLUMNS
+JSON_COLUMNS = frozenset(JSON_FIELDS)
+UPDATE_COLUMNS = UPDATE_FIELDS
 COPY_COLUMNS = ("provider", "provider_call_id", *UPDATE_COLUMNS, *STRUCTURED_COLUMNS)
 
 

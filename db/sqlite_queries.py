@@ -13,6 +13,7 @@ from typing import Any
 
 from db import histogram
 from db.models import (
+    Call,
     CallFilters,
     CallMetrics,
     CallStatus,
@@ -26,15 +27,9 @@ from db.sqlite_fulltext import fts_match_expression
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 DURATION_BUCKET_SECS = 60  # width of each duration_histogram bucket
 
-CALL_COLUMNS = """
-    c.id, c.provider, c.provider_call_id, c.driver_id, d.name AS driver_name, c.agent_id,
-    c.load_number, c.origin, c.destination, c.appointment, c.status, c.scenario, c.call_type,
-    c.from_number, c.to_number, c.created_at, c.updated_at, c.started_at, c.ended_at,
-    c.duration_secs, c.interruptions_est, c.tokens_estimated, c.keyword_hits, c.sentiment,
-    c.transcript, c.structured, c.call_outcome, c.driver_status, c.emergency_type,
-    c.recording_url, c.disconnection_reason, c.latency, c.cost, c.call_analysis, c.metadata,
-    c.error
-"""
+CALL_COLUMNS = ", ".join(
+    "d.name AS driver_name" if name == "driver_name" else f"c.{name}" for name in Call.model_fields
+)
 CALLS_FROM = "calllog AS c LEFT JOIN drivers AS d ON d.id = c.driver_id"
 
 ORDER_BY: dict[str, str] = {

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from agent.vocabulary import EscalationStatus
+from db import models
 from db import sqlite_alerts as alerts
 from db import sqlite_queries as q
 from db.histogram import MAX_BINS
@@ -63,30 +64,17 @@ STATUS_RANK = {
     CallStatus.ENDED: 2,
     CallStatus.ERROR: 2,
 }
-JSON_FIELDS = ("keyword_hits", "latency", "metadata", "call_analysis")
+# Merged by their own rules: status, created_at, structured and transcript.
+_OWN_RULES = {"status", "created_at", "structured", "transcript"}
+JSON_FIELDS = tuple(n for n in models.JSON_FIELDS if n not in _OWN_RULES)
+TIMESTAMP_FIELDS = tuple(n for n in models.TIMESTAMP_FIELDS if n not in _OWN_RULES)
 # CallUpdate fields copied as they are (None means "unknown": never written over a known value).
-PLAIN_FIELDS = (
-    "driver_id",
-    "agent_id",
-    "load_number",
-    "origin",
-    "destination",
-    "appointment",
-    "scenario",
-    "call_type",
-    "from_number",
-    "to_number",
-    "duration_secs",
-    "interruptions_est",
-    "tokens_estimated",
-    "sentiment",
-    "recording_url",
-    "disconnection_reason",
-    "cost",
-    "error",
+PLAIN_FIELDS = tuple(
+    n
+    for n in models.UPDATE_FIELDS
+    if n not in (*_OWN_RULES, *models.JSON_FIELDS, *models.TIMESTAMP_FIELDS)
 )
-TIMESTAMP_FIELDS = ("started_at", "ended_at")
-DERIVED_FROM_STRUCTURED = ("call_outcome", "driver_status", "emergency_type")
+DERIVED_FROM_STRUCTURED = models.RESULT_COLUMNS
 # Plain copies of what metrics read inside keyword_hits and latency (see sqlite_0002_*.sql).
 DERIVED_FROM_KEYWORDS = ("keyword_keys", "keyword_nonzero")
 DERIVED_FROM_LATENCY = "e2e_latency_ms"
@@ -109,7 +97,7 @@ INSERT_SQL = (
     f"INSERT INTO calllog ({', '.join(INSERT_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in INSERT_COLUMNS)})"
 )
-JSON_COLUMNS = ("keyword_hits", "latency", "metadata", "call_analysis", "structured", "transcript")
+JSON_COLUMNS = models.JSON_FIELDS
 
 T = TypeVar("T")
 
