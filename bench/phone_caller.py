@@ -151,7 +151,9 @@ class PhoneCall:
                 next_at += FRAME_SECS
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         except websockets.ConnectionClosed:
-            return  # the receiving side notes who closed it
+            pass  # the receiving side notes who closed it
+        finally:
+            self._sent_all.set()  # nothing more goes out: a line being said is over
 
     async def _receive(self) -> None:
         try:
@@ -170,6 +172,7 @@ class PhoneCall:
             pass
         self.closed_by_bot = not self._closed.is_set()
         self._closed.set()
+        self._sent_all.set()
 
     @property
     def is_open(self) -> bool:
@@ -200,6 +203,9 @@ class PhoneCall:
         self._sent_all.clear()
         for start in range(0, len(audio), FRAME_BYTES):
             self._outgoing.append(audio[start : start + FRAME_BYTES].ljust(FRAME_BYTES, b"\xff"))
+        if not self.is_open:  # the bot hung up: nobody hears the line
+            self._outgoing.clear()
+            self._sent_all.set()
         await self._sent_all.wait()
         turn = SpokenTurn(said=text, speech_ended_at=time.monotonic())
         self.turns.append(turn)
