@@ -49,14 +49,7 @@ from bench.retell_load import (
     stop_server,
     wait_healthy,
 )
-from protocols.pipecat_events import (
-    SESSION_SUMMARY,
-    PipecatEvent,
-    SessionContext,
-    SessionSummary,
-    TranscriptItem,
-    TurnCounts,
-)
+from protocols import pipecat_events as wire
 from protocols.retell.caller import CallerError
 
 RETELL_KEY = "key_bench_" + uuid.uuid4().hex
@@ -146,17 +139,17 @@ async def stream_pipecat(
 ) -> None:
     while time.monotonic() < deadline:
         call_id = f"pcb_{uuid.uuid4().hex[:12]}"
-        summary = SessionSummary(
+        summary = wire.SessionSummary(
             duration_secs=42.0, keyword_hits={"traffic": 1}, sentiment=0.2, tokens=300,
-            turns=TurnCounts(user=3, bot=4),
-            transcript=[TranscriptItem(role="agent", content="Hi, dispatch here."),
-                        TranscriptItem(role="user", content="All good, on I-40.")],
+            turns=wire.TurnCounts(user=3, bot=4),
+            transcript=[wire.TranscriptItem(role="agent", content="Hi, dispatch here."),
+                        wire.TranscriptItem(role="user", content="All good, on I-40.")],
             structured={"call_outcome": "In-Transit Update", "driver_status": "Driving"},
-            context=SessionContext(driver_name="Pipecat Driver", load_number="LD-P"),
+            context=wire.SessionContext(driver_name="Pipecat Driver", load_number="LD-P"),
         )  # fmt: skip
-        event = PipecatEvent(
+        event = wire.PipecatEvent(
             provider_call_id=call_id,
-            event_type=SESSION_SUMMARY,
+            event_type=wire.SESSION_SUMMARY,
             event_id=f"{call_id}-summary",
             data=summary.model_dump(mode="json"),
         ).model_dump(mode="json")

@@ -67,21 +67,7 @@ from pydantic import ValidationError
 from agent import analyze, extract_result
 from agent.types import CallContext, Turn
 from bot.event_client import EventClient
-from protocols.pipecat_events import (
-    SESSION_STARTED,
-    SESSION_SUMMARY,
-    TRANSCRIPT_UPDATED,
-    LatencyStats,
-    PipecatEvent,
-    SessionContext,
-    SessionLatency,
-    SessionStarted,
-    SessionSummary,
-    TranscriptItem,
-    TranscriptUpdated,
-    TurnCounts,
-    TurnLatency,
-)
+from protocols import pipecat_events as wire
 
 FINISH_TIMEOUT_SECS = 15.0
 # Live transcript updates go out this long after a change, carrying whatever else arrived.
@@ -177,14 +163,14 @@ _BREAKDOWN_PARTS = {
 }
 
 
-def turn_latency(breakdown: LatencyBreakdown) -> TurnLatency:
+def turn_latency(breakdown: LatencyBreakdown) -> wire.TurnLatency:
     parts = {
         part: round(
             1000 * sum(c.duration_secs for c in breakdown.contributions if c.key in keys), 1
         )
         for part, keys in _BREAKDOWN_PARTS.items()
     }
-    return TurnLatency(e2e=round(1000 * breakdown.total_secs, 1), **parts)
+    return wire.TurnLatency(e2e=round(1000 * breakdown.total_secs, 1), **parts)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -205,19 +191,23 @@ def _percentiles_ms(name: str, ms: list[float]) -> dict[str, float]:
     }
 
 
-def _ms_stats(seconds: list[float]) -> LatencyStats:
+def _ms_stats(seconds: list[float]) -> wire.LatencyStats:
     ms = [s * 1000 for s in seconds]
-    return LatencyStats(p50=round(statistics.median(ms), 1), max=round(max(ms), 1), count=len(ms))
+    return wire.LatencyStats(
+        p50=round(statistics.median(ms), 1), max=round(max(ms), 1), count=len(ms)
+    )
 
 
-def _session_context(context: Mapping[str, Any]) -> SessionContext:
+def _session_context(context: Mapping[str, Any]) -> wire.SessionContext:
     """The context as the voice server accepts it; a field it would refuse is left out."""
     try:
-        return SessionContext.model_validate(context)
+        return wire.SessionContext.model_validate(context)
     except ValidationError as exc:
         refused = {error["loc"][0] for error in exc.errors()}
         logger.warning(f"Session context fields left out of the events: {sorted(refused)}")
-        return SessionContext.model_validate({k: v for k, v in context.items() if k not in refused})
+        return wire.SessionContext.model_validate(
+            {k: v for k, v in context.items() if k not in refused}
+        )
 
 
 class SessionObserver(BaseObserver):
@@ -271,13 +261,13 @@ class SessionObserver(BaseObserver):
         self._reply_started = False
         self._ttfb: dict[str, list[float]] = defaultdict(list)
         self._e2e: list[float] = []
-        self._turn_latency: list[TurnLatency] = []
+        self._turn_latency: list[wire.TurnLatency] = []
 
         self._started_sent: asyncio.Task | None = None
         self._live_update: asyncio.Task | None = None
         self._live_updates_sent = 0
         self._finish_task: asyncio.Task | None = None
-        self.summary: SessionSummary | None = None
+        self.summary: wire.SessionSummary | None = None
         self.summary_event: dict[str, Any] | None = None  # exactly as sent (and spooled)
 
     # Lifecycle -------------------------------------------------------------------------------
@@ -299,7 +289,7 @@ class SessionObserver(BaseObserver):
         await self.finish("pipeline_finished")
         await super().cleanup()
 
-    async def finish(self, reason: str) -> SessionSummary | None:
+    async def finish(self, reason: str) -> wire.SessionSummary | None:
         """Compute and send the session summary, once, whoever asks first; never raises."""
         if self._finish_task is None:
             self._finish_task = asyncio.create_task(self._finish(reason))
@@ -375,13 +365,13 @@ class SessionObserver(BaseObserver):
             if self._finish_task is not None:
                 return  # the summary carries the final transcript
             self._live_updates_sent += 1
-            update = TranscriptUpdated(
-                transcript=[TranscriptItem.model_validate(item) for item in self.transcript]
+            update = wire.TranscriptUpdated(
+                transcript=[wire.TranscriptItem.model_validate(item) for item in self.transcript]
             )
-            event = PipecatEvent(
+            event = wire.PipecatEvent(
                 provider_call_id=self.provider_call_id,
-                event_type=TRANSCRIPT_UPDATED,
-                event_id=f"{event_id(self.provider_call_id, TRANSCRIPT_UPDATED)}-"
+                event_type=wire.TRANSCRIPT_UPDATED,
+                event_id=f"{event_id(self.provider_call_id, wire.TRANSCRIPT_UPDATED)}-"
                 f"{self._live_updates_sent}",
                 occurred_at=datetime.fromtimestamp(self._now(), UTC),
                 data=update.model_dump(mode="json"),
@@ -433,43 +423,43 @@ class SessionObserver(BaseObserver):
 
     # Summary ---------------------------------------------------------------------------------
 
-    def latency(self) -> SessionLatency:
+    def latency(self) -> wire.SessionLatency:
         ttfb = {name: _ms_stats(values) for name, values in self._ttfb.items()}
         turns = self._turn_latency[:1000]
         if not self._e2e:
-            return SessionLatency(ttfb_ms=ttfb, turns=turns)
+            return wire.SessionLatency(ttfb_ms=ttfb, turns=turns)
         e2e = _ms_stats(self._e2e)
         parts: dict[str, float] = _percentiles_ms("e2e", [s * 1000 for s in self._e2e])
         for name in ("asr", "llm", "tts"):
             parts |= _percentiles_ms(name, [getattr(t, name) for t in turns])
-        return SessionLatency(
+        return wire.SessionLatency(
             ttfb_ms=ttfb, e2e_max_ms=e2e.max, e2e_count=e2e.count, turns=turns, **parts
         )
 
-    def build_summary(self, reason: str) -> SessionSummary:
+    def build_summary(self, reason: str) -> wire.SessionSummary:
         turns = tuple(Turn(role=t["role"], content=t["content"]) for t in self.transcript)  # type: ignore[arg-type]
         analysis = analyze(turns, keywords=self._keywords)
         result = extract_result(self._call_context, turns)
         duration = max(0.0, self._now() - self.started_at) if self.started_at else 0.0
-        return SessionSummary(
+        return wire.SessionSummary(
             duration_secs=round(duration, 3),
             keywords=sorted(k for k, n in analysis.keyword_hits.items() if n),
             keyword_hits=dict(analysis.keyword_hits),
             interruptions=self.interruptions,
             sentiment=analysis.sentiment,
             tokens=self.llm_tokens or analysis.tokens_estimated,
-            turns=TurnCounts(user=analysis.user_turns, bot=analysis.agent_turns),
+            turns=wire.TurnCounts(user=analysis.user_turns, bot=analysis.agent_turns),
             conversation_turns=self.conversation_turns,
             interrupted_turns=self.interrupted_turns,
             speaking_secs={k: round(v, 3) for k, v in self.speaking_secs.items()},
             latency=self.latency(),
-            transcript=[TranscriptItem.model_validate(item) for item in self.transcript],
+            transcript=[wire.TranscriptItem.model_validate(item) for item in self.transcript],
             structured=result.to_dict(),
             end_reason=reason,
             context=self._session_context,
         )
 
-    async def _finish(self, reason: str) -> SessionSummary | None:
+    async def _finish(self, reason: str) -> wire.SessionSummary | None:
         try:
             # session_started goes first, or not at all once the session is over.
             if self._started_sent is not None and not self._started_sent.done():
@@ -479,7 +469,7 @@ class SessionObserver(BaseObserver):
             for child in self._children:
                 await child.cleanup()
             self.summary = self.build_summary(reason)
-            self.summary_event = self._event(SESSION_SUMMARY, self.summary)
+            self.summary_event = self._event(wire.SESSION_SUMMARY, self.summary)
             await self._events.send(self.summary_event)
             return self.summary
         except Exception:
@@ -488,13 +478,15 @@ class SessionObserver(BaseObserver):
 
     async def _send_started(self) -> None:
         try:
-            started = SessionStarted(context=self._session_context)
-            await self._events.send(self._event(SESSION_STARTED, started))
+            started = wire.SessionStarted(context=self._session_context)
+            await self._events.send(self._event(wire.SESSION_STARTED, started))
         except Exception:
             logger.exception("Could not send session_started")
 
-    def _event(self, event_type: str, data: SessionStarted | SessionSummary) -> dict[str, Any]:
-        event = PipecatEvent(
+    def _event(
+        self, event_type: str, data: wire.SessionStarted | wire.SessionSummary
+    ) -> dict[str, Any]:
+        event = wire.PipecatEvent(
             provider_call_id=self.provider_call_id,
             event_type=event_type,
             event_id=event_id(self.provider_call_id, event_type),

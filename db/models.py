@@ -75,45 +75,22 @@ def _strip_nulls(value: Any) -> Any:
     return value
 
 
-class Call(BaseModel):
-    """One row of `calllog`, joined with the driver's name."""
+class Call(CallUpdate):
+    """One row of `calllog`, joined with the driver's name: the update's fields, as stored."""
+
+    model_config = ConfigDict(extra="ignore")
 
     id: int
     provider: Provider
     provider_call_id: str
-    driver_id: int | None = None
     driver_name: str | None = None
-    agent_id: int | None = None
-    load_number: str | None = None
-    origin: str | None = None
-    destination: str | None = None
-    appointment: str | None = None
     status: CallStatus
-    scenario: str | None = None
-    call_type: str | None = None
-    from_number: str | None = None
-    to_number: str | None = None
     created_at: datetime
     updated_at: datetime | None = None
-    started_at: datetime | None = None
-    ended_at: datetime | None = None
-    duration_secs: float | None = None
-    interruptions_est: int | None = None
-    tokens_estimated: int | None = None
-    keyword_hits: dict[str, int] | None = None
-    sentiment: float | None = None
     transcript: list[dict[str, str]] = Field(default_factory=list)
-    structured: dict[str, Any] | None = None
     call_outcome: str | None = None  # copies of structured[...] kept as indexed columns
     driver_status: str | None = None
     emergency_type: str | None = None
-    recording_url: str | None = None
-    disconnection_reason: str | None = None
-    latency: dict[str, Any] | None = None
-    cost: float | None = None
-    call_analysis: dict[str, Any] | None = None
-    metadata: dict[str, Any] | None = None
-    error: str | None = None
 
 
 SortKey = Literal["created_at", "-created_at", "duration_secs", "-duration_secs"]

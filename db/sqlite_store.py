@@ -24,6 +24,7 @@ from agent.vocabulary import EscalationStatus
 from db import models
 from db import sqlite_alerts as alerts
 from db import sqlite_queries as q
+from db.function_payloads import check_page
 from db.histogram import MAX_BINS
 from db.models import (
     AlertLogEntry,
@@ -56,7 +57,6 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0009_loads_scheduler", SCHEMA_PATH.with_name("sqlite_0009_loads_scheduler.sql")),
 )
 
-MAX_PAGE_SIZE = 1000
 BULK_CHUNK_ROWS = 20_000
 STATUS_RANK = {
     CallStatus.REGISTERED: 0,
@@ -483,7 +483,7 @@ class SqliteStore(SqliteLoads):
         page: int = 1,
         page_size: int = 50,
     ) -> CallPage:
-        _check_page(page, page_size)
+        check_page(page, page_size)
         ordering = q.order_by(sort)
         condition, params = q.where(filters)
 
@@ -538,7 +538,7 @@ class SqliteStore(SqliteLoads):
     def pipecat_metrics(
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50
     ) -> PipecatMetrics:
-        _check_page(page, page_size)
+        check_page(page, page_size)
         condition, params = q.where(filters, provider=Provider.PIPECAT)
 
         def work(conn: sqlite3.Connection) -> PipecatMetrics:
@@ -647,13 +647,6 @@ def _fetch_call(conn: sqlite3.Connection, condition: str, params: list[Any]) -> 
 
 def _unicode_lower(value: str | None) -> str | None:
     return value.lower() if value is not None else None
-
-
-def _check_page(page: int, page_size: int) -> None:
-    if page < 1:
-        raise ValueError(f"page must be 1 or more, not {page}.")
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}.")
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -33,30 +33,16 @@ _CALL_TYPES = {  # (vendor, mode) -> calllog.call_type
 }
 
 
-class CallNotStarted(RuntimeError):
-    """The call could not be started; `status_code` is what the API answers."""
-
-    def __init__(self, message: str, status_code: int) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
 async def start_call(settings: Settings, store: Store, request: StartCallRequest) -> StartedCall:
-    """Start a Retell (web or phone) call or a Pipecat session to a driver about a load."""
+    """Start a Retell (web or phone) call or a Pipecat session to a driver about a load;
+    EngineError (with the status the API answers) when it cannot be started."""
     engine = _available_engine(settings, request)
     if request.vendor == "pipecat":
         return await _start_pipecat(settings, store, request, engine)
     if request.mode == "phone" and not request.driver_phone:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "missing",
-                    "loc": ("body", "driver_phone"),
-                    "msg": "Field required for phone calls (E.164, e.g. +15551234567)",
-                    "input": None,
-                }
-            ]
-        )
+        msg = "Field required for phone calls (E.164, e.g. +15551234567)"
+        missing = {"type": "missing", "loc": ("body", "driver_phone"), "msg": msg, "input": None}
+        raise RequestValidationError([missing])
     return await _start_retell(settings, store, request, engine)
 
 
@@ -64,9 +50,9 @@ def _available_engine(settings: Settings, request: StartCallRequest) -> Engine:
     try:
         engine = load_engine(request.vendor)
     except EngineUnavailable as exc:
-        raise CallNotStarted(str(exc), 503) from None
+        raise EngineError(str(exc), 503) from None
     if reason := engine.unavailable_reason(settings, request.mode):
-        raise CallNotStarted(reason, 503)
+        raise EngineError(reason, 503)
     return engine
 
 
@@ -91,7 +77,7 @@ async def _start_retell(
             store.ensure_driver, request.driver_name, request.driver_phone
         )
     except StoreError:
-        raise CallNotStarted("The database is unavailable; no call was placed.", 503) from None
+        raise EngineError("The database is unavailable; no call was placed.", 503) from None
 
     local_id = f"retell_attempt_{uuid.uuid4().hex}"
     draft = Call(  # the row-to-be, saved once Retell has answered
@@ -110,7 +96,7 @@ async def _start_retell(
             **_row_fields(request, driver_id), status=CallStatus.ERROR, error=str(exc)
         )
         await asyncio.to_thread(store.upsert_call, Provider.RETELL, local_id, failed)
-        raise CallNotStarted(str(exc), exc.status_code) from None
+        raise
     kept = CallUpdate(
         **_row_fields(request, driver_id),
         status=CallStatus.REGISTERED,  # never moves an already connected call back
@@ -141,10 +127,10 @@ async def _start_pipecat(
     try:
         call = await asyncio.to_thread(register)
     except StoreError:
-        raise CallNotStarted("The database is unavailable; no session was started.", 503) from None
+        raise EngineError("The database is unavailable; no session was started.", 503) from None
     try:
         return await engine.start_call(settings, request, call)
     except EngineError as exc:
         failed = CallUpdate(status=CallStatus.ERROR, error=str(exc))
         await asyncio.to_thread(store.upsert_call, Provider.PIPECAT, provider_call_id, failed)
-        raise CallNotStarted(str(exc), exc.status_code) from None
+        raise

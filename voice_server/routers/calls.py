@@ -14,9 +14,9 @@ from fastapi import APIRouter, HTTPException, Path
 from db.models import Call, Provider
 from protocols.start_call import StartCallRequest, StartedCall
 from voice_server import call_start
-from voice_server.call_start import CallNotStarted
 from voice_server.deps import DispatchKeyDep, SettingsDep, StoreDep
 from voice_server.engines import EngineUnavailable, load_engine
+from voice_server.engines.base import EngineError
 
 router = APIRouter(tags=["calls"])
 
@@ -28,7 +28,7 @@ async def start_call(
     """Start a Retell (web or phone) or Pipecat call to a driver about a load."""
     try:
         return await call_start.start_call(settings, store, request)
-    except CallNotStarted as exc:
+    except EngineError as exc:
         raise HTTPException(exc.status_code, str(exc)) from None
 
 

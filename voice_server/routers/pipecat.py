@@ -18,21 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from db import Store, StoreError
 from db.models import CallStatus, CallUpdate, Event, PipecatMetrics, Provider
-from protocols.pipecat_events import (
-    RECORDING_SAVED,
-    SESSION_STARTED,
-    SESSION_SUMMARY,
-    TRANSCRIPT_UPDATED,
-    PipecatEvent,
-    RecordingSaved,
-    SessionContext,
-    SessionStarted,
-    SessionSummary,
-    TranscriptUpdated,
-)
+from protocols import pipecat_events as wire
 from protocols.start_call import StartCallRequest, StartedCall
 from voice_server import call_start
-from voice_server.call_start import CallNotStarted
 from voice_server.deps import (
     AlertsDep,
     CallFiltersDep,
@@ -41,6 +29,7 @@ from voice_server.deps import (
     SettingsDep,
     StoreDep,
 )
+from voice_server.engines.base import EngineError
 
 router = APIRouter(tags=["pipecat"])
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -60,7 +49,7 @@ def _parse_data(model: type[ModelT], data: dict[str, Any]) -> ModelT:
         raise RequestValidationError(errors) from None
 
 
-def _context_update(store: Store, context: SessionContext | None) -> CallUpdate:
+def _context_update(store: Store, context: wire.SessionContext | None) -> CallUpdate:
     if context is None:
         return CallUpdate()
     driver_id = (
@@ -93,7 +82,7 @@ _SUMMARY_COLUMNS = {
 }
 
 
-def _summary_update(store: Store, summary: SessionSummary, at: datetime) -> CallUpdate:
+def _summary_update(store: Store, summary: wire.SessionSummary, at: datetime) -> CallUpdate:
     base = _context_update(store, summary.context)
     figures = summary.model_dump(mode="json", exclude_none=True)
     columns = {column: figures.get(field) for field, column in _SUMMARY_COLUMNS.items()}
@@ -112,7 +101,7 @@ def _summary_update(store: Store, summary: SessionSummary, at: datetime) -> Call
 
 @router.post("/api/v1/pipecat/event")
 def receive_event(
-    event: PipecatEvent, _auth: PipecatKeyDep, store: StoreDep, alerts: AlertsDep
+    event: wire.PipecatEvent, _auth: PipecatKeyDep, store: StoreDep, alerts: AlertsDep
 ) -> dict[str, Any]:
     """Apply the event to its call (creating the call if unknown), then keep it once.
 
@@ -124,9 +113,9 @@ def receive_event(
     except StoreError:
         # Retryable for the bot: its spool keeps the event until the database is back.
         raise HTTPException(503, "The database is unavailable; retry the event later.") from None
-    if event.event_type == SESSION_SUMMARY:
-        summary = SessionSummary.model_validate(event.data)
-        context = summary.context or SessionContext()
+    if event.event_type == wire.SESSION_SUMMARY:
+        summary = wire.SessionSummary.model_validate(event.data)
+        context = summary.context or wire.SessionContext()
         alerts.raise_for(
             Provider.PIPECAT,
             event.provider_call_id,
@@ -138,9 +127,9 @@ def receive_event(
     return applied
 
 
-def _apply_live_transcript(store: Store, event: PipecatEvent) -> dict[str, Any]:
+def _apply_live_transcript(store: Store, event: wire.PipecatEvent) -> dict[str, Any]:
     """The transcript so far, while the call goes on; not kept as an event (the summary is)."""
-    update = _parse_data(TranscriptUpdated, event.data)
+    update = _parse_data(wire.TranscriptUpdated, event.data)
     existing = store.get_call(event.provider_call_id, Provider.PIPECAT)
     applied = existing is None or existing.status not in (CallStatus.ENDED, CallStatus.ERROR)
     if applied:
@@ -160,20 +149,20 @@ def _apply_live_transcript(store: Store, event: PipecatEvent) -> dict[str, Any]:
     }
 
 
-def _apply_event(store: Store, event: PipecatEvent) -> dict[str, Any]:
-    if event.event_type == TRANSCRIPT_UPDATED:
+def _apply_event(store: Store, event: wire.PipecatEvent) -> dict[str, Any]:
+    if event.event_type == wire.TRANSCRIPT_UPDATED:
         return _apply_live_transcript(store, event)
     at = event.occurred_at or datetime.now(UTC)
     update: CallUpdate | None = None
-    if event.event_type == SESSION_SUMMARY:
-        update = _summary_update(store, _parse_data(SessionSummary, event.data), at)
-    elif event.event_type == SESSION_STARTED:
-        started = _parse_data(SessionStarted, event.data)
+    if event.event_type == wire.SESSION_SUMMARY:
+        update = _summary_update(store, _parse_data(wire.SessionSummary, event.data), at)
+    elif event.event_type == wire.SESSION_STARTED:
+        started = _parse_data(wire.SessionStarted, event.data)
         update = _context_update(store, started.context).model_copy(
             update={"status": CallStatus.ONGOING, "started_at": at}
         )
-    elif event.event_type == RECORDING_SAVED:
-        recording = _parse_data(RecordingSaved, event.data)
+    elif event.event_type == wire.RECORDING_SAVED:
+        recording = _parse_data(wire.RecordingSaved, event.data)
         update = CallUpdate(recording_url=recording.recording_url)
 
     if update is not None:
@@ -220,5 +209,5 @@ async def start_voice_session(
     request = request.model_copy(update={"vendor": vendor})
     try:
         return await call_start.start_call(settings, store, request)
-    except CallNotStarted as exc:
+    except EngineError as exc:
         raise HTTPException(exc.status_code, str(exc)) from None
