@@ -140,8 +140,8 @@ def _apply_agent(values: dict[str, object], asks: dict[Topic, int], turn: Turn) 
         values["connecting_announced"] = True
     if values.get("emergency") is not None and OFFICE_ALERTED_PHRASE.search(turn.content):
         values["office_alerted"] = True
-        if EMERGENCY_GOODBYE in turn.content:
-            values["emergency_goodbye_said"] = True
+    if values.get("emergency") is not None and EMERGENCY_GOODBYE in turn.content:
+        values["emergency_goodbye_said"] = True
     if topic is Topic.CALLBACK:
         values["callback_asks"] = int(values.get("callback_asks", 0)) + 1  # type: ignore[call-overload]
     if topic is Topic.REPEAT:
