@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     # Twilio media streams: with both set, the bot hangs up and transfers through Twilio's API.
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
+    # The voice server's public https URL: Twilio posts a transfer's outcome (the <Dial> action)
+    # to it, and checks its X-Twilio-Signature against it. Without it a Twilio transfer stays
+    # "Transfer Requested" (Twilio's answer to the redirect does not say a human picked up).
+    voice_server_public_url: str | None = None
 
     # Call recordings (Pipecat calls, driver left / bot right): a local folder, or a private
     # Supabase Storage bucket when Supabase is configured; deleted after the retention period

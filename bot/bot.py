@@ -39,6 +39,7 @@ from bot.services import check_bot_config, make_stt, make_tts, user_turn_params
 from bot.sessions import REGISTRY, SessionSpec
 from bot.speech_prompt import speech_prompt
 from db.recordings import open_recordings
+from protocols.twilio_dial import dial_status_url
 from settings import Settings, get_settings
 
 # A browser says when it is ready to hear the agent (RTVI client-ready); a WebRTC peer that does
@@ -148,17 +149,21 @@ async def transport_for(
                 serializer=serializer,
             ),
         )
+        spec = REGISTRY.resolve(
+            call_data.get("body") or {}, fallback_id=str(call_data["call_id"]), transport="twilio"
+        )
+        public_url = settings.voice_server_public_url
         control: CallControl = (
             TwilioTransfer(
                 account_sid=account_sid or "",
                 auth_token=auth_token or "",
                 call_sid=call_data["call_id"],
+                dial_status_url=dial_status_url(public_url, spec.provider_call_id)
+                if public_url
+                else None,
             )
             if has_credentials
             else NoTransfer()
-        )
-        spec = REGISTRY.resolve(
-            call_data.get("body") or {}, fallback_id=str(call_data["call_id"]), transport="twilio"
         )
         return transport, spec, control
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Protocol
-from xml.sax.saxutils import escape
+from xml.sax.saxutils import escape, quoteattr
 
 import httpx
 from loguru import logger
@@ -35,8 +35,10 @@ class TwilioTransfer:
     """Redirects the live Twilio call to `<Dial>` the dispatcher (Calls API, call update).
 
     Twilio's 2xx means the call was handed to the dial, not that a dispatcher picked up: the
-    result records the transfer as requested; a refusal or an error is a failed transfer and
-    the agent tells the driver the office will call back instead.
+    result records the transfer as requested, and with `dial_status_url` (VOICE_SERVER_PUBLIC_URL)
+    Twilio posts the dial's outcome there (connected or failed, see
+    voice_server/routers/twilio_dial.py). A refusal or an error is a failed transfer and the
+    agent tells the driver the office will call back instead.
     """
 
     can_transfer = True
@@ -49,15 +51,21 @@ class TwilioTransfer:
         call_sid: str,
         base_url: str = TWILIO_API_URL,
         transport: httpx.AsyncBaseTransport | None = None,
+        dial_status_url: str | None = None,
     ) -> None:
         self._account_sid = account_sid
         self._auth = (account_sid, auth_token)
         self._call_sid = call_sid
         self._base_url = base_url.rstrip("/")
         self._transport = transport
+        self._dial_status_url = dial_status_url
 
     def twiml(self, number: str) -> str:
-        return f"<Response><Dial>{escape(number)}</Dial></Response>"
+        if self._dial_status_url is None:
+            return f"<Response><Dial>{escape(number)}</Dial></Response>"
+        # Twilio posts the dial's outcome (did the dispatcher pick up?) to the voice server.
+        action = quoteattr(self._dial_status_url)
+        return f'<Response><Dial action={action} method="POST">{escape(number)}</Dial></Response>'
 
     async def transfer(self, number: str) -> bool:
         url = (

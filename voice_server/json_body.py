@@ -137,6 +137,18 @@ def content_type_problem(content_type: str | None) -> str | None:
     )
 
 
+# Twilio posts its callbacks as forms (and signs the form's fields): these routes read forms.
+FORM_PATH_PREFIXES = ("/api/v1/twilio/",)
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+def _takes_a_form(scope: Scope) -> bool:
+    if not str(scope.get("path", "")).startswith(FORM_PATH_PREFIXES):
+        return False
+    content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1")
+    return content_type.split(";")[0].strip().lower() == FORM_CONTENT_TYPE
+
+
 class StrictJSONBody:
     """Reads a request's body, answers 422 unless it is strict JSON, else replays it unchanged.
 
@@ -159,7 +171,7 @@ class StrictJSONBody:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
-        if body:
+        if body and not _takes_a_form(scope):
             headers = dict(scope["headers"])
             content_type = headers.get(b"content-type")
             problem = content_type_problem(content_type.decode("latin-1") if content_type else None)

@@ -43,6 +43,7 @@ from voice_server.routers import (
     pipecat,
     retell_webhook,
     retell_ws,
+    twilio_dial,
 )
 from voice_server.routers.health import DatabaseProbe
 
@@ -160,6 +161,7 @@ def create_app(
         health,
         pipecat,
         loads,
+        twilio_dial,
     ):
         app.include_router(module.router)
     return app

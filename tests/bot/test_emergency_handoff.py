@@ -15,6 +15,7 @@ from tests.bot.conftest import PIPECAT_KEY, TRANSFER_NUMBER, BotCall
 from tests.voice_server.alert_receiver import ALERT_SECRET, AlertReceiver
 from tests.voice_server.conftest import RunningServer
 
+DIAL_STATUS_URL = "https://voice.example.com/api/v1/twilio/dial-status/pc_transfer"
 CRASH = (
     "Hold on, I just had an accident, a car hit my trailer.",
     "Yes I'm safe on the shoulder.",
@@ -38,6 +39,7 @@ def twilio(status: int, requests: list[httpx.Request]) -> TwilioTransfer:
         auth_token="secret",
         call_sid="CA123",
         transport=httpx.MockTransport(answer),
+        dial_status_url=DIAL_STATUS_URL,
     )
 
 
@@ -71,7 +73,11 @@ async def test_with_a_twilio_line_the_agent_transfers_after_the_essentials(
     # The transfer goes out once the hand-off line has been spoken.
     [request] = await eventually(lambda: requests)
     form = dict(httpx.QueryParams(request.content.decode()))
-    assert form["Twiml"] == f"<Response><Dial>{TRANSFER_NUMBER}</Dial></Response>"
+    # Twilio will post the dial's outcome (did a dispatcher pick up?) to the voice server.
+    assert form["Twiml"] == (
+        f'<Response><Dial action="{DIAL_STATUS_URL}" method="POST">{TRANSFER_NUMBER}</Dial>'
+        "</Response>"
+    )
     await call.hang_up()  # Twilio took the call to the dispatcher: the media stream closes
     await call.wait_finished()
 
@@ -79,7 +85,8 @@ async def test_with_a_twilio_line_the_agent_transfers_after_the_essentials(
     structured = summary["structured"]
     assert structured["call_outcome"] == "Emergency Escalation"
     assert structured["load_secure"] is True and "331" in structured["emergency_location"]
-    # Twilio's 2xx hands the call to the dial; it does not say a dispatcher picked up.
+    # Twilio's 2xx hands the call to the dial; it does not say a dispatcher picked up (its
+    # <Dial action> callback does: tests/voice_server/test_twilio_dial.py).
     assert structured["escalation_status"] == "Transfer Requested"
     assert "connecting you to a human dispatcher" in agent_lines(summary)[-1]
 

@@ -223,6 +223,7 @@ def test_a_simulated_call_completes_and_then_appears_in_conversations(
         "Nobody is hurt, everyone is safe",
         "I'm on I-10 at mile marker 42 near Indio",
         "Yes the load is secure",
+        "Call me back on 760 555 0142",
     ):
         count = messages.count()
         chat_box.fill(turn)
@@ -232,7 +233,11 @@ def test_a_simulated_call_completes_and_then_appears_in_conversations(
         if result_heading.count():
             break
     expect(result_heading).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("transferred the call to the human dispatcher")).to_be_visible()
+    # A simulated call has no phone line: the office is alerted and calls back, nobody is
+    # promised a transfer, and the alert is counted in the sidebar.
+    expect(page.get_by_text("The agent ended the call")).to_be_visible()
+    expect(page.get_by_text("alerted the dispatch office").first).to_be_visible()
+    expect(page.get_by_text("1 open emergency").first).to_be_visible(timeout=15_000)
     expect(page.get_by_text("Emergency Escalation").first).to_be_visible()
     expect(chat_box).to_have_count(0)
     shoot(page, "simulated_call")

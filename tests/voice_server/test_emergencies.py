@@ -129,7 +129,7 @@ async def test_a_crash_without_a_transfer_line_ends_with_a_callback_and_one_aler
     assert row.call_outcome == "Emergency Escalation"
     assert escalation(row) == "Callback Requested"
 
-    [alert] = open_alerts(server)
+    [alert] = await eventually(lambda: open_alerts(server))  # raised right after the write
     assert (alert.provider_call_id, alert.driver_name, alert.load_number) == (
         call_id,
         "Maria Lopez",
@@ -223,7 +223,7 @@ async def test_a_transfer_retell_does_not_bridge_falls_back_to_a_callback(
         assert "connecting" not in reply.text.lower()
     row = await saved(server, call_id, lambda c: ended(c) and escalation(c) == "Transfer Failed")
     assert row.call_outcome == "Emergency Escalation"
-    assert len(open_alerts(server)) == 1
+    assert len(await eventually(lambda: open_alerts(server))) == 1
 
 
 async def test_a_driver_who_keeps_talking_after_the_goodbye_is_answered_not_looped(
