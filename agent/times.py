@@ -13,10 +13,23 @@ _DIGIT = re.compile(r"\d")
 _UNIT_AHEAD = r"(?!\s*(?:miles?|mph|minutes?|mins?|hours?|hrs?|percent|dollars|bucks|\d))"
 _CLOCK_AMPM = re.compile(r"\b(1[0-2]|0?[1-9])(?::([0-5]\d))?\s?(am|pm)\b")
 _CLOCK_COLON = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b(?!\s?[ap]m)")
+_SPACED_CLOCK = re.compile(
+    r"\b(1[0-2]|0?[1-9]) ([0-5]\d)\b(?!\s*(?:miles?|mph|minutes?|mins?|hours?|hrs?|\d))"
+    r"(?:\s?(am|pm)\b)?"
+)
+# "fourteen hundred" (normalized to 1400), "0930 hours": a 24-hour clock read aloud
+_MILITARY = re.compile(
+    r"^(?:at |by |around |about |like |maybe )?([01]\d|2[0-3])([0-5]\d)(?: hours)?$"
+)
 _OCLOCK = GatedPattern(r"\b(1[0-2]|[1-9]) oclock\b")
 _CUED_HOUR = re.compile(
-    r"\b(?:by|around|about|before|til|till|until|at|like|roughly|maybe|say)\s(1[0-2]|[1-9])\b"
-    + _UNIT_AHEAD
+    r"\b(?:by|around|about|before|til|till|until|at|like|roughly|maybe|say|probably|"
+    r"make (?:that|it)|change (?:that|it) to|more like)\s(1[0-2]|[1-9])\b" + _UNIT_AHEAD
+)
+# "7 tonight", "6 this evening": the hour a part of the day follows is the arrival hour
+_HOUR_THEN_DAY_PART = re.compile(
+    r"\b(1[0-2]|[1-9]) (?=tonight|this (?:morning|afternoon|evening)|tomorrow|in the (?:morning|"
+    r"afternoon|evening))"
 )
 _NAMED_TIME = GatedPattern(r"\b(noon|midnight|midday|lunch ?time|end of (?:the )?day)\b")
 _DAY_PART = GatedPattern(
@@ -82,6 +95,15 @@ def find_eta(text: str, *, expecting_eta: bool = False) -> str | None:
     if has_digits and (match := _CLOCK_AMPM.search(text)):
         minutes = f":{match.group(2)}" if match.group(2) and match.group(2) != "00" else ""
         return f"{int(match.group(1))}{minutes} {match.group(3)}" + day
+    if (
+        has_digits
+        and (match := _SPACED_CLOCK.search(text))
+        and (expecting_eta or _CUED_HOUR.search(text))
+    ):
+        am_pm = f" {match.group(3)}" if match.group(3) else ""
+        return f"{int(match.group(1))}:{match.group(2)}{am_pm}" + day  # "about 4 30" from STT
+    if has_digits and expecting_eta and (match := _MILITARY.match(text)):
+        return f"{match.group(1)}:{match.group(2)}"
     if has_digits and (match := _CLOCK_COLON.search(text)):
         return f"{int(match.group(1))}:{match.group(2)}" + day
     if has_digits and (match := _OCLOCK.search(text)):
@@ -101,10 +123,13 @@ def find_eta(text: str, *, expecting_eta: bool = False) -> str | None:
         am_pm = "am" if half.group(0) == "in the morning" else "pm"
         return f"{match.group(1)} {am_pm}"  # "around two in the afternoon" -> "2 pm"
     if day_part:
-        if (
-            has_digits
-            and (match := _CUED_HOUR.search(text))
-            and (expecting_eta or _looks_like_arrival(text))
+        ahead = not day_part.group(1).startswith(("this ", "in the "))  # "tomorrow", "tonight"
+        if has_digits and (
+            (match := _HOUR_THEN_DAY_PART.search(text))
+            or (
+                (match := _CUED_HOUR.search(text))
+                and (expecting_eta or ahead or _looks_like_arrival(text))
+            )
         ):
             return f"{match.group(1)}:00{day}"
         # "held me this morning" is the past; "tomorrow morning" is an arrival time.
@@ -121,9 +146,10 @@ def find_eta(text: str, *, expecting_eta: bool = False) -> str | None:
     return None
 
 
-_ARRIVAL_WORDS = GatedPattern(
+# Not word-gated: "get in" is made only of words too common to gate on.
+_ARRIVAL_WORDS = re.compile(
     r"\b(?:there|arrive|arriving|get in|getting in|roll in|rolling in|deliver|delivering|eta|be at|"
-    r"make it|pull in|roll|out|away|hit)\b"
+    r"make it|make that|more like|change (?:that|it) to|pull in|roll|out|away|hit)\b"
 )
 
 

@@ -27,12 +27,14 @@ class Topic(StrEnum):
     LOAD_SECURE = "load_secure"
     CALLBACK = "callback"  # the number the office should call the driver back on
     REPEAT = "repeat"
+    CONFIRM = "confirm"  # "I have Tulsa, is that right?": a fact heard, not asked from scratch
 
 
 # Checked in order: the first pattern found in the agent's question wins.
 _TOPIC_PATTERNS: tuple[tuple[Topic, GatedPattern], ...] = tuple(
     (topic, GatedPattern(pattern))
     for topic, pattern in (
+        (Topic.CONFIRM, r"\bis that right\b|\bdid i (?:get|hear) that right\b"),
         (Topic.CALLBACK, r"call you back|callback number|reach you (?:at|on)"),
         (Topic.POD, r"\bpod\b|proof of delivery|signed paperwork|bills? of lading"),
         (Topic.LOAD_SECURE, r"\b(?:load|trailer|cargo|freight)\b.*\bsecure|\bsecured?\b"),

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from agent.vocabulary import CallOutcome, DriverStatus, EmergencyType, EscalationStatus
+from agent.vocabulary import (
+    CallOutcome,
+    DriverStatus,
+    EmergencyType,
+    EscalationStatus,
+    OnTimeStatus,
+)
 
 Role = Literal["agent", "user"]
 
@@ -52,6 +58,9 @@ class CallContext:
     # and the agent then never says it is connecting anyone.
     transfer_number: str | None = None
     callback_number: str | None = None  # the driver's phone when the call knows it
+    # The driver's local time when the call started ("2026-11-26T13:05" or "1:05 pm"), when the
+    # edge knows it: it places "in 2 hours" and weekday appointments for the on-time check.
+    local_time: str | None = None
 
     @property
     def has_transfer_line(self) -> bool:
@@ -86,6 +95,7 @@ class CallContext:
             scenario=pick("scenario"),
             transfer_number=transfer_number,
             callback_number=pick("driver_phone", "callback_number"),
+            local_time=pick("local_time", "current_time"),
         )
 
 
@@ -122,6 +132,9 @@ class CallResult:
     emergency_location: str | None = None
     load_secure: bool | None = None
     escalation_status: EscalationStatus | None = None
+    # The ETA against the appointment in the call context (None without both)
+    on_time_status: OnTimeStatus | None = None
+    minutes_late: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (v.value if hasattr(v, "value") else v) for k, v in asdict(self).items()}

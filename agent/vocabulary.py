@@ -54,3 +54,11 @@ _ESCALATION_RANK = {
     EscalationStatus.TRANSFER_FAILED: 2,
     EscalationStatus.TRANSFER_CONNECTED: 3,
 }
+
+
+class OnTimeStatus(StrEnum):
+    """The ETA against the appointment (`CallResult.on_time_status`; dispatch boards read it)."""
+
+    ON_TIME = "On Time"
+    AT_RISK = "At Risk"  # arriving less than 30 minutes before the appointment, or maybe after
+    LATE = "Late"  # `CallResult.minutes_late` says by how much when the ETA is a clock time

@@ -163,7 +163,9 @@ def test_a_stated_fact_is_never_lost_as_the_transcript_grows(
         current = extract_result(context, transcript[:end])
         for field in fields(CallResult):
             before = getattr(previous, field.name)
-            if field.name != "call_outcome" and before is not None:
+            # a new ETA re-judges the lateness: "actually make that 1 pm" is on time after all
+            rejudged = field.name in ("call_outcome", "minutes_late")
+            if not rejudged and before is not None:
                 lines = "\n".join(f"{t.role}: {t.content}" for t in transcript[:end])
                 assert getattr(current, field.name) is not None, f"{field.name} lost:\n{lines}"
         if previous.emergency_type is not None:

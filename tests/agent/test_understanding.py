@@ -20,7 +20,7 @@ from agent.times import find_eta
         ("US-287", False, "US-287"),
         ("highway forty one", False, "Highway 41"),
         ("95", True, "I-95"),
-        ("on 95 headed north", False, "I-95"),
+        ("on 95 headed north", False, "I-95 northbound"),
         ("mile marker one twelve on i ten eastbound", False, "I-10 eastbound mile marker 112"),
         ("pulled into the loves at exit 140", False, "Love's at exit 140"),
         ("at the pilot in little rock", False, "Pilot near Little Rock"),
