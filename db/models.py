@@ -115,6 +115,9 @@ class CallFilters(BaseModel):
     # True: only calls whose start failed (status error, never connected); False: all others.
     # Figures take False: a call that never reached the driver has no outcome to count.
     failed_start: bool | None = None
+    # agent.vocabulary.OnTimeStatus: "On Time", "At Risk" or "Late" (the agent's ETA against the
+    # appointment); calls without an appointment or an ETA have none.
+    on_time_status: str | None = None
 
 
 class CallPage(BaseModel):

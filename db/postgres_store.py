@@ -372,6 +372,9 @@ class PostgresStore(FunctionLoads):
                 return
             after_created_at, after_id = batch[-1]["created_at"], batch[-1]["id"]
 
+    def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
+        return dict(self._call("select on_time_counts(%s)", (Jsonb(filters_json(filters)),)))
+
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         result = self._call("select retell_metrics(%s)", (Jsonb(filters_json(filters)),))
         return CallMetrics.model_validate(result)

@@ -73,6 +73,7 @@ def where(filters: CallFilters, *, provider: Provider | None = None) -> tuple[st
         "c.emergency_type": filters.emergency_type,
         "c.driver_id": filters.driver_id,
         "c.load_number": filters.load_number,
+        "c.on_time_status": filters.on_time_status,
     }
     for column, value in equalities.items():
         if value is not None:
@@ -157,6 +158,7 @@ def _rollup_can_answer(filters: CallFilters) -> bool:
         and filters.driver_id is None
         and filters.load_number is None
         and not filters.driver_name
+        and filters.on_time_status is None  # not a rollup category
         # The rollup keeps a NULL category as '': an empty value to match is not answerable.
         and "" not in (filters.call_outcome, filters.driver_status, filters.emergency_type)
     )

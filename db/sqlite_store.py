@@ -55,6 +55,7 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0004_one_schema", SCHEMA_PATH.with_name("sqlite_0004_one_schema.sql")),
     ("0005_emergencies", SCHEMA_PATH.with_name("sqlite_0005_emergencies.sql")),
     ("0009_loads_scheduler", SCHEMA_PATH.with_name("sqlite_0009_loads_scheduler.sql")),
+    ("0008_on_time_status", SCHEMA_PATH.with_name("sqlite_0008_on_time_status.sql")),
 )
 
 BULK_CHUNK_ROWS = 20_000
@@ -522,6 +523,18 @@ class SqliteStore(SqliteLoads):
             if len(rows) < batch_size:
                 return
             after = (rows[-1]["created_at"], rows[-1]["id"])
+
+    def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
+        condition, params = q.where(filters)
+        rows = self._read(
+            lambda conn: conn.execute(
+                f"""SELECT c.on_time_status, count(*) FROM calllog AS c
+                    WHERE {condition} AND c.on_time_status IS NOT NULL
+                    GROUP BY c.on_time_status""",
+                params,
+            ).fetchall()
+        )
+        return {status: calls for status, calls in rows}
 
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         provider = filters.provider or Provider.RETELL

@@ -107,6 +107,10 @@ class Store(Protocol):
     def iter_calls(self, filters: CallFilters, *, batch_size: int = 1000) -> Iterator[Call]:
         """Every matching call, newest first, in constant memory (keyset pagination)."""
 
+    def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
+        """Matching calls per on-time status ("On Time", "At Risk", "Late"); calls without one
+        are not counted."""
+
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         """Aggregates in SQL; provider defaults to retell when the filter has none."""
 

@@ -267,6 +267,9 @@ class SupabaseStore(FunctionLoads):
             params["p_after_created_at"] = batch[-1]["created_at"]
             params["p_after_id"] = batch[-1]["id"]
 
+    def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
+        return dict(self._rpc("on_time_counts", {"p_filters": filters_json(filters)}) or {})
+
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         result = self._rpc("retell_metrics", {"p_filters": filters_json(filters)})
         return CallMetrics.model_validate(result)

@@ -5,7 +5,7 @@ import zlib
 
 import streamlit as st
 
-from agent.vocabulary import CallOutcome, DriverStatus, EmergencyType
+from agent.vocabulary import CallOutcome, DriverStatus, EmergencyType, OnTimeStatus
 from ui import export, queries
 from ui.call_view import calls_columns, calls_frame, show_call
 from ui.filters import ENGINE_LABELS, call_filters
@@ -29,7 +29,7 @@ with st.container(border=True):
     end = top[2].date_input(
         "To", value=None, key="to", bind="query-params", help=f"Days in {zone_label()}"
     )
-    row = st.columns(6)
+    row = st.columns(7)
     engine = row[0].selectbox(
         "Engine",
         list(ENGINE_LABELS),
@@ -63,8 +63,16 @@ with st.container(border=True):
         key="emergency",
         bind="query-params",
     )
-    driver = row[4].text_input("Driver", key="driver", bind="query-params")
-    load_number = row[5].text_input("Load number", key="load", bind="query-params")
+    on_time = row[4].selectbox(
+        "On time",
+        [s.value for s in OnTimeStatus],
+        index=None,
+        placeholder="Any",
+        key="on_time",
+        bind="query-params",
+    )
+    driver = row[5].text_input("Driver", key="driver", bind="query-params")
+    load_number = row[6].text_input("Load number", key="load", bind="query-params")
 
 filters = call_filters(
     query=query,
@@ -72,6 +80,7 @@ filters = call_filters(
     outcome=outcome,
     driver_status=driver_status,
     emergency_type=emergency_type,
+    on_time=on_time,
     driver=driver,
     load_number=load_number,
     start=start,

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from agent.vocabulary import CallOutcome
+from agent.vocabulary import CallOutcome, OnTimeStatus
 from db.models import Call, CallFilters, Provider
 from ui import queries
 from ui.emergency_alerts import alert_banner, transfer_line_warning
@@ -74,6 +74,8 @@ def live_kpis(period: str) -> None:
                 (failed_filters, Provider.PIPECAT),
             ]
         )
+        on_time_now = queries.on_time_counts(current_filters)
+        on_time_before = queries.on_time_counts(previous_filters)
     failed_starts = failed_retell.total_calls + failed_pipecat.total_calls
     now = PeriodSummary.of(current_retell, current_pipecat)
     before = PeriodSummary.of(previous_retell, previous_pipecat)
@@ -140,6 +142,21 @@ def live_kpis(period: str) -> None:
         border=True,
         help="Share of the period's calls placed through Retell (the rest ran on Pipecat).",
     )
+    row3 = st.columns(3)
+    for column, status, help_text in (
+        (row3[0], OnTimeStatus.LATE, "Loads whose ETA is past the appointment."),
+        (row3[1], OnTimeStatus.AT_RISK, "ETA under 30 minutes before the appointment, or delayed."),
+        (row3[2], OnTimeStatus.ON_TIME, "ETA 30 minutes or more before the appointment."),
+    ):
+        now_count = on_time_now.get(status.value, 0)
+        column.metric(
+            f"{status.value} loads",
+            f"{now_count:,}",
+            delta(now_count, on_time_before.get(status.value, 0)),
+            delta_color="off" if status is OnTimeStatus.ON_TIME else "inverse",
+            border=True,
+            help=help_text,
+        )
     st.caption(
         f"{period}, compared with the {period.lower().replace('last ', 'previous ')}. "
         f"{count_of(failed_starts, 'failed start')} (calls that never connected) "

@@ -178,6 +178,17 @@ def duration_histogram(filters: CallFilters, provider: Provider) -> list[dict[st
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False, refresh_mode="background")
+def _on_time_counts(store_key: str, filters_json: str) -> dict[str, int]:
+    filters = CallFilters.model_validate_json(filters_json)
+    return _run(lambda s: s.on_time_counts(filters))
+
+
+def on_time_counts(filters: CallFilters) -> dict[str, int]:
+    """Calls per on-time status ("On Time", "At Risk", "Late") among those matching."""
+    return _on_time_counts(_store_key(), filters.model_dump_json())
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False, refresh_mode="background")
 def _pipecat(store_key: str, filters_json: str, page: int, page_size: int) -> PipecatMetrics:
     filters = CallFilters.model_validate_json(filters_json)
     return _run(lambda s: s.pipecat_metrics(filters, page=page, page_size=page_size))

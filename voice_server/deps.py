@@ -17,6 +17,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import HTTPConnection
 
+from agent.vocabulary import OnTimeStatus
 from db import Store
 from db.models import CallFilters, CallStatus, Provider
 from protocols.bearer_auth import bearer_key
@@ -87,6 +88,9 @@ async def call_filters(
         bool | None,
         Query(description="true: only calls that never connected; false: all the others"),
     ] = None,
+    on_time_status: Annotated[
+        OnTimeStatus | None, Query(description="The ETA against the appointment")
+    ] = None,
 ) -> CallFilters:
     """The read APIs' filters, one query parameter per `CallFilters` field."""
     return CallFilters(
@@ -102,6 +106,7 @@ async def call_filters(
         created_from=created_from,
         created_to=created_to,
         failed_start=failed_start,
+        on_time_status=on_time_status.value if on_time_status else None,
     )
 
 
