@@ -174,10 +174,11 @@ def next_checkin_topic(state: CallState) -> Topic | None:
         if state.location is None:
             return Topic.LOCATION
         if not state.delay_reasons and not state.delay_answered_else:
-            if state.status is DriverStatus.DELAYED:
+            if _late(state):
+                if state.delay_asks == 0:
+                    return Topic.DELAY_REASON  # one question about why a late load is late
+            elif state.status is DriverStatus.DELAYED:
                 return Topic.DELAY_REASON
-            if _late(state) and state.delay_asks == 0:
-                return Topic.DELAY_REASON  # one question about why a late load is late
         if state.eta is None:
             return Topic.ETA
         return None

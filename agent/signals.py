@@ -515,8 +515,9 @@ _CLAUSE_SPLIT = re.compile(r"\b(?:and|but|so|because|cause|cuz)\b")
 _RAW_CLAUSE_SPLIT = re.compile(r"[,.;!?]+")
 _LEADING_CHATTER = re.compile(r"^(?:(?:yeah|yes|so|well|oh|man|hey|ok|okay|look|listen|god)\b\s*)+")
 _EVASIVE = _rx(
-    r"^(?:i (?:don'?t|dunno) know|dunno|i dunno|no idea|not sure|doesn'?t matter|whatever|"
-    r"stuff|things|same as always|you know how it is|it is what it is|why|who cares)"
+    r"^(?:(?:eh|meh|well|oh) )?(?:i (?:don'?t|dunno) know|dunno|i dunno|no idea|not sure|"
+    r"doesn'?t matter|whatever|stuff|things|same as always|you know how it is|it is what it is|"
+    r"why|who cares|how it (?:is|goes)|it happens|stuff happens|just because|no reason)"
 )
 
 
