@@ -40,6 +40,8 @@ def seed(store) -> None:
                     "driver_status": "Delayed",
                     "current_location": "Phoenix, AZ",
                     "delay_reason": "Traffic",
+                    "on_time_status": "Late",
+                    "minutes_late": 45,
                 },
             ),
         ),
@@ -98,6 +100,8 @@ def test_one_call_with_transcript_and_structured_result(server):
         ({"call_outcome": "Emergency Escalation"}, {"call_emergency"}),
         ({"emergency_type": "Accident"}, {"call_emergency"}),
         ({"driver_status": "Delayed"}, {"call_delay"}),
+        ({"on_time_status": "Late"}, {"call_delay"}),
+        ({"on_time_status": "On Time"}, set()),
         ({"driver_name": "maria", "provider": "retell"}, {"call_delay", "call_live"}),
         ({"load_number": "LD-2"}, {"call_emergency"}),
         ({"query": "traffic"}, {"call_delay"}),
@@ -125,11 +129,12 @@ def test_conversations_paginate_with_the_exact_total(server):
 
 
 def test_bad_query_parameters_are_field_errors(server):
-    response = get(server, "/api/v1/conversations", status="paused", page=0)
+    response = get(server, "/api/v1/conversations", status="paused", page=0, on_time_status="Soon")
     assert response.status_code == 422
     assert {tuple(e["loc"]) for e in response.json()["detail"]} == {
         ("query", "status"),
         ("query", "page"),
+        ("query", "on_time_status"),
     }
 
 
