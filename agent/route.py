@@ -124,8 +124,7 @@ def route_towns(origin: str | None, destination: str | None) -> Route:
     return Route(tuple(towns.values()))
 
 
-def _score(heard: str, town: RouteTown) -> float:
-    heard_sound = _sound(heard)
+def _score(heard: str, heard_sound: str, town: RouteTown) -> float:
     if not heard_sound or heard_sound[0] != town.sound[:1]:
         return 0.0  # the first consonant survives a bad line; "clinton" is not Lawton
     sound = SequenceMatcher(None, heard_sound, town.sound).ratio()
@@ -166,8 +165,9 @@ def town_on_route(
                 continue
             if len(heard.replace(" ", "")) < 4 or any(c.isdigit() for c in heard):
                 continue
+            heard_sound = _sound(heard)
             for town in towns:
-                score = _score(heard, town)
+                score = _score(heard, heard_sound, town)
                 if score and (best is None or score > best[0]):
                     best = (score, town)
     return (best[1], False) if best else None
