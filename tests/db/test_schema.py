@@ -22,7 +22,8 @@ from db.sqlite_store import SqliteStore
 
 # Columns each schema derives from others for its indexes; no model reads them.
 DERIVED = {"sqlite": {"keyword_keys", "keyword_nonzero"}, "postgres": {"search_tsv"}}
-SHARED_DERIVED = {"e2e_latency_ms": float}  # latency["e2e_p50_ms"], on both
+# latency["e2e_p50_ms"] and structured["on_time_status"], on both
+SHARED_DERIVED = {"e2e_latency_ms": float, "on_time_status": str}
 JOINED = {"driver_name"}  # Call's column from drivers, not calllog
 SQLITE_TYPES = {int: "INTEGER", float: "REAL", str: "TEXT", datetime: "TEXT", dict: "TEXT"}
 POSTGRES_TYPES = {
