@@ -5,7 +5,7 @@ alter table calllog add column if not exists on_time_status text
     generated always as (structured ->> 'on_time_status') stored;
 create index if not exists calllog_on_time_status on calllog (on_time_status, created_at desc);
 
--- Filters gain `on_time_status`; otherwise the same function as in 0007_failed_start_filter.sql.
+-- Filters gain `on_time_status`; otherwise the same function as in 0007_figures.sql.
 create or replace function dispatch_call_filter(p_filters jsonb)
 returns text language plpgsql stable as $$
 declare
@@ -73,7 +73,14 @@ end
 $$;
 
 -- The daily rollups do not carry the on-time status: metrics filtered by it scan the calls.
-alter function dispatch_call_aggregates(jsonb) rename to dispatch_call_rollup_aggregates;
+-- (Renamed once: applying this file again keeps the wrapper below.)
+do $$
+begin
+    if to_regprocedure('dispatch_call_rollup_aggregates(jsonb)') is null then
+        alter function dispatch_call_aggregates(jsonb) rename to dispatch_call_rollup_aggregates;
+    end if;
+end
+$$;
 
 create or replace function dispatch_call_aggregates(p_filters jsonb)
 returns jsonb language plpgsql stable as $$
