@@ -125,7 +125,10 @@ class RetellCallRecorder:
             self._merge(started_at=None if known else self.started_at)
 
     def learn_call_details(self, context: CallContext, call: RetellCall) -> None:
-        self._merge(driver=driver_of(call, context), **call_row(call, context).model_dump())
+        row = call_row(call, context)
+        if row.started_at is not None:
+            self._start_merged = True  # Retell's own start time wins over our clock
+        self._merge(driver=driver_of(call, context), **row.model_dump())
 
     def observe_transcript(self, transcript: TranscriptRows) -> None:
         """Retell's transcript (what was really said) wins over our own guess at equal length."""
