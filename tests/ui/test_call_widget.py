@@ -140,7 +140,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     driver_wav = speak_wav(
-        tmp_path_factory.mktemp("microphone") / "driver.wav", CHECK_IN, lead_silence_secs=20.0
+        tmp_path_factory.mktemp("microphone") / "driver.wav", CHECK_IN, lead_silence_secs=30.0
     )
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
@@ -186,6 +186,16 @@ def widget(page: Page) -> FrameLocator:
 def test_a_driver_checks_in_by_voice_from_the_trigger_page_and_the_call_is_saved(
     stack: Stack, page: Page
 ) -> None:
+    elsewhere: list[str] = []  # the widget loads nothing from a CDN or any other host
+    page.on(
+        "request",
+        lambda request: (
+            elsewhere.append(request.url)
+            if request.frame != page.main_frame
+            and urlsplit(request.url).hostname not in (None, "", "127.0.0.1")
+            else None
+        ),
+    )
     start_call_from_the_trigger_page(
         page,
         stack.app,
@@ -207,7 +217,7 @@ def test_a_driver_checks_in_by_voice_from_the_trigger_page_and_the_call_is_saved
     expect(call.get_by_test_id("call-timer")).not_to_have_text("0:00")
     # The bot posts the transcript as it grows: the Trigger page's live panel shows it too.
     expect(page.locator(".st-key-live_panel")).to_contain_text("Hi Maria", timeout=10_000)
-    call.get_by_role("button", name="Mute").click()  # before the driver speaks (after 20 s)
+    call.get_by_role("button", name="Mute").click()  # before the driver speaks (after 30 s)
     call.get_by_role("button", name="Unmute").click()
     expect(call.get_by_role("button", name="Mute")).to_be_visible()
 
@@ -241,6 +251,7 @@ def test_a_driver_checks_in_by_voice_from_the_trigger_page_and_the_call_is_saved
     assert result.get("eta") == "4 pm", saved.transcript
     assert result.get("call_outcome") == "In-Transit Update", saved.transcript
     assert saved.recording_url
+    assert elsewhere == []
 
 
 def test_a_retell_web_call_hands_the_fresh_access_token_to_retells_sdk(
