@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from db.load_models import (
+    AttemptPlacement,
     AttemptRow,
     BoardFilters,
     BoardRow,
@@ -17,6 +18,7 @@ from db.load_models import (
     Load,
     LoadIn,
     LoadPatch,
+    LoadSlots,
     OpenAttempt,
     PlannedSlot,
     Settlement,
@@ -59,13 +61,9 @@ class FunctionLoads:
         rows = self._function("loads_to_plan", {"p_limit": limit})
         return [Load.model_validate(row) for row in rows]
 
-    def sync_load_slots(self, load_number: str, version: int, slots: Sequence[PlannedSlot]) -> bool:
-        params = {
-            "p_load_number": load_number,
-            "p_version": version,
-            "p_slots": [slot.model_dump(mode="json") for slot in slots],
-        }
-        return bool(self._function("sync_load_slots", params, write=True))
+    def sync_loads_slots(self, plans: Sequence[LoadSlots]) -> int:
+        params = {"p_plans": [plan.model_dump(mode="json") for plan in plans]}
+        return self._function("sync_loads_slots", params, write=True)
 
     def add_call_slot(self, load_number: str, slot: PlannedSlot) -> bool:
         params = {"p_load_number": load_number, "p_slot": slot.model_dump(mode="json")}
@@ -96,16 +94,9 @@ class FunctionLoads:
         rows = self._function("claim_due_slots", params, write=True)
         return [ClaimedAttempt.model_validate(row) for row in rows]
 
-    def mark_attempt_placed(
-        self, attempt_id: int, provider: str, provider_call_id: str, now: datetime
-    ) -> bool:
-        params = {
-            "p_attempt_id": attempt_id,
-            "p_provider": provider,
-            "p_provider_call_id": provider_call_id,
-            "p_now": now,
-        }
-        return bool(self._function("mark_attempt_placed", params, write=True))
+    def mark_attempts_placed(self, placements: Sequence[AttemptPlacement], now: datetime) -> int:
+        params = {"p_placements": [p.model_dump() for p in placements], "p_now": now}
+        return self._function("mark_attempts_placed", params, write=True)
 
     def open_attempts(
         self, now: datetime, stale_before: datetime, limit: int = 500

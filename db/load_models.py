@@ -188,6 +188,22 @@ class PlannedSlot(BaseModel):
     quiet_exempt: bool = False
 
 
+class LoadSlots(BaseModel):
+    """A load's planned slots, valid for the load `version` they were expanded from."""
+
+    load_number: str
+    version: int
+    slots: list[PlannedSlot]
+
+
+class AttemptPlacement(BaseModel):
+    """The engine started the attempt's call under this id."""
+
+    attempt_id: int
+    provider: str
+    provider_call_id: str
+
+
 class ClaimedAttempt(BaseModel):
     """A slot this scheduler now owns for one attempt, with what placing the call needs."""
 

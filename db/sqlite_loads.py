@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from db.load_models import (
+    AttemptPlacement,
     AttemptRow,
     BoardFilters,
     BoardRow,
@@ -21,6 +22,7 @@ from db.load_models import (
     Load,
     LoadIn,
     LoadPatch,
+    LoadSlots,
     OpenAttempt,
     PlannedSlot,
     Settlement,
@@ -35,6 +37,9 @@ LOAD_COLUMNS = (
     "load_number, driver_name, driver_phone, origin, destination, pickup_at, pickup_tz, "
     "delivery_at, delivery_tz, status, plan, paused, unreachable_at, arrival_confirmed_at, "
     "version, created_at, updated_at"
+)
+PREFIXED_LOAD_COLUMNS = ", ".join(
+    f"l.{name.strip()} AS l_{name.strip()}" for name in LOAD_COLUMNS.split(",")
 )
 PLANNED_FIELDS = ("pickup_at", "pickup_tz", "delivery_at", "delivery_tz", "status", "plan")
 
@@ -139,30 +144,33 @@ class SqliteLoads:
         )
         return [_load(row) for row in rows]
 
-    def sync_load_slots(self, load_number: str, version: int, slots: Sequence[PlannedSlot]) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
-            current = conn.execute(
-                "SELECT 1 FROM loads WHERE load_number = ? AND version = ?",
-                (load_number, version),
-            ).fetchone()
-            if current is None:
-                return False
+    def sync_loads_slots(self, plans: Sequence[LoadSlots]) -> int:
+        def work(conn: sqlite3.Connection) -> int:
             now = to_timestamp(datetime.now(UTC))
-            for slot in slots:
-                _insert_slot(conn, load_number, slot, now, update_untouched=True)
-            keys = [slot.slot_key for slot in slots]
-            conn.execute(
-                "UPDATE call_slots SET state = 'cancelled', updated_at = ? "
-                "WHERE load_number = ? AND state = 'due' AND attempts = 0 "
-                "AND kind IN ('interval', 'before_delivery', 'after_delivery') "
-                "AND slot_key NOT IN (SELECT value FROM json_each(?))",
-                (now, load_number, json.dumps(keys)),
-            )
-            conn.execute(
-                "UPDATE loads SET planned_version = ? WHERE load_number = ?",
-                (version, load_number),
-            )
-            return True
+            planned = 0
+            for plan in plans:
+                current = conn.execute(
+                    "SELECT 1 FROM loads WHERE load_number = ? AND version = ?",
+                    (plan.load_number, plan.version),
+                ).fetchone()
+                if current is None:
+                    continue  # changed since it was read: planned again next round
+                for slot in plan.slots:
+                    _insert_slot(conn, plan.load_number, slot, now, update_untouched=True)
+                keys = [slot.slot_key for slot in plan.slots]
+                conn.execute(
+                    "UPDATE call_slots SET state = 'cancelled', updated_at = ? "
+                    "WHERE load_number = ? AND state = 'due' AND attempts = 0 "
+                    "AND kind IN ('interval', 'before_delivery', 'after_delivery') "
+                    "AND slot_key NOT IN (SELECT value FROM json_each(?))",
+                    (now, plan.load_number, json.dumps(keys)),
+                )
+                conn.execute(
+                    "UPDATE loads SET planned_version = ? WHERE load_number = ?",
+                    (plan.version, plan.load_number),
+                )
+                planned += 1
+            return planned
 
         return self._write(work)
 
@@ -186,23 +194,9 @@ class SqliteLoads:
         late_secs: float | None,
     ) -> list[ClaimedAttempt]:
         at = to_timestamp(now)
+        late_before = to_timestamp(now - timedelta(seconds=late_secs)) if late_secs else None
 
         def work(conn: sqlite3.Connection) -> list[ClaimedAttempt]:
-            late_before = to_timestamp(now - timedelta(seconds=late_secs)) if late_secs else None
-            conn.execute(
-                """UPDATE call_slots SET state = 'skipped', last_outcome = 'too_late',
-                       updated_at = :at
-                   WHERE engine = :engine AND state = 'due' AND next_attempt_at <= :at
-                     AND load_number IN (
-                        SELECT l.load_number FROM loads l
-                        WHERE l.load_number = call_slots.load_number AND (
-                            (:late IS NOT NULL AND call_slots.attempts = 0
-                             AND call_slots.due_at < :late)
-                            OR (call_slots.kind = 'after_delivery'
-                                AND l.arrival_confirmed_at IS NOT NULL)
-                            OR l.status IN ('delivered', 'cancelled')))""",
-                {"at": at, "engine": engine, "late": late_before},
-            )
             in_flight = conn.execute(
                 "SELECT count(*) FROM call_attempts WHERE engine = ? AND state <> 'settled'",
                 (engine,),
@@ -211,17 +205,33 @@ class SqliteLoads:
             if room <= 0:
                 return []
             due = conn.execute(
-                """SELECT s.id, s.attempts, s.max_attempts, s.kind, s.due_at, s.engine,
-                          s.load_number
+                f"""SELECT s.id, s.attempts, s.max_attempts, s.kind, s.due_at, s.engine,
+                           s.load_number,
+                           CASE WHEN l.status IN ('delivered', 'cancelled')
+                                    THEN 'load_' || l.status
+                                WHEN s.kind = 'after_delivery'
+                                     AND l.arrival_confirmed_at IS NOT NULL
+                                    THEN 'arrival_confirmed'
+                                WHEN :late IS NOT NULL AND s.attempts = 0 AND s.due_at < :late
+                                    THEN 'too_late'
+                           END AS skip_reason,
+                           {PREFIXED_LOAD_COLUMNS}
                    FROM call_slots s JOIN loads l ON l.load_number = s.load_number
-                   WHERE s.engine = ? AND s.state = 'due' AND s.next_attempt_at <= ?
-                     AND NOT l.paused AND l.status IN ('planned', 'in_transit')
-                   ORDER BY s.next_attempt_at, s.id LIMIT ?""",
-                (engine, at, room),
+                   WHERE s.engine = :engine AND s.state = 'due' AND s.next_attempt_at <= :at
+                     AND (NOT l.paused OR l.status IN ('delivered', 'cancelled'))
+                   ORDER BY s.next_attempt_at, s.id LIMIT :room""",
+                {"engine": engine, "at": at, "room": room, "late": late_before},
             ).fetchall()
             lease_until = to_timestamp(now + timedelta(seconds=lease_secs))
             claimed = []
             for slot in due:
+                if slot["skip_reason"] is not None:
+                    conn.execute(
+                        "UPDATE call_slots SET state = 'skipped', last_outcome = ?, "
+                        "updated_at = ? WHERE id = ?",
+                        (slot["skip_reason"], at, slot["id"]),
+                    )
+                    continue
                 attempt = slot["attempts"] + 1
                 conn.execute(
                     "UPDATE call_slots SET state = 'calling', attempts = ?, updated_at = ? "
@@ -234,10 +244,6 @@ class SqliteLoads:
                     "VALUES (?, ?, ?, ?, 'placing', ?, ?, ?) RETURNING id",
                     (slot["id"], attempt, slot["load_number"], engine, owner, at, lease_until),
                 ).fetchone()[0]
-                load = conn.execute(
-                    f"SELECT {LOAD_COLUMNS} FROM loads WHERE load_number = ?",
-                    (slot["load_number"],),
-                ).fetchone()
                 claimed.append(
                     ClaimedAttempt(
                         attempt_id=attempt_id,
@@ -247,33 +253,29 @@ class SqliteLoads:
                         kind=slot["kind"],
                         due_at=slot["due_at"],
                         engine=slot["engine"],
-                        load=_load(load),
+                        load=_load(slot, prefix="l_"),
                     )
                 )
             return claimed
 
         return self._write(work)
 
-    def mark_attempt_placed(
-        self, attempt_id: int, provider: str, provider_call_id: str, now: datetime
-    ) -> bool:
-        def work(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
+    def mark_attempts_placed(self, placements: Sequence[AttemptPlacement], now: datetime) -> int:
+        def work(conn: sqlite3.Connection) -> int:
+            return conn.executemany(
                 "UPDATE call_attempts SET provider = ?, provider_call_id = ?, placed_at = ?, "
-                "state = CASE WHEN state = 'placing' THEN 'placed' ELSE state END "
-                "WHERE id = ? RETURNING state",
-                (provider, provider_call_id, to_timestamp(now), attempt_id),
-            ).fetchone()
-            return row is not None and row[0] == "placed"
+                "state = CASE WHEN state = 'placing' THEN 'placed' ELSE state END WHERE id = ?",
+                [
+                    (p.provider, p.provider_call_id, to_timestamp(now), p.attempt_id)
+                    for p in placements
+                ],
+            ).rowcount
 
         return self._write(work)
 
     def open_attempts(
         self, now: datetime, stale_before: datetime, limit: int = 500
     ) -> list[OpenAttempt]:
-        prefixed = ", ".join(
-            f"l.{name.strip()} AS l_{name.strip()}" for name in LOAD_COLUMNS.split(",")
-        )
 
         def work(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             return conn.execute(
@@ -283,7 +285,7 @@ class SqliteLoads:
                            c.disconnection_reason, c.call_outcome, c.emergency_type,
                            (SELECT count(*) FROM json_each(c.transcript) AS t
                             WHERE json_extract(t.value, '$.role') = 'user') AS user_turns,
-                           {prefixed}
+                           {PREFIXED_LOAD_COLUMNS}
                     FROM call_attempts a
                     JOIN call_slots s ON s.id = a.slot_id
                     JOIN loads l ON l.load_number = a.load_number
@@ -381,9 +383,6 @@ class SqliteLoads:
         ]
 
     def dispatch_board(self, filters: BoardFilters) -> list[BoardRow]:
-        prefixed = ", ".join(
-            f"l.{name.strip()} AS l_{name.strip()}" for name in LOAD_COLUMNS.split(",")
-        )
         conditions = ["1"]
         params: list[Any] = []
         if not filters.include_inactive:
@@ -396,7 +395,7 @@ class SqliteLoads:
             needle = filters.query.strip().lower()
             params += [needle, needle]
         sql = f"""
-            SELECT {prefixed}, lc.provider AS last_call_provider,
+            SELECT {PREFIXED_LOAD_COLUMNS}, lc.provider AS last_call_provider,
                    lc.provider_call_id AS last_call_id, lc.created_at AS last_call_at,
                    lc.status AS last_call_status, lc.structured AS last_structured,
                    (SELECT c.emergency_type FROM calllog c

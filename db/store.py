@@ -14,6 +14,7 @@ from typing import Protocol
 from agent.vocabulary import EscalationStatus
 from db.histogram import MAX_BINS
 from db.load_models import (
+    AttemptPlacement,
     AttemptRow,
     BoardFilters,
     BoardRow,
@@ -21,6 +22,7 @@ from db.load_models import (
     Load,
     LoadIn,
     LoadPatch,
+    LoadSlots,
     OpenAttempt,
     PlannedSlot,
     Settlement,
@@ -146,9 +148,9 @@ class Store(Protocol):
     def loads_to_plan(self, limit: int = 500) -> list[Load]:
         """Loads changed since their slots were last expanded."""
 
-    def sync_load_slots(self, load_number: str, version: int, slots: Sequence[PlannedSlot]) -> bool:
-        """Make the load's planned slots these (by key); False when the load changed since
-        `version` was read (plan it again)."""
+    def sync_loads_slots(self, plans: Sequence[LoadSlots]) -> int:
+        """Make each load's planned slots these (by key), in one transaction; a load changed
+        since its `version` was read is left for the next round. Returns how many were planned."""
 
     def add_call_slot(self, load_number: str, slot: PlannedSlot) -> bool:
         """One extra slot (call now, emergency follow-up); False when its key exists."""
@@ -167,9 +169,8 @@ class Store(Protocol):
         """Own up to `limit` due slots for one attempt each, keeping the engine's unsettled
         attempts within `cap`; never the same (slot, attempt) twice, whoever else claims."""
 
-    def mark_attempt_placed(
-        self, attempt_id: int, provider: str, provider_call_id: str, now: datetime
-    ) -> bool: ...
+    def mark_attempts_placed(self, placements: Sequence[AttemptPlacement], now: datetime) -> int:
+        """Record the calls the engines started (one transaction for a whole claim)."""
 
     def open_attempts(
         self, now: datetime, stale_before: datetime, limit: int = 500

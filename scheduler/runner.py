@@ -22,9 +22,11 @@ from datetime import datetime, timedelta
 
 from db.load_models import (
     AttemptOutcome,
+    AttemptPlacement,
     CallPlan,
     ClaimedAttempt,
     Load,
+    LoadSlots,
     OpenAttempt,
     PlannedSlot,
     SlotKind,
@@ -118,9 +120,14 @@ class Scheduler:
                 lease_secs=self.lease_secs,
                 late_secs=self.skip_late_after.total_seconds() if self.skip_late_after else None,
             )
-        results = await asyncio.gather(*(self._place(attempt) for attempt in claimed))
-        report.placed = sum(results)
-        report.failed_starts = len(results) - report.placed
+        placements = await asyncio.gather(*(self._place(attempt) for attempt in claimed))
+        placed = [placement for placement in placements if placement is not None]
+        if placed:
+            # One commit for the whole claim; an attempt whose scheduler dies before it is
+            # settled as interrupted, never placed again blindly.
+            await asyncio.to_thread(self.store.mark_attempts_placed, placed, self.clock())
+        report.placed = len(placed)
+        report.failed_starts = len(claimed) - len(placed)
         if self.webhooks is not None:
             report.webhooks_delivered = await self.webhooks.run_once(self.clock())
         return report
@@ -131,6 +138,8 @@ class Scheduler:
                 report = await self.run_once()
                 if report.placed or report.settled or report.planned:
                     log.info("tick: %s", report)
+                if report.placed + report.failed_starts >= self.claim_batch:
+                    continue  # a backlog: claim the next batch at once
             except StoreError as exc:
                 log.warning("database unavailable, retrying: %s", exc)
             with contextlib.suppress(TimeoutError):
@@ -141,9 +150,15 @@ class Scheduler:
     def plan_changed_loads(self, now: datetime) -> int:
         planned = 0
         while loads := self.store.loads_to_plan(PLAN_BATCH):
-            for load in loads:
-                slots = expand(load, effective_plan(load, self.defaults), now=now)
-                planned += self.store.sync_load_slots(load.load_number, load.version, slots)
+            plans = [
+                LoadSlots(
+                    load_number=load.load_number,
+                    version=load.version,
+                    slots=expand(load, effective_plan(load, self.defaults), now=now),
+                )
+                for load in loads
+            ]
+            planned += self.store.sync_loads_slots(plans)
             if len(loads) < PLAN_BATCH:
                 break
         return planned
@@ -195,22 +210,19 @@ class Scheduler:
 
     # -- placing -----------------------------------------------------------------------------
 
-    async def _place(self, claimed: ClaimedAttempt) -> bool:
+    async def _place(self, claimed: ClaimedAttempt) -> AttemptPlacement | None:
         dialer = self.dialers[claimed.engine]
         try:
             placement = await dialer.place(claimed)
         except PlacementFailed as exc:
             log.info("load %s: call not started: %s", claimed.load.load_number, exc)
             await asyncio.to_thread(self._failed_start, claimed, str(exc))
-            return False
-        await asyncio.to_thread(
-            self.store.mark_attempt_placed,
-            claimed.attempt_id,
-            placement.provider,
-            placement.provider_call_id,
-            self.clock(),
+            return None
+        return AttemptPlacement(
+            attempt_id=claimed.attempt_id,
+            provider=placement.provider,
+            provider_call_id=placement.provider_call_id,
         )
-        return True
 
     def _failed_start(self, claimed: ClaimedAttempt, reason: str) -> None:
         now = self.clock()
