@@ -36,13 +36,14 @@ def database(postgres_database: Callable[[], str]) -> Iterator[str]:
     url = postgres_database()
     store = PostgresStore(url)
     store.migrate()
-    now = datetime.now(UTC)
+    # Due a few seconds from now, so every scheduler started by a test is up when they fall due.
+    now = datetime.now(UTC) + timedelta(seconds=DUE_IN_SECS)
     store.upsert_loads(
         [
             a_load(
                 f"P-{n:04d}",
                 pickup_at=now - timedelta(hours=10),
-                delivery_at=now + timedelta(minutes=59),
+                delivery_at=now + timedelta(minutes=60),
                 plan=ONE_SLOT_PLAN,
             )
             for n in range(LOADS)
@@ -52,7 +53,8 @@ def database(postgres_database: Callable[[], str]) -> Iterator[str]:
     yield url
 
 
-LOADS = 300
+LOADS = 150
+DUE_IN_SECS = 6
 
 
 def start_scheduler(
@@ -92,7 +94,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 def test_two_schedulers_never_place_the_same_slot_twice(database: str, tmp_path: Path) -> None:
-    engine = EngineDouble(API_KEY, delay_secs=0.05).start()
+    engine = EngineDouble(API_KEY, delay_secs=0.2).start()
     processes = [start_scheduler(database, engine.url, tmp_path, f"s{n}") for n in range(2)]
     try:
         wait_until(lambda: engine.total() >= LOADS)
