@@ -6,7 +6,7 @@ import streamlit as st
 
 from db.load_models import BoardFilters, LoadPatch
 from ui import queries
-from ui.load_import import TEMPLATE, load_from_row, parse_loads_csv, problem_text
+from ui.load_import import PLAN_COLUMNS, TEMPLATE, edited_loads, parse_loads_csv
 from ui.loads import board, change_load, import_loads
 from ui.page_setup import through_app_navigation
 
@@ -59,7 +59,6 @@ EDITABLE = [
     "engine",
     "max_attempts",
 ]
-PLAN_COLUMNS = ("every_hours", "engine", "max_attempts")
 
 
 def _local(when, zone: str) -> str:  # type: ignore[no-untyped-def]
@@ -107,30 +106,8 @@ edited = st.data_editor(
 )
 
 
-def _plain(record: dict) -> dict:  # type: ignore[type-arg]
-    return {k: ("" if pd.isna(v) else v) for k, v in record.items()}
-
-
 if st.button("Save changes", type="primary", key="save_loads"):
-    before = {r["load_number"]: _plain(r) for r in original.to_dict("records")}
-    changed, problems = [], []
-    for index, record in enumerate(edited.to_dict("records"), start=1):
-        values = _plain(record)
-        if not any(str(v).strip() for v in values.values()):
-            continue
-        if before.get(values["load_number"]) == values:
-            continue
-        plan = {name: values[name] for name in PLAN_COLUMNS if values[name] != ""}
-        if "every_hours" in plan:
-            plan["every_hours"] = float(plan["every_hours"])
-        if "max_attempts" in plan:
-            plan["max_attempts"] = int(plan["max_attempts"])
-        try:
-            load = load_from_row({k: str(v) for k, v in values.items()}, plan)
-        except ValueError as exc:
-            problems.append((index, problem_text(exc)))
-            continue
-        changed.append((load, bool(values["paused"])))
+    changed, problems = edited_loads(original.to_dict("records"), edited.to_dict("records"))
     if problems:
         st.error("Nothing was saved: fix these rows first.", icon=":material/error:")
         st.dataframe(pd.DataFrame(problems, columns=["Row", "Problem"]), hide_index=True)

@@ -147,3 +147,40 @@ def problem_text(exc: Exception) -> str:
             parts.append(f"{where}: {message}" if where else message)
         return "; ".join(parts)
     return str(exc)
+
+
+PLAN_COLUMNS = ("every_hours", "engine", "max_attempts")
+
+
+def edited_loads(
+    before: list[dict[str, object]], after: list[dict[str, object]]
+) -> tuple[list[tuple[LoadIn, bool]], list[tuple[int, str]]]:
+    """The rows of the Loads table that are new or changed, as (load, paused), and the rows
+    with problems as (row number, reason). Empty cells of the plan columns mean the default."""
+
+    def plain(record: dict[str, object]) -> dict[str, object]:
+        return {k: ("" if v is None or v != v else v) for k, v in record.items()}  # NaN != NaN
+
+    original = {str(r["load_number"]): plain(r) for r in before}
+    changed: list[tuple[LoadIn, bool]] = []
+    problems: list[tuple[int, str]] = []
+    for number, record in enumerate(after, start=1):
+        values = plain(record)
+        if not any(str(v).strip() for v in values.values()):
+            continue
+        if original.get(str(values["load_number"])) == values:
+            continue
+        plan: dict[str, object] = {
+            name: values[name] for name in PLAN_COLUMNS if values.get(name, "") != ""
+        }
+        try:
+            if "every_hours" in plan:
+                plan["every_hours"] = float(plan["every_hours"])  # type: ignore[arg-type]
+            if "max_attempts" in plan:
+                plan["max_attempts"] = int(plan["max_attempts"])  # type: ignore[call-overload]
+            load = load_from_row({k: str(v) for k, v in values.items()}, plan)
+        except ValueError as exc:
+            problems.append((number, problem_text(exc)))
+            continue
+        changed.append((load, bool(values.get("paused"))))
+    return changed, problems

@@ -65,3 +65,33 @@ def test_a_file_without_the_columns_says_which_are_missing() -> None:
     result = parse_loads_csv(b"load,driver\nA1,Sam\n")
     assert not result.ok and "missing column(s): load_number" in result.problems[0][1]
     assert not parse_loads_csv(b"\xff\xfe").ok
+
+
+def test_the_loads_table_saves_new_and_changed_rows_and_names_bad_ones() -> None:
+    from ui.load_import import edited_loads
+
+    row = {
+        "load_number": "A1",
+        "driver_name": "Sam",
+        "driver_phone": "+13125550147",
+        "origin": "Dallas, TX",
+        "destination": "Denver, CO",
+        "pickup_at": "2026-03-07 08:00",
+        "pickup_tz": "America/Chicago",
+        "delivery_at": "2026-03-08 14:00",
+        "delivery_tz": "America/Denver",
+        "status": "in_transit",
+        "paused": False,
+        "every_hours": float("nan"),
+        "engine": None,
+        "max_attempts": float("nan"),
+    }
+    unchanged, _ = edited_loads([row], [dict(row)])
+    assert unchanged == []
+    tuned = {**row, "every_hours": 2.0, "engine": "retell", "paused": True}
+    new = {**row, "load_number": "A2", "delivery_tz": "Nowhere/Land"}
+    changed, problems = edited_loads([row], [tuned, new])
+    assert [(load.load_number, load.plan, paused) for load, paused in changed] == [
+        ("A1", {"every_hours": 2.0, "engine": "retell"}, True)
+    ]
+    assert problems and problems[0][0] == 2 and "Nowhere/Land" in problems[0][1]
