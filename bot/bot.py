@@ -150,7 +150,10 @@ async def transport_for(
             ),
         )
         spec = REGISTRY.resolve(
-            call_data.get("body") or {}, fallback_id=str(call_data["call_id"]), transport="twilio"
+            call_data.get("body") or {},
+            fallback_id=str(call_data["call_id"]),
+            transport="twilio",
+            timezone=settings.dispatch_timezone,
         )
         public_url = settings.voice_server_public_url
         control: CallControl = (
@@ -172,7 +175,10 @@ async def transport_for(
         {"webrtc": lambda: TransportParams(audio_in_enabled=True, audio_out_enabled=True)},
     )
     spec = REGISTRY.resolve(
-        runner_args.body, fallback_id=runner_args.session_id or "adhoc", transport="webrtc"
+        runner_args.body,
+        fallback_id=runner_args.session_id or "adhoc",
+        transport="webrtc",
+        timezone=settings.dispatch_timezone,
     )
     return transport, spec, NoTransfer()
 

@@ -13,6 +13,10 @@ the call's provider_call_id and context, and gets back a one-session token. The 
 A body can also carry the context itself (`provider_call_id`, `driver_name`, ...), e.g. a
 direct call to the runner's `/start`. Without either, the session is ad hoc: it still runs and
 reports, under a generated provider_call_id.
+
+A context always holds the call's `local_time` (the voice server fixes it when the call starts;
+otherwise it is fixed when the session is registered or resolved), so the agent reads "in 2
+hours" against the call's start however often the session's context is read.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from loguru import logger
 from pydantic import BaseModel, Field
 
 from protocols.bearer_auth import bearer_key
+from protocols.call_clock import call_local_time
 from settings import Settings
 
 SESSION_TTL_SECS = 30 * 60
@@ -41,6 +46,7 @@ CONTEXT_KEYS = (
     "destination",
     "appointment",
     "scenario",
+    "local_time",
 )
 
 
@@ -83,7 +89,12 @@ class SessionRegistry:
                 self._by_call.pop(spec.provider_call_id, None)
 
     def resolve(
-        self, body: Mapping[str, Any] | None, *, fallback_id: str, transport: str
+        self,
+        body: Mapping[str, Any] | None,
+        *,
+        fallback_id: str,
+        transport: str,
+        timezone: str = "UTC",
     ) -> SessionSpec:
         body = body if isinstance(body, Mapping) else {}
         token = body.get("session")
@@ -92,9 +103,19 @@ class SessionRegistry:
             if spec is not None:
                 return spec
             logger.warning("Unknown or expired session token: running an ad-hoc session")
-        context = {k: str(body[k]) for k in CONTEXT_KEYS if body.get(k) not in (None, "")}
+        context = with_local_time(
+            {k: str(body[k]) for k in CONTEXT_KEYS if body.get(k) not in (None, "")}, timezone
+        )
         provider_call_id = str(body.get("provider_call_id") or f"pc_{fallback_id}")
         return SessionSpec(provider_call_id=provider_call_id, context=context, transport=transport)
+
+
+def with_local_time(context: dict[str, str], timezone: str) -> dict[str, str]:
+    """The context with the call's local time: the one the voice server fixed at the call's
+    start, else now (a session registered or started directly), fixed from here on."""
+    if context.get("local_time") or context.get("current_time"):
+        return context
+    return context | {"local_time": call_local_time(context.get("appointment"), timezone)}
 
 
 REGISTRY = SessionRegistry()
@@ -130,7 +151,7 @@ def session_router(settings: Settings) -> APIRouter:
     async def register_session(request: SessionRequest) -> RegisteredSession:
         spec = SessionSpec(
             provider_call_id=request.provider_call_id,
-            context=dict(request.context),
+            context=with_local_time(dict(request.context), settings.dispatch_timezone),
             transport=request.transport,
         )
         token = REGISTRY.register(spec)

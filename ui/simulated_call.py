@@ -14,12 +14,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import streamlit as st
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from db.models import Call, CallStatus, Provider
 from db.store import Store
+from protocols.call_clock import call_local_time
 from protocols.retell.caller import (
     CallerError,
     SyncRetellCaller,
@@ -57,6 +59,7 @@ class SimulatedCall:
     def start(cls, settings: Settings, request: StartCallRequest) -> SimulatedCall:
         """Connect as Retell would, send the call details, and receive the agent's opening."""
         call_id = new_simulated_call_id()
+        started_at = datetime.now(UTC)
         details = simulated_call_details(
             call_id,
             driver_name=request.driver_name,
@@ -66,6 +69,9 @@ class SimulatedCall:
             appointment=request.appointment,
             scenario=request.scenario,
             driver_phone=request.driver_phone,
+            # Fixed at the start, as the voice server's call start does for a real call.
+            local_time=call_local_time(request.appointment, settings.dispatch_timezone, started_at),
+            start_timestamp_ms=int(started_at.timestamp() * 1000),
         )
         url = llm_socket_url(settings.voice_server_url, call_id)
         key = settings.dispatch_api_key

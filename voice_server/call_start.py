@@ -4,6 +4,8 @@ Retell assigns the call id, so a Retell row is created once Retell has answered,
 `call_id` (the id its socket and webhooks use). When Retell refuses, the attempt is still kept,
 as an `error` row keyed by a local `retell_attempt_<hex>` id, so the failure shows up in the
 app. A Pipecat row is created first (`pc_<hex>`) and the bot's session registered for it.
+The call's local time (`protocols.call_clock`) is fixed here, kept in the row's metadata and
+passed to the engine with the rest of the call context.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 
 from db import Store, StoreError
 from db.models import Call, CallStatus, CallUpdate, Provider
+from protocols.call_clock import call_local_time
 from protocols.start_call import StartCallRequest, StartedCall
 from settings import Settings
 from voice_server.engines import Engine, EngineUnavailable, load_engine
@@ -37,13 +40,15 @@ async def start_call(settings: Settings, store: Store, request: StartCallRequest
     """Start a Retell (web or phone) call or a Pipecat session to a driver about a load;
     EngineError (with the status the API answers) when it cannot be started."""
     engine = _available_engine(settings, request)
+    # Fixed here, once: the agent reads "in 2 hours" against it on every reply and reconnect.
+    local_time = call_local_time(request.appointment, settings.dispatch_timezone)
     if request.vendor == "pipecat":
-        return await _start_pipecat(settings, store, request, engine)
+        return await _start_pipecat(settings, store, request, engine, local_time)
     if request.mode == "phone" and not request.driver_phone:
         msg = "Field required for phone calls (E.164, e.g. +15551234567)"
         missing = {"type": "missing", "loc": ("body", "driver_phone"), "msg": msg, "input": None}
         raise RequestValidationError([missing])
-    return await _start_retell(settings, store, request, engine)
+    return await _start_retell(settings, store, request, engine, local_time)
 
 
 def _available_engine(settings: Settings, request: StartCallRequest) -> Engine:
@@ -70,7 +75,7 @@ def _row_fields(request: StartCallRequest, driver_id: int) -> dict[str, Any]:
 
 
 async def _start_retell(
-    settings: Settings, store: Store, request: StartCallRequest, engine: Engine
+    settings: Settings, store: Store, request: StartCallRequest, engine: Engine, local_time: str
 ) -> StartedCall:
     try:
         driver_id = await asyncio.to_thread(
@@ -87,6 +92,7 @@ async def _start_retell(
         driver_name=request.driver_name,
         status=CallStatus.REGISTERED,
         created_at=datetime.now(UTC),
+        metadata={"local_time": local_time},
         **_row_fields(request, driver_id),
     )
     try:
@@ -100,7 +106,7 @@ async def _start_retell(
     kept = CallUpdate(
         **_row_fields(request, driver_id),
         status=CallStatus.REGISTERED,  # never moves an already connected call back
-        metadata={"started_via": "api", **started.details},
+        metadata={"started_via": "api", "local_time": local_time, **started.details},
     )
     try:
         await asyncio.to_thread(store.upsert_call, Provider.RETELL, started.provider_call_id, kept)
@@ -111,7 +117,7 @@ async def _start_retell(
 
 
 async def _start_pipecat(
-    settings: Settings, store: Store, request: StartCallRequest, engine: Engine
+    settings: Settings, store: Store, request: StartCallRequest, engine: Engine, local_time: str
 ) -> StartedCall:
     provider_call_id = f"pc_{uuid.uuid4().hex}"
 
@@ -120,7 +126,7 @@ async def _start_pipecat(
         registered = CallUpdate(
             **_row_fields(request, driver_id),
             status=CallStatus.REGISTERED,
-            metadata={"started_via": "api"},
+            metadata={"started_via": "api", "local_time": local_time},
         )
         return store.upsert_call(Provider.PIPECAT, provider_call_id, registered)
 

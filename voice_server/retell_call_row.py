@@ -3,21 +3,31 @@ recorder) and the webhooks (where Retell is authoritative)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from agent.types import CallContext
 from db.models import CallUpdate
+from protocols.call_clock import call_local_time
 from protocols.retell.messages import RetellCall
 
 _LATENCY_PERCENTILES = ("p50", "p90", "p95", "p99")
 
 
-def call_context(call: RetellCall) -> CallContext:
-    """The dispatch context the call carries (metadata, overridden by dynamic variables)."""
-    return CallContext.from_mapping(
+def call_context(call: RetellCall, *, timezone: str | None = None) -> CallContext:
+    """The dispatch context the call carries (metadata, overridden by dynamic variables).
+
+    A call started elsewhere (an inbound call, Retell's dashboard) carries no `local_time`:
+    with `timezone` (DISPATCH_TIMEZONE) it is the call's own start, which every reconnect and
+    every replica reads the same."""
+    context = CallContext.from_mapping(
         {**(call.metadata or {}), **(call.retell_llm_dynamic_variables or {})}
     )
+    started_at = _from_ms(call.start_timestamp)
+    if context.local_time or timezone is None or started_at is None:
+        return context
+    return replace(context, local_time=call_local_time(context.appointment, timezone, started_at))
 
 
 def call_row(call: RetellCall, context: CallContext) -> CallUpdate:

@@ -55,12 +55,22 @@ def context_from_call(call: Call | None, *, transfer_number: str | None) -> Call
             "destination": call.destination,
             "appointment": call.appointment,
             "scenario": call.scenario,
+            "local_time": _recorded_local_time(call.metadata or {}),
             "driver_phone": call.from_number
             if (call.metadata or {}).get("direction") == "inbound"
             else call.to_number,
         },
         transfer_number=transfer_number,
     )
+
+
+def _recorded_local_time(metadata: dict[str, Any]) -> str | None:
+    """The local time the call started with: kept by `start_call`, or in the dynamic variables
+    a webhook stored."""
+    variables = metadata.get("retell_llm_dynamic_variables")
+    variables = variables if isinstance(variables, dict) else {}
+    value = metadata.get("local_time") or variables.get("local_time")
+    return value if isinstance(value, str) else None
 
 
 class RetellCallRecorder:

@@ -104,8 +104,10 @@ class RetellCallSession:
         transfer_number: str | None,
         idle_secs: float = DEFAULT_IDLE_SECS,
         greeted: GreetedCalls | None = None,
+        timezone: str = "UTC",
     ) -> None:
         self.websocket = websocket
+        self.timezone = timezone  # DISPATCH_TIMEZONE: the zone of a call's start without one
         self.idle_secs = idle_secs
         self.greeted = greeted if greeted is not None else GreetedCalls()
         self.call_id = call_id
@@ -175,7 +177,7 @@ class RetellCallSession:
             inbound = call.direction == "inbound"
             variables = {**(call.metadata or {}), **(call.retell_llm_dynamic_variables or {})}
             self._details_context = dataclasses.replace(
-                call_context(call),
+                call_context(call, timezone=self.timezone),
                 callback_number=variables.get("driver_phone")
                 or (call.from_number if inbound else call.to_number),
                 transfer_number=transfer_line(call.call_type, self.transfer_number),

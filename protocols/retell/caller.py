@@ -63,8 +63,12 @@ def simulated_call_details(
     scenario: str | None = None,
     driver_phone: str | None = None,
     call_type: str = "simulated",
+    local_time: str | None = None,
+    start_timestamp_ms: int | None = None,
 ) -> dict[str, Any]:
-    """The `call` object of a `call_details` message, as Retell would fill it for this call."""
+    """The `call` object of a `call_details` message, as Retell would fill it for this call.
+    `local_time` is the call's start as the agent reads it (`protocols.call_clock`); a caller
+    that reconnects passes the first connection's `start_timestamp_ms` (default now)."""
     variables = {
         "driver_name": driver_name,
         "load_number": load_number,
@@ -72,6 +76,7 @@ def simulated_call_details(
         "destination": destination,
         "appointment": appointment,
         "scenario": scenario,
+        "local_time": local_time,
     }
     return {
         "call_id": call_id,
@@ -79,7 +84,9 @@ def simulated_call_details(
         "call_status": "ongoing",
         "direction": "outbound",
         "to_number": driver_phone,
-        "start_timestamp": int(time.time() * 1000),
+        "start_timestamp": start_timestamp_ms
+        if start_timestamp_ms is not None
+        else int(time.time() * 1000),
         "retell_llm_dynamic_variables": {k: v for k, v in variables.items() if v},
         "metadata": {"source": "simulated"},
     }

@@ -318,3 +318,32 @@ def test_a_simulated_call_found_idle_when_touched_is_hung_up_and_refuses_more_tu
     assert saved is not None and saved.status == CallStatus.ENDED
     assert {"role": "user", "content": "Hi, I'm driving on I-40"} in saved.transcript
     assert {"role": "user", "content": "Still there?"} not in saved.transcript
+
+
+def test_a_simulated_call_carries_its_start_time_so_an_eta_is_judged_against_the_appointment(
+    voice_server: str, store: Store
+) -> None:
+    from datetime import datetime
+
+    from protocols.start_call import StartCallRequest
+    from ui.simulated_call import SimulatedCall
+
+    call = SimulatedCall.start(
+        load_settings(),
+        StartCallRequest(
+            driver_name="Ana Silva",
+            load_number="7891-B",
+            origin="Phoenix, AZ",
+            destination="Los Angeles, CA",
+            # Dated, years ahead: in 2 hours is on time whenever the test runs.
+            appointment="2030-01-02 8:00 AM PST",
+        ),
+    )
+    variables = call.caller.caller.call_details["retell_llm_dynamic_variables"]
+    started = datetime.fromisoformat(variables["local_time"])
+    assert started.utcoffset().total_seconds() == -8 * 3600  # the appointment's zone
+    call.say("Driving on I-10 near Tucson, should be there in 2 hours.")
+    call.hang_up()
+    saved = call.saved_call(store)
+    assert saved is not None and saved.structured is not None
+    assert saved.structured["on_time_status"] == "On Time"

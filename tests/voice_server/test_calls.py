@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -65,7 +66,9 @@ def test_web_call_goes_to_retell_and_the_row_is_keyed_by_retells_call_id(server,
     assert sent.path == "/v3/create-web-call"
     assert sent.headers["authorization"] == f"Bearer {RETELL_KEY}"
     assert sent.body["agent_id"] == AGENT_ID
-    assert sent.body["retell_llm_dynamic_variables"] == {
+    variables = dict(sent.body["retell_llm_dynamic_variables"])
+    assert datetime.fromisoformat(variables.pop("local_time")).tzinfo is not None
+    assert variables == {
         "driver_name": "Sam Okafor",
         "load_number": "LD-2024",
         "origin": "Dallas, TX",

@@ -8,6 +8,7 @@ start WebRTC negotiation).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -94,6 +95,25 @@ def test_a_web_session_is_registered_and_the_browser_client_url_joins_it(
     assert spec.provider_call_id == call_id
     assert spec.context["driver_name"] == "Maria Lopez"
     assert spec.context["destination"] == "Dallas, TX"
+
+
+def test_the_session_carries_the_calls_start_in_the_appointments_zone(
+    voice: RunningServer,
+) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    started = start(voice, START | {"appointment": "Thu Nov 26, 1:30 PM CST"}).json()
+    after = datetime.now(UTC)
+
+    token = started["details"]["session"]
+    fixed = REGISTRY.resolve({"session": token}, fallback_id="x", transport="").context
+    local_time = datetime.fromisoformat(fixed["local_time"])
+    assert local_time.utcoffset() == timedelta(hours=-6)  # CST, not the server's zone
+    assert before <= local_time <= after
+    call = voice.store.get_call(started["provider_call_id"])
+    assert call.metadata["local_time"] == fixed["local_time"]
+    # Joined again later: the same moment, not the time of the join.
+    again = REGISTRY.resolve({"session": token}, fallback_id="x", transport="").context
+    assert again["local_time"] == fixed["local_time"]
 
 
 def test_several_sessions_at_once_each_get_their_own_call_and_token(voice: RunningServer) -> None:

@@ -6,13 +6,15 @@ without configuration is simply unavailable (`unavailable_reason`), not an error
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any, Literal, Protocol
 
 from db.models import Call
+from protocols.call_clock import call_local_time
 from protocols.start_call import StartCallRequest, StartedCall
 from settings import Settings
 
-__all__ = ["Engine", "EngineError", "StartCallRequest", "StartedCall"]
+__all__ = ["Engine", "EngineError", "StartCallRequest", "StartedCall", "call_start_time"]
 
 
 class EngineError(RuntimeError):
@@ -21,6 +23,18 @@ class EngineError(RuntimeError):
     def __init__(self, message: str, status_code: int = 502) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+def call_start_time(settings: Settings, call: Call) -> str:
+    """The call's local time as `start_call` fixed it in the row; a row created elsewhere gets
+    its creation time (in DISPATCH_TIMEZONE, or the appointment's zone)."""
+    recorded = (call.metadata or {}).get("local_time")
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    created = call.created_at
+    if created.tzinfo is None:  # stored as UTC
+        created = created.replace(tzinfo=UTC)
+    return call_local_time(call.appointment, settings.dispatch_timezone, created)
 
 
 class Engine(Protocol):

@@ -17,7 +17,7 @@ import httpx
 from db.models import Call
 from protocols.start_call import StartCallRequest, StartedCall
 from settings import Settings
-from voice_server.engines.base import EngineError
+from voice_server.engines.base import EngineError, call_start_time
 
 TIMEOUT_SECS = 5.0
 
@@ -65,6 +65,7 @@ class PipecatEngine:
             "destination": request.destination,
             "appointment": request.appointment,
             "scenario": request.scenario,
+            "local_time": call_start_time(settings, call),
         }
         body = {
             "provider_call_id": call.provider_call_id,

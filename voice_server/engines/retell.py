@@ -14,7 +14,7 @@ from retell import AsyncRetell
 from db.models import Call
 from protocols.start_call import StartCallRequest, StartedCall
 from settings import Settings
-from voice_server.engines.base import EngineError
+from voice_server.engines.base import EngineError, call_start_time
 
 
 def _retell_message(exc: retell.APIStatusError) -> str:
@@ -71,7 +71,7 @@ class RetellEngine:
     ) -> StartedCall:
         metadata = {"dispatch_ref": call.provider_call_id, "driver_phone": request.driver_phone}
         metadata = {k: v for k, v in metadata.items() if v}
-        variables = request.dynamic_variables()
+        variables = request.dynamic_variables() | {"local_time": call_start_time(settings, call)}
         async with self.client(settings) as client:
             try:
                 if request.mode == "web":

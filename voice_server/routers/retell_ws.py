@@ -48,6 +48,7 @@ async def retell_llm_socket(
         transfer_number=settings.dispatch_transfer_number,
         idle_secs=settings.retell_socket_idle_secs,
         greeted=state.greeted_calls,
+        timezone=settings.dispatch_timezone,
     )
     await session.run()
 
