@@ -19,8 +19,19 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def filters_json(filters: CallFilters) -> dict[str, Any]:
-    """Only the filters that are set; datetimes as ISO 8601 strings (naive ones taken as UTC)."""
-    return _as_utc(filters).model_dump(mode="json", exclude_none=True)
+    """Only the filters that are set; datetimes as ISO 8601 strings (naive ones taken as UTC).
+    For lists and searches, which show simulated calls too."""
+    return _as_utc(filters).model_dump(
+        mode="json", exclude_none=True, exclude={"include_simulated"}
+    )
+
+
+def figure_filters_json(filters: CallFilters) -> dict[str, Any]:
+    """The filters of a figure: simulated calls left out unless `include_simulated`."""
+    payload = filters_json(filters)
+    if not filters.include_simulated:
+        payload["simulated"] = False
+    return payload
 
 
 def update_json(update: CallUpdate) -> dict[str, Any]:

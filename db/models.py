@@ -118,6 +118,9 @@ class CallFilters(BaseModel):
     # agent.vocabulary.OnTimeStatus: "On Time", "At Risk" or "Late" (the agent's ETA against the
     # appointment); calls without an appointment or an ETA have none.
     on_time_status: str | None = None
+    # Figures (metrics, latency trend, duration histogram) leave out simulated calls (the
+    # Trigger page's, call_type "simulated") unless True; lists and searches show every call.
+    include_simulated: bool = False
 
 
 class CallPage(BaseModel):

@@ -38,6 +38,7 @@ from db.function_payloads import (
     check_name,
     check_page,
     check_sort,
+    figure_filters_json,
     filters_json,
     update_json,
 )
@@ -373,14 +374,14 @@ class PostgresStore(FunctionLoads):
             after_created_at, after_id = batch[-1]["created_at"], batch[-1]["id"]
 
     def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
-        return dict(self._call("select on_time_counts(%s)", (Jsonb(filters_json(filters)),)))
+        return dict(self._call("select on_time_counts(%s)", (Jsonb(figure_filters_json(filters)),)))
 
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
-        result = self._call("select retell_metrics(%s)", (Jsonb(filters_json(filters)),))
+        result = self._call("select retell_metrics(%s)", (Jsonb(figure_filters_json(filters)),))
         return CallMetrics.model_validate(result)
 
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
-        result = self._call("select latency_trend(%s)", (Jsonb(filters_json(filters)),))
+        result = self._call("select latency_trend(%s)", (Jsonb(figure_filters_json(filters)),))
         return [LatencyDay.model_validate(day) for day in result]
 
     def duration_histogram(
@@ -388,7 +389,7 @@ class PostgresStore(FunctionLoads):
     ) -> list[dict[str, float | int]]:
         result = self._call(
             "select duration_histogram(%s, %s, %s)",
-            (Jsonb(filters_json(filters)), Jsonb(list(NICE_WIDTHS_SECS)), max_bins),
+            (Jsonb(figure_filters_json(filters)), Jsonb(list(NICE_WIDTHS_SECS)), max_bins),
         )
         return histogram_from(result)
 
@@ -398,7 +399,7 @@ class PostgresStore(FunctionLoads):
         check_page(page, page_size)
         result = self._call(
             "select pipecat_metrics(%s, %s, %s)",
-            (Jsonb(filters_json(filters)), page, page_size),
+            (Jsonb(figure_filters_json(filters)), page, page_size),
         )
         return PipecatMetrics.model_validate(result)
 

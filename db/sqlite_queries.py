@@ -54,8 +54,11 @@ def order_by(sort: SortKey) -> str:
         raise ValueError(f"sort must be one of {sorted(ORDER_BY)}, not {sort!r}") from None
 
 
-def where(filters: CallFilters, *, provider: Provider | None = None) -> tuple[str, list[Any]]:
-    """WHERE clause over `calllog AS c` and its parameters; `provider` overrides the filter's."""
+def where(
+    filters: CallFilters, *, provider: Provider | None = None, figure: bool = False
+) -> tuple[str, list[Any]]:
+    """WHERE clause over `calllog AS c` and its parameters; `provider` overrides the filter's.
+    A figure's clause leaves out simulated calls unless the filters include them."""
     conditions: list[str] = []
     params: list[Any] = []
     if filters.query is not None and filters.query.strip():
@@ -81,6 +84,8 @@ def where(filters: CallFilters, *, provider: Provider | None = None) -> tuple[st
             params.append(value.value if hasattr(value, "value") else value)
     if filters.failed_start is not None:
         conditions.append(_failed_start_condition("c.status", filters.failed_start))
+    if figure and not filters.include_simulated:
+        conditions.append(f"{SIMULATED.format(row='c')} = 0")
     if filters.driver_name:
         pattern = filters.driver_name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         conditions.append(
@@ -94,6 +99,10 @@ def where(filters: CallFilters, *, provider: Provider | None = None) -> tuple[st
         conditions.append("c.created_at < ?")
         params.append(to_timestamp(filters.created_to))
     return (" AND ".join(conditions) or "1"), params
+
+
+# 1 for a simulated call, 0 otherwise (never NULL), as the rollups' `simulated` key holds it.
+SIMULATED = "({row}.call_type IS 'simulated')"
 
 
 def _failed_start_condition(column: str, failed: bool) -> str:
@@ -128,17 +137,18 @@ ROLLUP_ADD_NEW_CALLS = (
                count(sentiment), coalesce(sum(sentiment), 0),
                count(interruptions_est), coalesce(sum(interruptions_est), 0),
                coalesce(sum(tokens_estimated), 0),
-               count(e2e_latency_ms), coalesce(sum(e2e_latency_ms), 0)
+               count(e2e_latency_ms), coalesce(sum(e2e_latency_ms), 0),
+               call_type IS 'simulated'
         FROM calllog WHERE id > ?
-        GROUP BY 1, 2, 3, 4, 5, 6, 7
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 18
         ON CONFLICT DO UPDATE SET {_ROLLUP_ADD_SUMS}""",
     """INSERT INTO calllog_daily_keywords
        SELECT c.provider, substr(c.created_at, 1, 10), c.status, coalesce(c.call_outcome, ''),
               coalesce(c.driver_status, ''), coalesce(c.emergency_type, ''), hit.key, count(*),
-              sum(hit.value)
+              sum(hit.value), c.call_type IS 'simulated'
        FROM calllog AS c, json_each(c.keyword_hits) AS hit
        WHERE c.id > ? AND hit.type IN ('integer', 'real')
-       GROUP BY 1, 2, 3, 4, 5, 6, 7
+       GROUP BY 1, 2, 3, 4, 5, 6, 7, 10
        ON CONFLICT DO UPDATE SET calls = calls + excluded.calls, hits = hits + excluded.hits""",
 )
 # Filters the rollup can answer: the rest (text search, driver, load) need the calls themselves.
@@ -168,7 +178,7 @@ def _raw_groups(
     conn: sqlite3.Connection, filters: CallFilters, provider: Provider
 ) -> tuple[list[tuple], dict[str, int]]:
     """Grouped counts and sums, and keyword totals, scanning the matching calls."""
-    condition, params = where(filters, provider=provider)
+    condition, params = where(filters, provider=provider, figure=True)
     groups = conn.execute(
         f"""SELECT substr(c.created_at, 1, 10), c.status, c.call_outcome, c.driver_status,
                    c.emergency_type, CAST(c.duration_secs / {DURATION_BUCKET_SECS} AS INTEGER),
@@ -201,6 +211,8 @@ def _rollup_groups(
             params.append(value.value if hasattr(value, "value") else value)
     if filters.failed_start is not None:
         conditions.append(_failed_start_condition("status", filters.failed_start))
+    if not filters.include_simulated:
+        conditions.append("simulated = 0")
     if first_day is not None:
         conditions.append("day >= ?")
         params.append(first_day)
@@ -280,7 +292,9 @@ def count_sql(filters: CallFilters) -> tuple[str, list[Any]]:
         return f"SELECT coalesce(sum(calls), 0) FROM calllog_daily WHERE {rollup_condition}", (
             rollup_params
         )
-    others = filters.model_dump(exclude={"query", "driver_name"}, exclude_none=True)
+    others = filters.model_dump(
+        exclude={"query", "driver_name", "include_simulated"}, exclude_none=True
+    )
     match = fts_match_expression(filters.query) if filters.query else None
     if match is not None and not others and not filters.driver_name:
         return "SELECT count(*) FROM calllog_fts WHERE calllog_fts MATCH ?", [match]
@@ -372,7 +386,7 @@ def keyword_totals(conn: sqlite3.Connection, condition: str, params: list[Any]) 
 
 
 def latency_trend(conn: sqlite3.Connection, filters: CallFilters) -> list[LatencyDay]:
-    condition, params = where(filters)
+    condition, params = where(filters, figure=True)
     rows = conn.execute(
         f"""SELECT substr(c.created_at, 1, 10), c.provider, count(*), avg(c.e2e_latency_ms),
                    avg(CASE WHEN json_type(c.latency, '$.e2e_p90_ms') IN ('integer', 'real')
@@ -391,7 +405,7 @@ def duration_histogram(
     conn: sqlite3.Connection, filters: CallFilters, max_bins: int
 ) -> list[dict[str, float | int]]:
     """Matching calls with a duration, per bin of a width chosen from their range."""
-    condition, params = where(filters)
+    condition, params = where(filters, figure=True)
     condition += " AND c.duration_secs IS NOT NULL"
     low, high = conn.execute(
         f"SELECT min(c.duration_secs), max(c.duration_secs) FROM calllog AS c WHERE {condition}",

@@ -56,6 +56,7 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0005_emergencies", SCHEMA_PATH.with_name("sqlite_0005_emergencies.sql")),
     ("0009_loads_scheduler", SCHEMA_PATH.with_name("sqlite_0009_loads_scheduler.sql")),
     ("0008_on_time_status", SCHEMA_PATH.with_name("sqlite_0008_on_time_status.sql")),
+    ("0013_simulated_calls", SCHEMA_PATH.with_name("sqlite_0013_simulated_calls.sql")),
 )
 
 BULK_CHUNK_ROWS = 20_000
@@ -525,7 +526,7 @@ class SqliteStore(SqliteLoads):
             after = (rows[-1]["created_at"], rows[-1]["id"])
 
     def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
-        condition, params = q.where(filters)
+        condition, params = q.where(filters, figure=True)
         rows = self._read(
             lambda conn: conn.execute(
                 f"""SELECT c.on_time_status, count(*) FROM calllog AS c
@@ -552,7 +553,7 @@ class SqliteStore(SqliteLoads):
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50
     ) -> PipecatMetrics:
         check_page(page, page_size)
-        condition, params = q.where(filters, provider=Provider.PIPECAT)
+        condition, params = q.where(filters, provider=Provider.PIPECAT, figure=True)
 
         def work(conn: sqlite3.Connection) -> PipecatMetrics:
             rows = conn.execute(

@@ -26,6 +26,7 @@ from db.function_payloads import (
     check_name,
     check_page,
     check_sort,
+    figure_filters_json,
     filters_json,
     update_json,
 )
@@ -268,21 +269,22 @@ class SupabaseStore(FunctionLoads):
             params["p_after_id"] = batch[-1]["id"]
 
     def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
-        return dict(self._rpc("on_time_counts", {"p_filters": filters_json(filters)}) or {})
+        params = {"p_filters": figure_filters_json(filters)}
+        return dict(self._rpc("on_time_counts", params) or {})
 
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
-        result = self._rpc("retell_metrics", {"p_filters": filters_json(filters)})
+        result = self._rpc("retell_metrics", {"p_filters": figure_filters_json(filters)})
         return CallMetrics.model_validate(result)
 
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
-        result = self._rpc("latency_trend", {"p_filters": filters_json(filters)})
+        result = self._rpc("latency_trend", {"p_filters": figure_filters_json(filters)})
         return [LatencyDay.model_validate(day) for day in result]
 
     def duration_histogram(
         self, filters: CallFilters, *, max_bins: int = MAX_BINS
     ) -> list[dict[str, float | int]]:
         params = {
-            "p_filters": filters_json(filters),
+            "p_filters": figure_filters_json(filters),
             "p_widths": list(NICE_WIDTHS_SECS),
             "p_max_bins": max_bins,
         }
@@ -292,7 +294,11 @@ class SupabaseStore(FunctionLoads):
         self, filters: CallFilters, *, page: int = 1, page_size: int = 50
     ) -> PipecatMetrics:
         check_page(page, page_size)
-        params = {"p_filters": filters_json(filters), "p_page": page, "p_page_size": page_size}
+        params = {
+            "p_filters": figure_filters_json(filters),
+            "p_page": page,
+            "p_page_size": page_size,
+        }
         return PipecatMetrics.model_validate(self._rpc("pipecat_metrics", params))
 
     def close(self) -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from db.models import CallMetrics, Provider
 from ui import charts, queries
-from ui.filters import call_filters
+from ui.filters import call_filters, include_simulated_switch
 from ui.formatting import count_of, today, zone_label
 from ui.kpis import engine_table, partial_days
 from ui.page_setup import through_app_navigation
@@ -26,8 +26,11 @@ window = st.date_input(
     max_value=office_today,
 )
 start, end = window if isinstance(window, tuple) and len(window) == 2 else (None, None)
+include_simulated = include_simulated_switch()
 # Figures count the calls that connected; failed starts are counted on their own.
-filters = call_filters(start=start, end=end, failed_start=False)
+filters = call_filters(
+    start=start, end=end, failed_start=False, include_simulated=include_simulated
+)
 failed_filters = filters.model_copy(update={"failed_start": True})
 
 

@@ -6,6 +6,7 @@ from agent.vocabulary import CallOutcome, OnTimeStatus
 from db.models import Call, CallFilters, Provider
 from ui import queries
 from ui.emergency_alerts import alert_banner, transfer_line_warning
+from ui.filters import include_simulated_switch
 from ui.formatting import count_of, or_empty, time_text
 from ui.kpis import (
     DEFAULT_PERIOD,
@@ -42,6 +43,7 @@ period = (
     )
     or DEFAULT_PERIOD
 )
+include_simulated = include_simulated_switch()
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -53,8 +55,10 @@ def _fmt_share(share: float | None) -> str:
 
 
 @st.fragment(run_every="10s")
-def live_kpis(period: str) -> None:
-    current_filters, previous_filters = period_filters(PERIODS[period])
+def live_kpis(period: str, include_simulated: bool) -> None:
+    current_filters, previous_filters = period_filters(
+        PERIODS[period], include_simulated=include_simulated
+    )
     failed_filters = current_filters.model_copy(update={"failed_start": True})
     with queries.shown_errors():
         (
@@ -161,11 +165,12 @@ def live_kpis(period: str) -> None:
         f"{period}, compared with the {period.lower().replace('last ', 'previous ')}. "
         f"{count_of(failed_starts, 'failed start')} (calls that never connected) "
         f"{'is' if failed_starts == 1 else 'are'} left out of these figures. "
-        "Refreshes every 10 seconds."
+        + ("Simulated calls are included. " if include_simulated else "Simulated calls are not. ")
+        + "Refreshes every 10 seconds."
     )
 
 
-live_kpis(period)
+live_kpis(period, include_simulated)
 
 st.subheader(":material/call: Live calls")
 live_calls_panel(empty_text="No call in progress.")

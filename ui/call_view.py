@@ -32,13 +32,19 @@ STRUCTURED_LABELS = {
 }
 
 
+def engine_label(call: Call) -> str:
+    """The engine's name, marked when the call was simulated (figures leave those out)."""
+    name = ENGINE_LABELS.get(call.provider.value, call.provider.value)
+    return f"{name} (simulated)" if call.call_type == "simulated" else name
+
+
 def calls_frame(calls: Sequence[Call]) -> pd.DataFrame:
     """One row per call of the page on screen (never more than one page). Times are the
     office's; a value the call does not have reads "—"."""
     return pd.DataFrame(
         {
             "Created": [local(c.created_at).strftime("%Y-%m-%d %H:%M") for c in calls],
-            "Engine": [ENGINE_LABELS.get(c.provider.value, c.provider.value) for c in calls],
+            "Engine": [engine_label(c) for c in calls],
             "Driver": [or_empty(c.driver_name) for c in calls],
             "Load": [or_empty(c.load_number) for c in calls],
             "Outcome": [or_empty(c.call_outcome) for c in calls],

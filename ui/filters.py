@@ -10,6 +10,24 @@ from db.models import CallFilters, Provider
 from ui.formatting import day_end, day_start
 
 ENGINE_LABELS = {Provider.RETELL.value: "Retell", Provider.PIPECAT.value: "Pipecat"}
+SIMULATED_SWITCH = "Include simulated calls"
+SIMULATED_HELP = (
+    "Simulated calls are the ones a manager typed as the driver on the Trigger call page. "
+    "Figures leave them out unless this is on; Conversations always lists them."
+)
+
+
+def include_simulated_switch() -> bool:
+    """The figures' visible switch, kept in the page's URL like the other filters."""
+    import streamlit as st
+
+    return st.toggle(
+        SIMULATED_SWITCH,
+        value=False,
+        key="include_simulated",
+        help=SIMULATED_HELP,
+        bind="query-params",
+    )
 
 
 def date_window(
@@ -35,6 +53,7 @@ def call_filters(
     start: date | None = None,
     end: date | None = None,
     failed_start: bool | None = None,
+    include_simulated: bool = False,
 ) -> CallFilters:
     def text(value: str | None) -> str | None:
         return value.strip() or None if value else None
@@ -49,5 +68,6 @@ def call_filters(
         driver_name=text(driver),
         load_number=text(load_number),
         failed_start=failed_start,
+        include_simulated=include_simulated,
         **date_window(start, end),
     )

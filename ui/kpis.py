@@ -52,16 +52,24 @@ def _weighted_duration(*metrics: CallMetrics) -> float | None:
 
 
 def period_filters(
-    length: timedelta, now: datetime | None = None
+    length: timedelta, now: datetime | None = None, *, include_simulated: bool = False
 ) -> tuple[CallFilters, CallFilters]:
     """(current, previous) windows of `length`, ending at the next whole minute so the cache key
-    stays the same for a minute."""
+    stays the same for a minute; simulated calls counted only when included."""
     now = now or datetime.now(UTC)
     end = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
     # Figures count calls that connected; failed starts are counted on their own.
-    current = CallFilters(created_from=end - length, created_to=end, failed_start=False)
+    current = CallFilters(
+        created_from=end - length,
+        created_to=end,
+        failed_start=False,
+        include_simulated=include_simulated,
+    )
     previous = CallFilters(
-        created_from=end - 2 * length, created_to=end - length, failed_start=False
+        created_from=end - 2 * length,
+        created_to=end - length,
+        failed_start=False,
+        include_simulated=include_simulated,
     )
     return current, previous
 

@@ -91,6 +91,13 @@ async def call_filters(
     on_time_status: Annotated[
         OnTimeStatus | None, Query(description="The ETA against the appointment")
     ] = None,
+    include_simulated: Annotated[
+        bool,
+        Query(
+            description="Figures (metrics) count simulated calls (the Trigger page's) only when "
+            "true; lists show every call"
+        ),
+    ] = False,
 ) -> CallFilters:
     """The read APIs' filters, one query parameter per `CallFilters` field."""
     return CallFilters(
@@ -107,6 +114,7 @@ async def call_filters(
         created_to=created_to,
         failed_start=failed_start,
         on_time_status=on_time_status.value if on_time_status else None,
+        include_simulated=include_simulated,
     )
 
 

@@ -74,7 +74,7 @@ updates = st.fixed_dictionaries(
     optional={
         "status": st.sampled_from(list(CallStatus)),
         "load_number": st.sampled_from(["L-1", "L-2"]),
-        "call_type": st.sampled_from(["web_call", "phone_call"]),
+        "call_type": st.sampled_from(["web_call", "phone_call", "simulated"]),
         "duration_secs": st.sampled_from(DURATIONS),
         "interruptions_est": st.integers(0, 3),
         "tokens_estimated": st.integers(0, 500),
@@ -117,6 +117,7 @@ filters = st.builds(
     load_number=maybe(st.just("L-1")),
     created_from=maybe(st.sampled_from([T0 - timedelta(days=3, hours=5), T0 - timedelta(days=1)])),
     created_to=maybe(st.sampled_from([T0 - timedelta(hours=30), T0 + timedelta(hours=1)])),
+    include_simulated=st.booleans(),
 )
 
 
@@ -173,6 +174,8 @@ def answers(store: Store, query: CallFilters) -> dict[str, Any]:
         "search_all": normal(store.search_calls(CallFilters(), page_size=100).items),
         "iter": normal(list(store.iter_calls(query, batch_size=2))),
         "metrics": normal(store.retell_metrics(query)),
+        "histogram": rounded(store.duration_histogram(query)),
+        "latency": normal(store.latency_trend(query)),
         "pipecat": (pipecat.total, normal(pipecat.items), normal(pipecat.aggregates)),
     }
 

@@ -25,9 +25,15 @@ EMERGENCIES = [None, None, "Accident", "Breakdown"]
 KEYWORDS = ["traffic", "weather", "detour", "flat tire"]
 
 
-def expected_metrics(calls: list[Call], provider: Provider) -> CallMetrics:
-    """CallMetrics by definition, from whole calls."""
-    mine = [call for call in calls if call.provider == provider]
+def expected_metrics(
+    calls: list[Call], provider: Provider, *, include_simulated: bool = False
+) -> CallMetrics:
+    """CallMetrics by definition, from whole calls (simulated ones only when included)."""
+    mine = [
+        call
+        for call in calls
+        if call.provider == provider and (include_simulated or call.call_type != "simulated")
+    ]
 
     def average(values: list[float]) -> float | None:
         return sum(values) / len(values) if values else None
@@ -91,6 +97,7 @@ def random_update(rng: random.Random, day: int) -> CallUpdate:
     outcome = rng.choice(OUTCOMES)
     return CallUpdate(
         status=rng.choice(list(CallStatus)),
+        call_type=rng.choice([None, "web_call", "simulated"]),
         created_at=T0 - timedelta(days=day, hours=rng.randrange(0, 20)),
         duration_secs=rng.choice([None, round(rng.uniform(0, 400), 2)]),
         sentiment=rng.choice([None, round(rng.uniform(-1, 1), 3)]),
@@ -136,9 +143,12 @@ def assert_rollup_matches_calls(store: Store) -> None:
             wanted = [c for c in matching if provider in (None, c.provider)]
             assert store.search_calls(scoped, page_size=1).total == len(wanted)
         for provider in Provider:
-            scoped = filters.model_copy(update={"provider": provider})
-            expected = expected_metrics(matching, provider)
-            assert_same_metrics(store.retell_metrics(scoped), expected)
+            for include in (False, True):  # simulated calls counted only when included
+                scoped = filters.model_copy(
+                    update={"provider": provider, "include_simulated": include}
+                )
+                expected = expected_metrics(matching, provider, include_simulated=include)
+                assert_same_metrics(store.retell_metrics(scoped), expected)
         pipecat = store.pipecat_metrics(filters.model_copy(update={"provider": None}))
         assert_same_metrics(pipecat.aggregates, expected_metrics(matching, Provider.PIPECAT))
 

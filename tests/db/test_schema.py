@@ -21,7 +21,9 @@ from db.postgres_store import PostgresStore
 from db.sqlite_store import SqliteStore
 
 # Columns each schema derives from others for its indexes; no model reads them.
-DERIVED = {"sqlite": {"keyword_keys", "keyword_nonzero"}, "postgres": {"search_tsv"}}
+# Columns of calllog kept by the database and read by its own SQL only (PostgreSQL's
+# `simulated` lets one filter clause read calllog and the rollups alike).
+DERIVED = {"sqlite": {"keyword_keys", "keyword_nonzero"}, "postgres": {"search_tsv", "simulated"}}
 # latency["e2e_p50_ms"] and structured["on_time_status"], on both
 SHARED_DERIVED = {"e2e_latency_ms": float, "on_time_status": str}
 JOINED = {"driver_name"}  # Call's column from drivers, not calllog

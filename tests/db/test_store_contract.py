@@ -519,6 +519,68 @@ def test_figures_leave_failed_starts_out_and_count_them_on_their_own(store: Stor
     assert store.retell_metrics(window).total_calls == connected.total_calls
 
 
+def add_simulated_call(store: Store, call_id: str = "sim-1") -> None:
+    """A call the Trigger page simulated: Retell's protocol, call_type simulated."""
+    store.upsert_call(
+        Provider.RETELL,
+        call_id,
+        CallUpdate(
+            status=CallStatus.ENDED,
+            call_type="simulated",
+            created_at=T0 - timedelta(days=2),
+            load_number="L-SIM",
+            duration_secs=70.0,
+            sentiment=0.5,
+            keyword_hits={"traffic": 4},
+            latency={"e2e_p50_ms": 900},
+            structured={"call_outcome": "Arrival Confirmation"},
+        ),
+    )
+
+
+def test_a_simulated_call_is_counted_in_figures_only_when_included(store: Store) -> None:
+    add_sample_calls(store)
+    without = store.retell_metrics(CallFilters())
+    add_simulated_call(store)
+    assert store.retell_metrics(CallFilters()) == without  # left out by default
+    included = store.retell_metrics(CallFilters(include_simulated=True))
+    assert included.total_calls == without.total_calls + 1
+    assert included.by_outcome["Arrival Confirmation"] == (
+        without.by_outcome.get("Arrival Confirmation", 0) + 1
+    )
+    assert included.keyword_totals["traffic"] == without.keyword_totals.get("traffic", 0) + 4
+    # Whole days (the rollups), a partial day (a scan) and a filter the rollups lack agree.
+    for extra in (
+        {"created_from": T0 - timedelta(days=5)},
+        {"created_from": T0 - timedelta(days=2, hours=1), "created_to": T0},
+        {"load_number": "L-SIM"},
+    ):
+        window = CallFilters(**extra)
+        plus = store.retell_metrics(window.model_copy(update={"include_simulated": True}))
+        assert plus.total_calls == store.retell_metrics(window).total_calls + 1
+    # The other figures follow the same switch.
+    with_simulated = store.latency_trend(CallFilters(include_simulated=True))
+    default_days = store.latency_trend(CallFilters())
+    assert sum(d.calls for d in with_simulated) == sum(d.calls for d in default_days) + 1
+    histogram = store.duration_histogram(CallFilters(include_simulated=True))
+    default = store.duration_histogram(CallFilters())
+    assert sum(b["calls"] for b in histogram) == sum(b["calls"] for b in default) + 1
+    store.upsert_call(
+        Provider.RETELL,
+        "sim-1",
+        CallUpdate(structured={"call_outcome": "Arrival Confirmation", "on_time_status": "Late"}),
+    )
+    late = store.on_time_counts(CallFilters()).get("Late", 0)
+    assert store.on_time_counts(CallFilters(include_simulated=True))["Late"] == late + 1
+    # Lists and searches show it whatever the switch says; it is recorded as what it is.
+    assert "sim-1" in found(store) and "sim-1" in found(store, include_simulated=True)
+    assert store.get_call("sim-1").call_type == "simulated"
+    # A call that turns out to be simulated leaves the figures (the rollups move it).
+    store.upsert_call(Provider.RETELL, "r1", CallUpdate(call_type="simulated"))
+    assert store.retell_metrics(CallFilters()).total_calls == without.total_calls - 1
+    assert store.retell_metrics(CallFilters(include_simulated=True)) == included
+
+
 def test_duration_histograms_are_binned_by_the_data(store: Store) -> None:
     durations = [12.0, 31.0, 33.0, 47.5, 58.0, 64.0, 95.0, 118.0]  # under two minutes
     for n, secs in enumerate(durations):

@@ -224,11 +224,11 @@ def test_metrics_are_computed_by_the_database_and_match_postgres(
     filters = CallFilters(load_number="L-3")
 
     assert store.retell_metrics(filters) == postgres.retell_metrics(filters)
-    assert postgrest.requests[-1].body == {"p_filters": {"load_number": "L-3"}}
+    assert postgrest.requests[-1].body == {"p_filters": {"load_number": "L-3", "simulated": False}}
     pipecat = store.pipecat_metrics(filters, page=1, page_size=3)
     assert pipecat == postgres.pipecat_metrics(filters, page=1, page_size=3)
     assert postgrest.requests[-1].body == {
-        "p_filters": {"load_number": "L-3"},
+        "p_filters": {"load_number": "L-3", "simulated": False},
         "p_page": 1,
         "p_page_size": 3,
     }
@@ -236,6 +236,25 @@ def test_metrics_are_computed_by_the_database_and_match_postgres(
     histogram = store.duration_histogram(CallFilters())
     assert histogram == postgres.duration_histogram(CallFilters())
     assert postgrest.requests[-1].path == "/rest/v1/rpc/duration_histogram"
+
+
+def test_simulated_calls_are_counted_only_when_included(
+    store: SupabaseStore, postgres: PostgresStore, postgrest: PostgrestDouble
+) -> None:
+    seed_calls(postgres, 10)
+    before = store.retell_metrics(CallFilters(provider=Provider.RETELL))
+    postgres.upsert_call(
+        Provider.RETELL,
+        "sim-1",
+        CallUpdate(call_type="simulated", created_at=NOW - timedelta(days=3), duration_secs=70.0),
+    )
+    assert store.retell_metrics(CallFilters(provider=Provider.RETELL)) == before
+    included = CallFilters(provider=Provider.RETELL, include_simulated=True)
+    assert store.retell_metrics(included).total_calls == before.total_calls + 1
+    assert postgrest.requests[-1].body == {"p_filters": {"provider": "retell"}}
+    assert store.retell_metrics(included) == postgres.retell_metrics(included)
+    assert "sim-1" in [c.provider_call_id for c in store.search_calls(CallFilters()).items]
+    assert "simulated" not in postgrest.requests[-1].body["p_filters"]
 
 
 def test_export_walks_a_keyset_in_batches_past_postgrest_row_cap(

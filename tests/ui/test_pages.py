@@ -112,6 +112,33 @@ def test_dashboard_period_filter_changes_the_figures(add_call: AddCall, app: App
     assert metric_values(app)["Calls"] == "3"
 
 
+def test_simulated_calls_stay_out_of_the_figures_until_the_switch_is_on(
+    add_call: AddCall, store, app: AppTest
+) -> None:
+    add_call(Provider.RETELL)
+    simulated = add_call(Provider.RETELL, outcome="Emergency Escalation", emergency_type="Fire")
+    store.upsert_call(Provider.RETELL, simulated, CallUpdate(call_type="simulated"))
+
+    dashboard = run_page(app, "dashboard")
+    switch = dashboard.toggle(key="include_simulated")
+    assert switch.label == "Include simulated calls" and switch.value is False
+    assert metric_values(dashboard)["Calls"] == "1"
+    assert metric_values(dashboard)["Emergencies"] == "0"
+    switch.set_value(True).run()
+    assert metric_values(dashboard)["Calls"] == "2"
+    assert metric_values(dashboard)["Emergencies"] == "1"
+
+    analytics = run_page(AppTest.from_file(APP, default_timeout=60), "analytics")
+    assert analytics.toggle(key="include_simulated").value is False
+    assert metric_values(analytics)["Calls"] == "1"
+    analytics.toggle(key="include_simulated").set_value(True).run()
+    assert metric_values(analytics)["Calls"] == "2"
+
+    # Conversations lists the simulated call whatever the figures' switch says.
+    conversations = run_page(AppTest.from_file(APP, default_timeout=60), "conversations")
+    assert sorted(table(conversations)["Engine"]) == ["Retell", "Retell (simulated)"]
+
+
 def test_dashboard_links_latest_emergencies_and_incomplete_calls_to_the_call(
     add_call: AddCall, app: AppTest
 ) -> None:

@@ -171,6 +171,25 @@ def test_metrics_summarise_retell_calls(server):
     assert metrics["by_outcome"]["Emergency Escalation"] == 1
 
 
+def test_metrics_count_simulated_calls_only_when_asked(server):
+    server.store.upsert_call(
+        Provider.RETELL,
+        "sim_1",
+        CallUpdate(
+            call_type="simulated",
+            status=CallStatus.ENDED,
+            created_at=DAY,
+            structured={"call_outcome": "Emergency Escalation", "emergency_type": "Accident"},
+        ),
+    )
+    assert get(server, "/api/v1/metrics").json()["total_calls"] == 3
+    included = get(server, "/api/v1/metrics", include_simulated="true").json()
+    assert included["total_calls"] == 4 and included["emergencies"] == 2
+    listed = get(server, "/api/v1/conversations").json()["items"]
+    assert "sim_1" in [call["provider_call_id"] for call in listed]
+    assert get(server, "/api/v1/metrics", include_simulated="maybe").status_code == 422
+
+
 @pytest.mark.parametrize(
     "path",
     [
