@@ -8,6 +8,15 @@
 alter table calllog add column if not exists simulated boolean
     generated always as (coalesce(call_type = 'simulated', false)) stored;
 
+-- The metrics' scans of partial days keep reading the covering index alone (0001_schema.sql),
+-- now that their filter reads `simulated` too.
+drop index if exists calllog_provider_created_at;
+create index calllog_provider_created_at
+    on calllog (provider, created_at desc, id desc)
+    include (status, driver_id, load_number, duration_secs, sentiment, interruptions_est,
+             tokens_estimated, call_outcome, driver_status, emergency_type, e2e_latency_ms,
+             keyword_hits, simulated);
+
 -- The new key column comes last in both rollups (the statements below insert by position).
 alter table calllog_daily add column if not exists simulated boolean not null default false;
 alter table calllog_daily drop constraint if exists calllog_daily_pkey;
