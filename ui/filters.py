@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import streamlit as st
+
 from db.models import CallFilters, Provider
 from ui.formatting import day_end, day_start
 
@@ -19,8 +21,6 @@ SIMULATED_HELP = (
 
 def include_simulated_switch() -> bool:
     """The figures' visible switch, kept in the page's URL like the other filters."""
-    import streamlit as st
-
     return st.toggle(
         SIMULATED_SWITCH,
         value=False,
