@@ -10,13 +10,11 @@ it, so it is set aside in `<path>.rejected` instead.
 Deliveries name a channel (e.g. "emergency_alert"); the channel's URL and secret are looked up
 when sending, so a rotated secret signs what still waits. Each POST carries
 `X-Dispatch-Delivery: <key>` (receivers drop a repeat) and
-`X-Dispatch-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
+`X-Dispatch-Signature` as `protocols.webhook_signature` makes it (Retell's scheme).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -29,13 +27,12 @@ from typing import Any
 
 import httpx
 
+from protocols.webhook_signature import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Dispatch-Signature"
-DELIVERY_HEADER = "X-Dispatch-Delivery"
 FIRST_RETRY_SECS = 1.0
 MAX_RETRY_SECS = 300.0
-SIGNATURE_TOLERANCE_SECS = 300
 REMEMBERED_KEYS = 10_000  # delivered keys kept for deduplication (oldest forgotten first)
 
 
@@ -53,30 +50,6 @@ class _Delivery:
     body: str  # the exact bytes signed and sent (JSON text)
     attempts: int = 0
     due_at: float = 0.0  # time.monotonic(); 0 means at once
-
-
-def sign(secret: str, body: str, timestamp: int) -> str:
-    digest = hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256)
-    return f"t={timestamp},v1={digest.hexdigest()}"
-
-
-def verify(
-    secret: str,
-    body: str,
-    header: str,
-    *,
-    now: float | None = None,
-    tolerance_secs: int = SIGNATURE_TOLERANCE_SECS,
-) -> bool:
-    """What a receiver checks: the signature matches and is recent (replays are refused)."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (ValueError, KeyError):
-        return False
-    if abs((time.time() if now is None else now) - timestamp) > tolerance_secs:
-        return False
-    return hmac.compare_digest(sign(secret, body, timestamp), header)
 
 
 @dataclass
@@ -177,7 +150,7 @@ class WebhookOutbox:
         headers = {
             "Content-Type": "application/json",
             DELIVERY_HEADER: delivery.key,
-            SIGNATURE_HEADER: sign(target.secret, delivery.body, int(time.time())),
+            SIGNATURE_HEADER: sign(delivery.body, target.secret),
         }
         try:
             with httpx.Client(timeout=target.timeout_secs, transport=self.transport) as client:

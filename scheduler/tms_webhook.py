@@ -4,9 +4,10 @@ Deliveries are rows of `webhook_outbox` (one per call: its delivery id), claimed
 they survive restarts and several schedulers never send one twice at once. The body is
 `CallFinished`; the `X-Dispatch-Signature` header is Retell's own scheme (`v=<ms>,d=<hex
 HMAC-SHA256 of body + ms>`, keyed by TMS_WEBHOOK_SECRET), so a receiver verifies it with
-`verify_signature` here or retell-sdk's `Retell.verify`. A 2xx answer delivers; 5xx, 408, 429
-and network errors are retried with doubling backoff; any other 4xx means the receiver refuses
-the body, so it is tried only a few times and then shown as failed on the dispatch board.
+`protocols.webhook_signature.verify` or retell-sdk's `Retell.verify`. A 2xx answer delivers;
+5xx, 408, 429 and network errors are retried with doubling backoff; any other 4xx means the
+receiver refuses the body, so it is tried only a few times and then shown as failed on the
+dispatch board.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from typing import Any
 
 import httpx
 from pydantic import BaseModel
-from retell.lib.webhook_auth import symmetric
 
 from db.load_models import WebhookDelivery
 from db.models import Provider
 from db.store import Store
+from protocols.webhook_signature import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 
 TARGET = "tms"
-SIGNATURE_HEADER = "X-Dispatch-Signature"
-DELIVERY_HEADER = "X-Dispatch-Delivery"
 MAX_ATTEMPTS = 12  # transient failures: ~10 s doubling to an hour, about a day in all
 MAX_REFUSED_ATTEMPTS = 3  # a receiver answering 4xx
 FIRST_RETRY_SECS = 10.0
@@ -54,16 +53,6 @@ class CallFinished(BaseModel):
 def delivery_id(target: str, provider: str, provider_call_id: str) -> str:
     """The same id for every retry of one call's delivery, so the receiver can deduplicate."""
     return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{target}:{provider}:{provider_call_id}"))
-
-
-def sign(body: str, secret: str, timestamp_ms: int | None = None) -> str:
-    return symmetric["sign"](body, secret, timestamp_ms)
-
-
-def verify_signature(body: str, secret: str, signature: str, now_ms: int | None = None) -> bool:
-    """True for a signature made with `secret` over `body` within five minutes of now."""
-    options = {} if now_ms is None else {"timestamp": now_ms}
-    return bool(symmetric["verify"](body, secret, signature, options))
 
 
 def retry_delay(attempts: int) -> timedelta:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from db.webhook_outbox import WebhookOutbox, WebhookTarget, sign, verify
+from db.webhook_outbox import WebhookOutbox, WebhookTarget
+from protocols.webhook_signature import sign, verify
 from tests.voice_server.alert_receiver import ALERT_SECRET, AlertReceiver
 from tests.voice_server.conftest import RunningServer
 
@@ -106,10 +107,10 @@ def test_a_torn_last_line_from_a_crash_is_skipped(tmp_path: Path, target) -> Non
 
 
 def test_signatures_are_checked_for_tampering_and_age() -> None:
-    now = int(time.time())
-    header = sign("s3cret", '{"a":1}', now)
-    assert verify("s3cret", '{"a":1}', header)
-    assert not verify("s3cret", '{"a":2}', header)
-    assert not verify("other", '{"a":1}', header)
-    assert not verify("s3cret", '{"a":1}', sign("s3cret", '{"a":1}', now - 3600))
-    assert not verify("s3cret", '{"a":1}', "garbage")
+    now_ms = int(time.time() * 1000)
+    header = sign('{"a":1}', "s3cret", now_ms)
+    assert verify('{"a":1}', "s3cret", header)
+    assert not verify('{"a":2}', "s3cret", header)
+    assert not verify('{"a":1}', "other", header)
+    assert not verify('{"a":1}', "s3cret", sign('{"a":1}', "s3cret", now_ms - 3_600_000))
+    assert not verify('{"a":1}', "s3cret", "garbage")

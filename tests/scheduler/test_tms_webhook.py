@@ -11,7 +11,8 @@ import pytest
 from db.load_models import BoardFilters
 from db.models import CallStatus, CallUpdate, Provider
 from db.store import Store
-from scheduler.tms_webhook import MAX_REFUSED_ATTEMPTS, TmsWebhookSender, sign, verify_signature
+from protocols.webhook_signature import sign, verify
+from scheduler.tms_webhook import MAX_REFUSED_ATTEMPTS, TmsWebhookSender
 from tests.scheduler.conftest import SteppedClock, a_load
 from tests.scheduler.tms_receiver import TmsReceiver
 
@@ -54,10 +55,10 @@ def deliver(store: Store, url: str, clock: SteppedClock) -> int:
 def test_signature_is_retells_scheme_and_expires() -> None:
     signature = sign('{"a":1}', SECRET, 1_700_000_000_000)
     assert signature.startswith("v=1700000000000,d=")
-    assert verify_signature('{"a":1}', SECRET, signature, 1_700_000_000_000 + 60_000)
-    assert not verify_signature('{"a":2}', SECRET, signature, 1_700_000_000_000)
-    assert not verify_signature('{"a":1}', "other", signature, 1_700_000_000_000)
-    assert not verify_signature('{"a":1}', SECRET, signature, 1_700_000_000_000 + 6 * 60_000)
+    assert verify('{"a":1}', SECRET, signature, 1_700_000_000_000 + 60_000)
+    assert not verify('{"a":2}', SECRET, signature, 1_700_000_000_000)
+    assert not verify('{"a":1}', "other", signature, 1_700_000_000_000)
+    assert not verify('{"a":1}', SECRET, signature, 1_700_000_000_000 + 6 * 60_000)
 
 
 def test_each_finished_call_about_a_load_is_delivered_once_signed(

@@ -15,12 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from scheduler.tms_webhook import (
-    DELIVERY_HEADER,
-    SIGNATURE_HEADER,
-    CallFinished,
-    verify_signature,
-)
+from protocols.webhook_signature import DELIVERY_HEADER, SIGNATURE_HEADER, verify
+from scheduler.tms_webhook import CallFinished
 from tests.conftest import free_port
 
 
@@ -47,9 +43,7 @@ class TmsReceiver:
         self.requests += 1
         body = (await request.body()).decode()
         now_ms = int(self.clock().timestamp() * 1000)
-        if not verify_signature(
-            body, self.secret, request.headers.get(SIGNATURE_HEADER, ""), now_ms
-        ):
+        if not verify(body, self.secret, request.headers.get(SIGNATURE_HEADER, ""), now_ms):
             self.refused_signatures += 1
             return JSONResponse({"error": "bad signature"}, status_code=401)
         if self.statuses:

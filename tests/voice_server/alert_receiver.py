@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from db.webhook_outbox import DELIVERY_HEADER, SIGNATURE_HEADER, verify
+from protocols.webhook_signature import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 
 ALERT_SECRET = "alert-secret-0123456789abcdef"
 
@@ -32,7 +32,7 @@ class AlertReceiver:
         @app.post("/hooks/emergency")
         async def hook(request: Request) -> JSONResponse:
             body = (await request.body()).decode()
-            if not verify(self.secret, body, request.headers.get(SIGNATURE_HEADER, "")):
+            if not verify(body, self.secret, request.headers.get(SIGNATURE_HEADER, "")):
                 self.refused += 1
                 return JSONResponse({"error": "bad signature"}, 401)
             if self.fail_next:
