@@ -6,7 +6,14 @@ import streamlit as st
 
 from db.load_models import BoardFilters, LoadPatch
 from ui import queries
-from ui.load_import import PLAN_COLUMNS, TEMPLATE, edited_loads, parse_loads_csv
+from ui.load_import import (
+    OPTIONAL_COLUMNS,
+    PLAN_COLUMNS,
+    REQUIRED_COLUMNS,
+    TEMPLATE,
+    edited_loads,
+    parse_loads_csv,
+)
 from ui.loads import board, change_load, import_loads
 from ui.page_setup import through_app_navigation
 
@@ -43,22 +50,7 @@ st.subheader("Edit loads")
 with queries.shown_errors():
     rows = board(BoardFilters(include_inactive=True))
 
-EDITABLE = [
-    "load_number",
-    "driver_name",
-    "driver_phone",
-    "origin",
-    "destination",
-    "pickup_at",
-    "pickup_tz",
-    "delivery_at",
-    "delivery_tz",
-    "status",
-    "paused",
-    "every_hours",
-    "engine",
-    "max_attempts",
-]
+EDITABLE = [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "paused", *PLAN_COLUMNS]
 
 
 def _local(when, zone: str) -> str:  # type: ignore[no-untyped-def]
