@@ -124,8 +124,9 @@ GROUP_SUMS = (
 )
 GROUP_KEYS = ("day", "status", "call_outcome", "driver_status", "emergency_type", "bucket")
 
-# calllog_daily's duration_bucket for a call without a duration (a key column cannot be NULL).
-NO_BUCKET = -(2**63)
+# calllog_daily's duration_bucket for a call without a duration (a key column cannot be NULL),
+# the same as PostgreSQL's (sqlite_0016_no_duration_bucket.sql).
+NO_BUCKET = -1
 _ROLLUP_ADD_SUMS = ", ".join(f"{name} = {name} + excluded.{name}" for name in GROUP_SUMS)
 # A bulk insert's new calls (id > ?) added to the rollups in one grouped statement each.
 ROLLUP_ADD_NEW_CALLS = (

@@ -57,6 +57,7 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0009_loads_scheduler", SCHEMA_PATH.with_name("sqlite_0009_loads_scheduler.sql")),
     ("0008_on_time_status", SCHEMA_PATH.with_name("sqlite_0008_on_time_status.sql")),
     ("0013_simulated_calls", SCHEMA_PATH.with_name("sqlite_0013_simulated_calls.sql")),
+    ("0016_no_duration_bucket", SCHEMA_PATH.with_name("sqlite_0016_no_duration_bucket.sql")),
 )
 
 BULK_CHUNK_ROWS = 20_000

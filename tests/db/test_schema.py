@@ -191,3 +191,16 @@ def test_both_databases_take_exactly_the_vocabularys_providers_and_statuses(
             raw_insert_sqlite(sqlite_conn, provider_call_id="bad", **bad)
         with pytest.raises(psycopg.errors.CheckViolation):
             raw_insert_postgres(postgres_conn, provider_call_id="bad", **bad)
+
+
+@pytest.mark.postgres
+def test_both_rollups_key_a_call_without_a_duration_alike(
+    sqlite_conn: sqlite3.Connection, postgres_conn: psycopg.Connection
+) -> None:
+    for i, duration in enumerate([None, 0.0, 59.9, 60.0]):
+        raw_insert_sqlite(sqlite_conn, provider_call_id=f"c{i}", duration_secs=duration)
+        raw_insert_postgres(postgres_conn, provider_call_id=f"c{i}", duration_secs=duration)
+    query = "select duration_bucket, calls from calllog_daily order by 1"
+
+    assert sqlite_conn.execute(query).fetchall() == [(-1, 1), (0, 2), (1, 1)]
+    assert postgres_conn.execute(query).fetchall() == [(-1, 1), (0, 2), (1, 1)]
