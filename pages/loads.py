@@ -4,16 +4,9 @@ their call plans in a table. New rows added to the table are loads too."""
 import pandas as pd
 import streamlit as st
 
-from db.load_models import BoardFilters, LoadPatch
+from db.load_models import BoardFilters, LoadPatch, LoadStatus
 from ui import queries
-from ui.load_import import (
-    OPTIONAL_COLUMNS,
-    PLAN_COLUMNS,
-    REQUIRED_COLUMNS,
-    TEMPLATE,
-    edited_loads,
-    parse_loads_csv,
-)
+from ui.load_import import EDITABLE_COLUMNS, TEMPLATE, editable_row, edited_loads, parse_loads_csv
 from ui.loads import board, change_load, import_loads
 from ui.page_setup import through_app_navigation
 
@@ -50,34 +43,8 @@ st.subheader("Edit loads")
 with queries.shown_errors():
     rows = board(BoardFilters(include_inactive=True))
 
-EDITABLE = [*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "paused", *PLAN_COLUMNS]
-
-
-def _local(when, zone: str) -> str:  # type: ignore[no-untyped-def]
-    from zoneinfo import ZoneInfo
-
-    return when.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
-
-
 original = pd.DataFrame.from_records(
-    [
-        {
-            "load_number": row.load.load_number,
-            "driver_name": row.load.driver_name,
-            "driver_phone": row.load.driver_phone,
-            "origin": row.load.origin,
-            "destination": row.load.destination,
-            "pickup_at": _local(row.load.pickup_at, row.load.pickup_tz),
-            "pickup_tz": row.load.pickup_tz,
-            "delivery_at": _local(row.load.delivery_at, row.load.delivery_tz),
-            "delivery_tz": row.load.delivery_tz,
-            "status": row.load.status.value,
-            "paused": row.load.paused,
-            **{name: (row.load.plan or {}).get(name) for name in PLAN_COLUMNS},
-        }
-        for row in rows
-    ],
-    columns=EDITABLE,
+    [editable_row(row.load) for row in rows], columns=list(EDITABLE_COLUMNS)
 )
 edited = st.data_editor(
     original,
@@ -85,9 +52,7 @@ edited = st.data_editor(
     hide_index=True,
     key="loads_editor",
     column_config={
-        "status": st.column_config.SelectboxColumn(
-            options=["planned", "in_transit", "delivered", "cancelled"]
-        ),
+        "status": st.column_config.SelectboxColumn(options=[s.value for s in LoadStatus]),
         "paused": st.column_config.CheckboxColumn(),
         "every_hours": st.column_config.NumberColumn("every (h)", help="empty: the default"),
         "engine": st.column_config.SelectboxColumn(

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from db.load_models import LoadIn
+from db.load_models import Load, LoadIn
 
 REQUIRED_COLUMNS = (
     "load_number",
@@ -150,6 +150,26 @@ def problem_text(exc: Exception) -> str:
 
 
 PLAN_COLUMNS = ("every_hours", "engine", "max_attempts")
+# The Loads page's table: a CSV row's columns, then what only the editor changes.
+EDITABLE_COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, "paused", *PLAN_COLUMNS)
+
+
+def wall_clock(when: datetime, zone_name: str) -> str:
+    """An instant as the local time `local_instant` reads back in that zone."""
+    return when.astimezone(ZoneInfo(zone_name)).strftime("%Y-%m-%d %H:%M")
+
+
+def editable_row(load: Load) -> dict[str, object]:
+    """A load as a row of the Loads table (EDITABLE_COLUMNS), as `edited_loads` reads it back."""
+    row: dict[str, object] = {name: getattr(load, name) for name in REQUIRED_COLUMNS}
+    row["pickup_at"] = wall_clock(load.pickup_at, load.pickup_tz)
+    row["delivery_at"] = wall_clock(load.delivery_at, load.delivery_tz)
+    plan = load.plan or {}
+    return (
+        row
+        | {"status": load.status.value, "paused": load.paused}
+        | {name: plan.get(name) for name in PLAN_COLUMNS}
+    )
 
 
 def edited_loads(

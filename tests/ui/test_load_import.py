@@ -95,3 +95,24 @@ def test_the_loads_table_saves_new_and_changed_rows_and_names_bad_ones() -> None
         ("A1", {"every_hours": 2.0, "engine": "retell"}, True)
     ]
     assert problems and problems[0][0] == 2 and "Nowhere/Land" in problems[0][1]
+
+
+def test_a_stored_load_shows_its_local_times_and_reads_back_as_the_same_load() -> None:
+    from db.load_models import Load
+    from ui.load_import import EDITABLE_COLUMNS, editable_row, edited_loads
+
+    loaded = parse_loads_csv(TEMPLATE.encode()).loads[0]
+    stored = Load(
+        **loaded.model_dump(),
+        paused=True,
+        created_at=datetime(2026, 3, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 3, 1, tzinfo=UTC),
+    ).model_copy(update={"plan": {"engine": "retell"}})
+    row = editable_row(stored)
+
+    assert tuple(row) == EDITABLE_COLUMNS
+    assert (row["pickup_at"], row["delivery_at"]) == ("2026-03-07 08:00", "2026-03-08 14:00")
+    assert (row["engine"], row["every_hours"], row["paused"]) == ("retell", None, True)
+    assert edited_loads([row], [dict(row)]) == ([], [])
+    ((load, paused),) = edited_loads([], [row])[0]
+    assert load == loaded.model_copy(update={"plan": {"engine": "retell"}}) and paused
