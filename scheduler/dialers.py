@@ -26,12 +26,7 @@ from db.demo_scripts import KIND_WEIGHTS, DriverScript, make_script
 from db.load_models import ClaimedAttempt
 from db.models import CallStatus, CallUpdate, Provider
 from db.store import Store, StoreError
-from protocols.retell.caller import (
-    RetellCaller,
-    llm_socket_url,
-    new_simulated_call_id,
-    simulated_call_details,
-)
+from protocols.retell.caller import RetellCaller, new_simulated_call_id, simulated_caller
 from protocols.start_call import StartCallRequest, StartedCall
 from settings import Settings
 
@@ -66,17 +61,20 @@ def appointment_text(claimed: ClaimedAttempt) -> str:
 
 def start_request(claimed: ClaimedAttempt, vendor: str) -> StartCallRequest:
     load = claimed.load
-    return StartCallRequest(
-        vendor=vendor,  # type: ignore[arg-type]
-        mode="phone",
-        driver_name=load.driver_name,
-        driver_phone=load.driver_phone,
-        load_number=load.load_number,
-        origin=load.origin,
-        destination=load.destination,
-        appointment=appointment_text(claimed),
-        scenario=f"scheduled_{claimed.kind.value}",
-    )
+    try:
+        return StartCallRequest(
+            vendor=vendor,  # type: ignore[arg-type]
+            mode="phone",
+            driver_name=load.driver_name,
+            driver_phone=load.driver_phone,
+            load_number=load.load_number,
+            origin=load.origin,
+            destination=load.destination,
+            appointment=appointment_text(claimed),
+            scenario=f"scheduled_{claimed.kind.value}",
+        )
+    except ValidationError as exc:
+        raise PlacementFailed(f"the load cannot be called: {exc.errors()[0]['msg']}") from None
 
 
 class VoiceServerDialer:
@@ -97,10 +95,7 @@ class VoiceServerDialer:
     async def place(self, claimed: ClaimedAttempt) -> Placement:
         if not claimed.load.driver_phone:
             raise PlacementFailed(f"load {claimed.load.load_number} has no driver phone")
-        try:
-            request = start_request(claimed, self.vendor)
-        except ValidationError as exc:
-            raise PlacementFailed(f"the load cannot be called: {exc.errors()[0]['msg']}") from None
+        request = start_request(claimed, self.vendor)
         try:
             response = await self._client.post(
                 "/api/v1/calls/start", json=request.model_dump(mode="json")
@@ -139,6 +134,7 @@ class SimulatedDialer:
         driver: Callable[[ClaimedAttempt], DriverScript] | None = None,
     ) -> None:
         self.server_url = settings.voice_server_url
+        self.timezone = settings.dispatch_timezone
         key = settings.dispatch_api_key  # the voice server lets our own simulated calls in by it
         self.api_key = key.get_secret_value() if key else None
         self.store = store
@@ -146,26 +142,16 @@ class SimulatedDialer:
         self._conversations: set[asyncio.Task[None]] = set()
 
     async def place(self, claimed: ClaimedAttempt) -> Placement:
-        load = claimed.load
-        call_id = new_simulated_call_id()
         script = self.driver(claimed)
         if script.first_answer is None:
+            call_id = new_simulated_call_id()
             await asyncio.to_thread(self._record_unanswered, claimed, call_id)
             return Placement(Provider.RETELL.value, call_id)
-        details = simulated_call_details(
-            call_id,
-            driver_name=load.driver_name,
-            load_number=load.load_number,
-            origin=load.origin,
-            destination=load.destination,
-            appointment=appointment_text(claimed),
-            scenario=f"scheduled_{claimed.kind.value}",
-            driver_phone=load.driver_phone,
-        )
-        caller = RetellCaller(
-            llm_socket_url(self.server_url, call_id),
-            call_details=details,
-            open_timeout=5.0,
+        call_id, caller = simulated_caller(
+            RetellCaller,
+            self.server_url,
+            start_request(claimed, Provider.RETELL.value),
+            timezone=self.timezone,
             api_key=self.api_key,
         )
         try:

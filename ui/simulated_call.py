@@ -14,21 +14,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import streamlit as st
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from db.models import Call, CallStatus, Provider
 from db.store import Store
-from protocols.call_clock import call_local_time
-from protocols.retell.caller import (
-    CallerError,
-    SyncRetellCaller,
-    llm_socket_url,
-    new_simulated_call_id,
-    simulated_call_details,
-)
+from protocols.retell.caller import CallerError, SyncRetellCaller, simulated_caller
 from protocols.start_call import StartCallRequest
 from settings import Settings
 
@@ -58,27 +50,12 @@ class SimulatedCall:
     @classmethod
     def start(cls, settings: Settings, request: StartCallRequest) -> SimulatedCall:
         """Connect as Retell would, send the call details, and receive the agent's opening."""
-        call_id = new_simulated_call_id()
-        started_at = datetime.now(UTC)
-        details = simulated_call_details(
-            call_id,
-            driver_name=request.driver_name,
-            load_number=request.load_number,
-            origin=request.origin,
-            destination=request.destination,
-            appointment=request.appointment,
-            scenario=request.scenario,
-            driver_phone=request.driver_phone,
-            # Fixed at the start, as the voice server's call start does for a real call.
-            local_time=call_local_time(request.appointment, settings.dispatch_timezone, started_at),
-            start_timestamp_ms=int(started_at.timestamp() * 1000),
-        )
-        url = llm_socket_url(settings.voice_server_url, call_id)
         key = settings.dispatch_api_key
-        caller = SyncRetellCaller(
-            url,
-            call_details=details,
-            open_timeout=5.0,
+        call_id, caller = simulated_caller(
+            SyncRetellCaller,
+            settings.voice_server_url,
+            request,
+            timezone=settings.dispatch_timezone,
             api_key=key.get_secret_value() if key else None,
         )
         call = cls(

@@ -22,11 +22,13 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from protocols.call_clock import call_local_time
 from protocols.retell.messages import (
     AgentConfig,
     ConfigResponse,
@@ -36,8 +38,12 @@ from protocols.retell.messages import (
     parse_server_message,
 )
 
+if TYPE_CHECKING:
+    from protocols.start_call import StartCallRequest
+
 LLM_SOCKET_PATH = "/api/v1/retell/llm-webhook"
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 def llm_socket_url(server_url: str, call_id: str) -> str:
@@ -430,3 +436,32 @@ class SyncRetellCaller:
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
+
+
+def simulated_caller(
+    make: Callable[..., C],
+    server_url: str,
+    request: StartCallRequest,
+    *,
+    timezone: str,
+    api_key: str | None,
+) -> tuple[str, C]:
+    """A new simulated call of `request`: its id and Retell's side of its socket (`make` is
+    `RetellCaller` or `SyncRetellCaller`), not connected yet. The call details carry the local
+    time fixed at the start in `timezone`, as the voice server's call start fixes a real call's."""
+    call_id = new_simulated_call_id()
+    started_at = datetime.now(UTC)
+    details = simulated_call_details(
+        call_id,
+        driver_name=request.driver_name,
+        load_number=request.load_number,
+        origin=request.origin,
+        destination=request.destination,
+        appointment=request.appointment,
+        scenario=request.scenario,
+        driver_phone=request.driver_phone,
+        local_time=call_local_time(request.appointment, timezone, started_at),
+        start_timestamp_ms=int(started_at.timestamp() * 1000),
+    )
+    url = llm_socket_url(server_url, call_id)
+    return call_id, make(url, call_details=details, open_timeout=5.0, api_key=api_key)

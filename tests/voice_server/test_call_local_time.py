@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +18,9 @@ from protocols.retell.caller import (
     llm_socket_url,
     new_simulated_call_id,
     simulated_call_details,
+    simulated_caller,
 )
+from protocols.start_call import StartCallRequest
 from tests.voice_server.conftest import RunningServer, auth
 from tests.voice_server.retell_api_double import RetellApiDouble
 
@@ -183,3 +185,29 @@ async def test_the_simulated_calls_local_time_wins_over_the_socket_clock(
     for saved in (after_first, after_second):
         assert saved.structured["on_time_status"] == "Late"
         assert saved.structured["minutes_late"] == 45
+
+
+def test_a_simulated_call_fixes_its_local_time_when_it_starts() -> None:
+    """The Trigger page's and the scheduler's simulated calls (`simulated_caller`) send the
+    local time of their start, in the appointment's zone, with the same start timestamp."""
+    request = StartCallRequest(
+        driver_name="Maria Lopez",
+        load_number="LD-1001",
+        origin="Dallas, TX",
+        destination="Denver, CO",
+        appointment="Thu Nov 26, 1:30 PM MST",
+        driver_phone="+13125550147",
+    )
+    before = datetime.now(UTC).replace(microsecond=0)
+    call_id, caller = simulated_caller(
+        RetellCaller, "http://127.0.0.1:8000", request, timezone="UTC", api_key="k"
+    )
+
+    assert caller.url == llm_socket_url("http://127.0.0.1:8000", call_id)
+    assert caller.headers == {"Authorization": "Bearer k"}
+    details = caller.call_details or {}
+    local_time = datetime.fromisoformat(details["retell_llm_dynamic_variables"]["local_time"])
+    assert local_time.utcoffset() == timedelta(hours=-7)
+    assert before <= local_time <= datetime.now(UTC)
+    assert details["start_timestamp"] // 1000 == local_time.timestamp()
+    assert details["to_number"] == "+13125550147" and call_id.startswith("sim_")
