@@ -26,13 +26,12 @@ from pathlib import Path
 
 from websockets.asyncio.client import connect
 
+from bench.processes import free_port, stop
 from bench.retell_load import (
     DRIVER_LINES,
-    free_port,
     freeze_client_heap,
     simulated_caller,
     start_server,
-    stop_server,
     wait_healthy,
 )
 from protocols.retell.caller import llm_socket_url
@@ -132,7 +131,7 @@ def main() -> None:
             after_mib = resident_mib(server.pid)
             after_all_mib = resident_mib(server.pid, with_children=True)
         finally:
-            stop_server(server)
+            stop(server)
     ms = 1000
     print(
         f"normal call, {len(alone)} turns alone: worst {max(alone) * ms:.0f} ms, "

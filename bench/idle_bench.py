@@ -21,50 +21,17 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from bench.processes import free_port, procfile_command, wait_until_up
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def cpu_secs(pid: int) -> float:
     """User + system CPU of the process (all its threads), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def procfile_command(name: str, port: int) -> list[str]:
-    import shlex
-
-    line = next(
-        line.split(":", 1)[1]
-        for line in (ROOT / "Procfile").read_text().splitlines()
-        if line.startswith(f"{name}:")
-    )
-    words = shlex.split(line)
-    words[0] = str(Path(sys.executable).parent / Path(words[0]).name)
-    return [str(port) if word.startswith("${") else word for word in words]
-
-
-def wait_up(url: str, timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def idle_cpu(database_url: str, secs: float, watcher: str | None) -> dict[str, float]:
@@ -81,8 +48,8 @@ def idle_cpu(database_url: str, secs: float, watcher: str | None) -> dict[str, f
         "voice": subprocess.Popen(procfile_command("voice", voice_port), **quiet),
     }
     try:
-        wait_up(f"http://127.0.0.1:{web_port}/_stcore/health")
-        wait_up(f"http://127.0.0.1:{voice_port}/healthz")
+        wait_until_up(f"http://127.0.0.1:{web_port}/_stcore/health")
+        wait_until_up(f"http://127.0.0.1:{voice_port}/healthz")
         time.sleep(5)
         result = {}
         before = {name: cpu_secs(p.pid) for name, p in processes.items()}

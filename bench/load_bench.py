@@ -35,18 +35,17 @@ from typing import Any
 import httpx
 from retell.lib.webhook_auth import symmetric
 
+from bench.processes import free_port, stop
 from bench.retell_load import (
     DRIVER_LINES,
     TurnTally,
     count_short_calls,
     echo_client,
-    free_port,
     freeze_client_heap,
     print_latency,
     simulated_caller,
     speak_turns,
     start_server,
-    stop_server,
     wait_healthy,
 )
 from protocols import pipecat_events as wire
@@ -326,7 +325,7 @@ def main() -> None:
             losses = count_losses(database_url, tally)
             report(args, tally, losses)
         finally:
-            stop_server(server)
+            stop(server)
             if drop:
                 drop()
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from agent import make_policy, next_reply, opening
 from agent.types import CallContext
+from bench.processes import free_port
 from bot.agent_processor import DispatchAgentProcessor, transcript_from_messages
 from bot.event_client import EventClient
 from bot.observer import SessionObserver
@@ -58,12 +58,6 @@ DRIVER_LINES = [
     "Yes, I'll send the POD when I'm unloaded.",
     "Yep, that's everything.",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PassThrough(FrameProcessor):

@@ -12,7 +12,6 @@ import gc
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -21,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import connect
 
+from bench.processes import wait_until_up
 from protocols.retell.caller import (
     CallerError,
     RetellCaller,
@@ -88,12 +87,6 @@ def bench_app() -> FastAPI:
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """uvicorn serving `bench_app` in its own process, configured by `env` over ours."""
     command = [sys.executable, "-m", "uvicorn", "bench.retell_load:bench_app", "--factory"]
@@ -102,26 +95,7 @@ def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 def wait_healthy(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the voice server exited with {process.returncode}")
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the voice server did not become healthy in 30 s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    wait_until_up(url + "/healthz", process, "the voice server", timeout=30)
 
 
 def freeze_client_heap() -> None:

@@ -39,7 +39,7 @@ import soxr
 from agent import CallContext, next_reply, opening
 from agent.types import Turn
 from bench.phone_caller import PhoneCall, mulaw_encode
-from bench.retell_load import free_port
+from bench.processes import free_port
 from db import open_store
 from settings import ROOT, load_settings
 

@@ -23,18 +23,17 @@ import os
 import tempfile
 from pathlib import Path
 
+from bench.processes import free_port, stop
 from bench.retell_load import (
     DRIVER_LINES,
     TurnTally,
     count_short_calls,
     echo_client,
-    free_port,
     freeze_client_heap,
     print_latency,
     simulated_caller,
     speak_turns,
     start_server,
-    stop_server,
     wait_healthy,
 )
 
@@ -127,7 +126,7 @@ def main() -> None:
                 short = count_short_calls(database_url, tally.heard, wait_secs=10)
                 report(calls, tally, short)
         finally:
-            stop_server(server)
+            stop(server)
 
 
 if __name__ == "__main__":

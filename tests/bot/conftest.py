@@ -41,6 +41,7 @@ from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from agent import make_policy
+from bench.processes import stop
 from bot.bot import DispatchSession, dispatch_session
 from bot.call_control import CallControl
 from bot.event_client import EventClient
@@ -318,10 +319,4 @@ def bot_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
         raise RuntimeError("the bot runner did not start: " + log_path.read_text()[-2000:])
 
     yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop(*processes, timeout=10)

@@ -9,7 +9,6 @@ Retell does not know is refused; a reconnect is never greeted again.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from bench.huge_frame_bench import huge_frame
 from db.models import CallStatus
 from db.sqlite_store import SqliteStore
 from protocols.retell.caller import RetellCaller, llm_socket_url
@@ -35,16 +35,6 @@ from voice_server.retell_frames import MAX_TRANSCRIPT_TURNS
 
 HUGE_TURNS = 150_000
 NORMAL_TURN_TIMEOUT_SECS = 2.0  # the huge frames stalled every call for 3.5-8 s each
-
-
-def huge_request(turns: int = HUGE_TURNS) -> str:
-    transcript = [
-        {"role": "agent" if n % 2 == 0 else "user", "content": f"turn {n} ok"} for n in range(turns)
-    ]
-    transcript.append({"role": "user", "content": "I'm near Tucson, on time."})
-    return json.dumps(
-        {"interaction_type": "response_required", "response_id": 1, "transcript": transcript}
-    )
 
 
 async def send_huge(server_url: str, call_id: str, frame: str) -> str:
@@ -73,7 +63,7 @@ async def test_three_huge_frames_neither_stall_a_normal_call_nor_keep_their_memo
     SqliteStore(database).migrate()
     url = f"sqlite:///{database}"
     server = spawn_server(server_env(url, tmp_path / "outbox.jsonl"))
-    frame = huge_request()
+    frame = huge_frame(HUGE_TURNS)
     normal = RetellCaller(
         llm_socket_url(server.url, "call_normal"),
         call_details=call_details("call_normal"),

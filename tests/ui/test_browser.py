@@ -9,14 +9,13 @@ import io
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from bench.processes import stop, wait_until_up
 from db import open_store
 from db.models import CallFilters, Provider
 from settings import load_settings
@@ -28,20 +27,6 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 API_KEY = "browser-test-key"
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} did not answer at {url}")
 
 
 def seed_database(database_url: str) -> None:
@@ -101,12 +86,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         wait_until_up(f"http://127.0.0.1:{app_port}/_stcore/health", app, "streamlit")
         yield {"app": f"http://127.0.0.1:{app_port}", "database_url": database_url}
     finally:
-        for process in (app, voice):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(app, voice, timeout=10)
 
 
 def shoot(page: Page, name: str) -> None:

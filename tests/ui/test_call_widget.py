@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, WebSocketRoute, expect, sync_playwright
 
+from bench.processes import stop
 from db import Store, open_store
 from db.models import CallStatus, Provider
 from protocols.retell.caller import SyncRetellCaller, llm_socket_url, simulated_call_details
@@ -128,12 +129,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             retell=retell,
         )
     finally:
-        for process in processes.values():
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(*processes.values(), timeout=10)
         retell.stop()
 
 

@@ -9,7 +9,6 @@ process's inotify watches are counted (`bench/idle_bench.py` measures the CPU).
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -17,22 +16,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import sync_playwright
 
+from bench.processes import procfile_command
 from tests.conftest import ROOT, free_port
 from tests.ui.test_browser import CHROMIUM, IDLE, wait_until_up
 
 pytestmark = pytest.mark.browser
-
-
-def procfile_command(name: str, port: int) -> list[str]:
-    """The Procfile line `name`, with this venv's executables and `port` for its ${...:-N}."""
-    line = next(
-        line.split(":", 1)[1]
-        for line in (ROOT / "Procfile").read_text().splitlines()
-        if line.startswith(f"{name}:")
-    )
-    words = shlex.split(line)
-    words[0] = str(Path(sys.executable).parent / Path(words[0]).name)
-    return [str(port) if word.startswith("${") else word for word in words]
 
 
 def inotify_watches(pid: int) -> int:
