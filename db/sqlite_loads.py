@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from agent.vocabulary import CallOutcome
 from db.load_models import (
+    ACTIVE_LOAD_STATUSES,
     AttemptPlacement,
     AttemptRow,
     BoardFilters,
@@ -384,9 +386,11 @@ class SqliteLoads:
 
     def dispatch_board(self, filters: BoardFilters) -> list[BoardRow]:
         conditions = ["1"]
-        params: list[Any] = []
+        # An emergency stays open until a later call with a real answer says otherwise.
+        params: list[Any] = [CallOutcome.INCOMPLETE.value]
         if not filters.include_inactive:
-            conditions.append("l.status IN ('planned', 'in_transit')")
+            conditions.append(f"l.status IN ({', '.join('?' for _ in ACTIVE_LOAD_STATUSES)})")
+            params += [status.value for status in ACTIVE_LOAD_STATUSES]
         if filters.query and filters.query.strip():
             conditions.append(
                 "(instr(unicode_lower(l.load_number), ?) > 0 "
@@ -399,7 +403,7 @@ class SqliteLoads:
                    lc.provider_call_id AS last_call_id, lc.created_at AS last_call_at,
                    lc.status AS last_call_status, lc.structured AS last_structured,
                    (SELECT c.emergency_type FROM calllog c
-                    WHERE c.load_number = l.load_number AND c.call_outcome <> 'Incomplete'
+                    WHERE c.load_number = l.load_number AND c.call_outcome <> ?
                     ORDER BY c.created_at DESC, c.id DESC LIMIT 1) AS last_emergency_type,
                    (SELECT min(s.next_attempt_at) FROM call_slots s
                     WHERE s.load_number = l.load_number AND s.state = 'due') AS next_due_at,
