@@ -8,7 +8,7 @@ import streamlit as st
 from agent.vocabulary import CallOutcome, DriverStatus, EmergencyType, OnTimeStatus
 from ui import export, queries
 from ui.call_view import calls_columns, calls_frame, show_call
-from ui.filters import ENGINE_LABELS, call_filters
+from ui.filters import ENGINE_LABELS, any_of, call_filters
 from ui.formatting import count_of, zone_label
 from ui.page_setup import through_app_navigation
 
@@ -30,47 +30,11 @@ with st.container(border=True):
         "To", value=None, key="to", bind="query-params", help=f"Days in {zone_label()}"
     )
     row = st.columns(7)
-    engine = row[0].selectbox(
-        "Engine",
-        list(ENGINE_LABELS),
-        index=None,
-        format_func=ENGINE_LABELS.get,
-        placeholder="Any",
-        key="engine",
-        bind="query-params",
-    )
-    outcome = row[1].selectbox(
-        "Outcome",
-        [o.value for o in CallOutcome],
-        index=None,
-        placeholder="Any",
-        key="outcome",
-        bind="query-params",
-    )
-    driver_status = row[2].selectbox(
-        "Driver status",
-        [s.value for s in DriverStatus],
-        index=None,
-        placeholder="Any",
-        key="driver_status",
-        bind="query-params",
-    )
-    emergency_type = row[3].selectbox(
-        "Emergency type",
-        [e.value for e in EmergencyType],
-        index=None,
-        placeholder="Any",
-        key="emergency",
-        bind="query-params",
-    )
-    on_time = row[4].selectbox(
-        "On time",
-        [s.value for s in OnTimeStatus],
-        index=None,
-        placeholder="Any",
-        key="on_time",
-        bind="query-params",
-    )
+    engine = any_of(row[0], "Engine", ENGINE_LABELS, "engine", format_func=ENGINE_LABELS.get)
+    outcome = any_of(row[1], "Outcome", CallOutcome, "outcome")
+    driver_status = any_of(row[2], "Driver status", DriverStatus, "driver_status")
+    emergency_type = any_of(row[3], "Emergency type", EmergencyType, "emergency")
+    on_time = any_of(row[4], "On time", OnTimeStatus, "on_time")
     driver = row[5].text_input("Driver", key="driver", bind="query-params")
     load_number = row[6].text_input("Load number", key="load", bind="query-params")
 

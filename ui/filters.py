@@ -3,10 +3,12 @@ office's time zone, DISPATCH_TIMEZONE)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from db.models import CallFilters, Provider
 from ui.formatting import day_end, day_start
@@ -26,6 +28,25 @@ def include_simulated_switch() -> bool:
         value=False,
         key="include_simulated",
         help=SIMULATED_HELP,
+        bind="query-params",
+    )
+
+
+def any_of(
+    column: DeltaGenerator,
+    label: str,
+    options: Iterable[str],
+    key: str,
+    format_func: Callable[[str], str | None] | None = None,
+) -> str | None:
+    """One filter's choice among `options`, or None for "Any", kept in the page's URL."""
+    return column.selectbox(
+        label,
+        [str(option) for option in options],
+        index=None,
+        format_func=format_func or str,
+        placeholder="Any",
+        key=key,
         bind="query-params",
     )
 
