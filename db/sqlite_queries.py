@@ -195,6 +195,21 @@ def _raw_groups(
     return [tuple(row) for row in groups], keyword_totals(conn, condition, params)
 
 
+def _rollup_categories(filters: CallFilters) -> tuple[list[str], list[Any]]:
+    """Conditions (and their parameters) on calllog_daily's key columns for the filters the
+    rollup carries: provider, the categories and whether a call failed to start."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    for name in ("provider", *ROLLUP_EQUALITIES):
+        value = getattr(filters, name)
+        if value is not None:
+            conditions.append(f"{name} = ?")
+            params.append(value.value if hasattr(value, "value") else value)
+    if filters.failed_start is not None:
+        conditions.append(_failed_start_condition("status", filters.failed_start))
+    return conditions, params
+
+
 def _rollup_groups(
     conn: sqlite3.Connection,
     filters: CallFilters,
@@ -203,15 +218,7 @@ def _rollup_groups(
     end_day: str | None,
 ) -> tuple[list[tuple], dict[str, int]]:
     """The same groups from calllog_daily for whole UTC days in [first_day, end_day)."""
-    conditions = ["provider = ?"]
-    params: list[Any] = [provider.value]
-    for name in ROLLUP_EQUALITIES:
-        value = getattr(filters, name)
-        if value is not None:
-            conditions.append(f"{name} = ?")
-            params.append(value.value if hasattr(value, "value") else value)
-    if filters.failed_start is not None:
-        conditions.append(_failed_start_condition("status", filters.failed_start))
+    conditions, params = _rollup_categories(filters.model_copy(update={"provider": provider}))
     if not filters.include_simulated:
         conditions.append("simulated = 0")
     if first_day is not None:
@@ -280,16 +287,8 @@ def count_sql(filters: CallFilters) -> tuple[str, list[Any]]:
     condition, params = where(filters)
     no_dates = filters.created_from is None and filters.created_to is None
     if _rollup_can_answer(filters) and no_dates:
-        rollup_conditions = ["calls <> 0"]
-        rollup_params: list[Any] = []
-        for name in ("provider", *ROLLUP_EQUALITIES):
-            value = getattr(filters, name)
-            if value is not None:
-                rollup_conditions.append(f"{name} = ?")
-                rollup_params.append(value.value if hasattr(value, "value") else value)
-        if filters.failed_start is not None:
-            rollup_conditions.append(_failed_start_condition("status", filters.failed_start))
-        rollup_condition = " AND ".join(rollup_conditions)
+        rollup_conditions, rollup_params = _rollup_categories(filters)
+        rollup_condition = " AND ".join(["calls <> 0", *rollup_conditions])
         return f"SELECT coalesce(sum(calls), 0) FROM calllog_daily WHERE {rollup_condition}", (
             rollup_params
         )
