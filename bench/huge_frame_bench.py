@@ -108,15 +108,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
-        env = {
-            "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
-            "OUTBOX_PATH": str(Path(tmp) / "outbox.jsonl"),
-            "AGENT_LLM": "rules",
-            "DISPATCH_API_KEY": "bench-key",
-            "RETELL_API_KEY": "",
-            "DISPATCH_ENV_FILE": "",  # a fresh server: never the developer's `.env`
-        }
-        server = start_server(port, env)
+        server = start_server(port, Path(tmp), RETELL_API_KEY="")
         try:
             wait_healthy(url, server)
             freeze_client_heap()

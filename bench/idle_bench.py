@@ -21,7 +21,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from bench.processes import free_port, procfile_command, wait_until_up
+from bench.processes import free_port, procfile_command, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -76,9 +76,7 @@ def idle_cpu(database_url: str, secs: float, watcher: str | None) -> dict[str, f
             browser.close()
         return result
     finally:
-        for process in processes.values():
-            process.terminate()
-            process.wait(timeout=20)
+        stop(*processes.values(), timeout=20)
 
 
 def main() -> None:

@@ -257,18 +257,15 @@ def count_losses(database_url: str, tally: Tally) -> dict[str, int]:
 # --- the server and the report -----------------------------------------------------------------
 
 
-def server_env(database_url: str, outbox: Path) -> dict[str, str]:
+def server_env(database_url: str) -> dict[str, str]:
     return {
         "DATABASE_URL": database_url,
-        "OUTBOX_PATH": str(outbox),
-        "AGENT_LLM": "rules",
         "DISPATCH_API_KEY": DISPATCH_KEY,
         "RETELL_API_KEY": RETELL_KEY,
         "RETELL_VERIFY_CALL_IDS": "false",  # the bench's call ids are its own, not Retell's
         "PIPECAT_API_KEY": PIPECAT_KEY,
         "SUPABASE_URL": "",
         "SUPABASE_SERVICE_ROLE_KEY": "",
-        "DISPATCH_ENV_FILE": "",  # a fresh server: never the developer's `.env`
     }
 
 
@@ -314,7 +311,7 @@ def main() -> None:
             database_url, drop = fresh_postgres_database()
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        server = start_server(port, server_env(database_url, Path(tmp) / "outbox.jsonl"))
+        server = start_server(port, Path(tmp), **server_env(database_url))
         try:
             wait_healthy(url, server)
             backend = "PostgreSQL" if args.postgres else "SQLite"

@@ -87,8 +87,17 @@ def bench_app() -> FastAPI:
     return app
 
 
-def start_server(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """uvicorn serving `bench_app` in its own process, configured by `env` over ours."""
+def start_server(port: int, workdir: Path, **env: str) -> subprocess.Popen[bytes]:
+    """uvicorn serving `bench_app` in its own process: a fresh SQLite database and outbox in
+    `workdir` and the rules agent, never the developer's `.env`; `env` overrides any of it."""
+    env = {
+        "DATABASE_URL": f"sqlite:///{workdir / 'bench.db'}",
+        "OUTBOX_PATH": str(workdir / "outbox.jsonl"),
+        "AGENT_LLM": "rules",
+        "DISPATCH_API_KEY": "bench-key",
+        "DISPATCH_ENV_FILE": "",
+        **env,
+    }
     command = [sys.executable, "-m", "uvicorn", "bench.retell_load:bench_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     return subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})

@@ -39,7 +39,7 @@ import soxr
 from agent import CallContext, next_reply, opening
 from agent.types import Turn
 from bench.phone_caller import PhoneCall, mulaw_encode
-from bench.processes import free_port
+from bench.processes import free_port, stop
 from db import open_store
 from settings import ROOT, load_settings
 
@@ -71,13 +71,7 @@ class Stack:
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     def stop(self) -> None:
-        for process in self.processes:
-            process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(*self.processes)
 
 
 def wait_up(url: str, process: subprocess.Popen, log: Path, secs: float = 120) -> None:

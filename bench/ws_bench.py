@@ -105,15 +105,7 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        env = {
-            "BENCH_POLICY": args.policy,
-            "DATABASE_URL": database_url,
-            "OUTBOX_PATH": str(Path(tmp) / "outbox.jsonl"),
-            "AGENT_LLM": "rules",
-            "DISPATCH_API_KEY": "bench-key",
-            "DISPATCH_ENV_FILE": "",  # a fresh server: never the developer's `.env`
-        }
-        server = start_server(port, env)
+        server = start_server(port, Path(tmp), DATABASE_URL=database_url, BENCH_POLICY=args.policy)
         try:
             wait_healthy(url, server)
             pacing = f"paced, mean {args.pace} s between turns" if args.pace else "in lockstep"
