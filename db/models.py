@@ -251,6 +251,19 @@ class AlertLogEntry(BaseModel):
     at: datetime
 
 
+class BotSession(BaseModel):
+    """A bot session the voice server registered: which call a one-time token joins.
+
+    Kept in the database (`bot_sessions`) so any bot process resolves any token; joining
+    spends the token, once, whichever process asks first."""
+
+    token: str = Field(min_length=16, max_length=128)
+    provider_call_id: str = Field(min_length=1, max_length=128)
+    transport: Literal["webrtc", "twilio"] = "webrtc"
+    context: dict[str, str] = Field(default_factory=dict)
+    expires_at: datetime
+
+
 # -- calllog's column lists, derived from the models so that no backend spells them out -------
 
 

@@ -61,6 +61,7 @@ from db.histogram import MAX_BINS
 from db.load_models import AttemptRow, BoardFilters, BoardRow, Load, LoadIn, LoadPatch, SlotRow
 from db.models import (
     AlertLogEntry,
+    BotSession,
     Call,
     CallFilters,
     CallMetrics,
@@ -645,6 +646,15 @@ class OutboxStore:
 
     def dispatch_board(self, filters: BoardFilters) -> list[BoardRow]:
         return self.inner.dispatch_board(filters)
+
+    def register_bot_session(self, session: BotSession) -> None:
+        self.inner.register_bot_session(session)
+
+    def join_bot_session(self, token: str, joined_by: str, now: datetime) -> BotSession | None:
+        return self.inner.join_bot_session(token, joined_by, now)
+
+    def waiting_bot_session(self, provider_call_id: str, now: datetime) -> BotSession | None:
+        return self.inner.waiting_bot_session(provider_call_id, now)
 
     def close(self) -> None:
         self._attempts.shutdown(wait=False, cancel_futures=True)

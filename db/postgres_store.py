@@ -32,6 +32,7 @@ from psycopg.types.json import Jsonb
 
 from agent.vocabulary import EscalationStatus
 from db import migration_runner
+from db.function_bot_sessions import FunctionBotSessions
 from db.function_loads import FunctionLoads
 from db.function_payloads import (
     check_call_key,
@@ -90,7 +91,7 @@ def redacted_url(database_url: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
 
 
-class PostgresStore(FunctionLoads):
+class PostgresStore(FunctionLoads, FunctionBotSessions):
     backend = "postgres"
 
     def __init__(

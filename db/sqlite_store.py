@@ -23,11 +23,13 @@ from typing import Any, TypeVar
 from agent.vocabulary import EscalationStatus
 from db import models
 from db import sqlite_alerts as alerts
+from db import sqlite_bot_sessions as bot_sessions
 from db import sqlite_queries as q
 from db.function_payloads import check_page
 from db.histogram import MAX_BINS
 from db.models import (
     AlertLogEntry,
+    BotSession,
     Call,
     CallFilters,
     CallMetrics,
@@ -58,6 +60,7 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0008_on_time_status", SCHEMA_PATH.with_name("sqlite_0008_on_time_status.sql")),
     ("0013_simulated_calls", SCHEMA_PATH.with_name("sqlite_0013_simulated_calls.sql")),
     ("0016_no_duration_bucket", SCHEMA_PATH.with_name("sqlite_0016_no_duration_bucket.sql")),
+    ("0014_bot_sessions", SCHEMA_PATH.with_name("sqlite_0014_bot_sessions.sql")),
 )
 
 BULK_CHUNK_ROWS = 20_000
@@ -616,6 +619,17 @@ class SqliteStore(SqliteLoads):
 
     def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
         return self._read(lambda conn: alerts.alert_log(conn, Provider(provider), provider_call_id))
+
+    # -- bot sessions ------------------------------------------------------------------------
+
+    def register_bot_session(self, session: BotSession) -> None:
+        self._write(lambda conn: bot_sessions.register(conn, session, datetime.now(UTC)))
+
+    def join_bot_session(self, token: str, joined_by: str, now: datetime) -> BotSession | None:
+        return self._write(lambda conn: bot_sessions.join(conn, token, joined_by, now))
+
+    def waiting_bot_session(self, provider_call_id: str, now: datetime) -> BotSession | None:
+        return self._read(lambda conn: bot_sessions.waiting(conn, provider_call_id, now))
 
     def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
         """Insert new calls in large transactions; calls that already exist are left as they are."""

@@ -31,6 +31,7 @@ from db.load_models import (
 )
 from db.models import (
     AlertLogEntry,
+    BotSession,
     Call,
     CallFilters,
     CallMetrics,
@@ -225,5 +226,18 @@ class Store(Protocol):
 
     def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
         """The call's alert audit trail, oldest first."""
+
+    # -- bot sessions (several bot processes, one registry) --------------------------------
+
+    def register_bot_session(self, session: BotSession) -> None:
+        """Keep a session the voice server registered until it is joined or expires (its
+        token is new; sessions expired for over a day are dropped on the way)."""
+
+    def join_bot_session(self, token: str, joined_by: str, now: datetime) -> BotSession | None:
+        """Spend the token: its session when it was waiting and unexpired at `now`, else None.
+        One caller gets it, however many processes race for it."""
+
+    def waiting_bot_session(self, provider_call_id: str, now: datetime) -> BotSession | None:
+        """The call's newest session still waiting to be joined at `now`."""
 
     def close(self) -> None: ...

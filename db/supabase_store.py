@@ -20,6 +20,7 @@ from pydantic_core import to_jsonable_python
 from supabase import ClientOptions, create_client
 
 from agent.vocabulary import EscalationStatus
+from db.function_bot_sessions import FunctionBotSessions
 from db.function_loads import FunctionLoads
 from db.function_payloads import (
     check_call_key,
@@ -57,7 +58,7 @@ MIGRATE_HINT = (
 )
 
 
-class SupabaseStore(FunctionLoads):
+class SupabaseStore(FunctionLoads, FunctionBotSessions):
     backend = "supabase"
 
     def __init__(self, url: str, service_role_key: str, *, timeout_secs: float = 30.0) -> None:
