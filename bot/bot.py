@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
@@ -32,12 +33,14 @@ from pipecat.workers.runner import WorkerRunner
 from agent.types import CallContext
 from bot.agent_processor import DispatchAgentProcessor
 from bot.call_control import CallControl, NoTransfer, TwilioTransfer
+from bot.capacity import SESSIONS
 from bot.event_client import EventClient
 from bot.observer import SessionObserver
 from bot.recorder import CallRecorder
 from bot.services import check_bot_config, make_stt, make_tts, user_turn_params
-from bot.sessions import REGISTRY, SessionSpec
+from bot.sessions import SessionRefused, SessionSpec, registry_for
 from bot.speech_prompt import speech_prompt
+from bot.spool import claimed_spool_path
 from db.recordings import open_recordings
 from protocols.twilio_dial import dial_status_url
 from settings import Settings, get_settings
@@ -45,11 +48,25 @@ from settings import Settings, get_settings
 # A browser says when it is ready to hear the agent (RTVI client-ready); a WebRTC peer that does
 # not speak RTVI is greeted this long after it connected.
 CLIENT_READY_WAIT_SECS = 2.0
+POLICY_VIOLATION = 1008  # WebSocket close code for a refused session token
+
+
+_event_clients: dict[tuple[int, str, str, Path], EventClient] = {}
 
 
 def event_client_for(settings: Settings) -> EventClient:
+    """The process's client for its spool file (bot/spool.py), one per event loop: sessions
+    running at once share it, so one's rewrite of the spool never drops another's event."""
     api_key = settings.pipecat_api_key.get_secret_value() if settings.pipecat_api_key else ""
-    return EventClient(settings.voice_server_url, api_key, settings.pipecat_spool_path)
+    path = claimed_spool_path(settings.pipecat_spool_path)
+    try:
+        loop = id(asyncio.get_running_loop())
+    except RuntimeError:
+        return EventClient(settings.voice_server_url, api_key, path)
+    key = (loop, settings.voice_server_url, api_key, path)
+    if key not in _event_clients:
+        _event_clients[key] = EventClient(settings.voice_server_url, api_key, path)
+    return _event_clients[key]
 
 
 @dataclass
@@ -149,7 +166,8 @@ async def transport_for(
                 serializer=serializer,
             ),
         )
-        spec = REGISTRY.resolve(
+        spec = await asyncio.to_thread(
+            registry_for(settings).resolve,
             call_data.get("body") or {},
             fallback_id=str(call_data["call_id"]),
             transport="twilio",
@@ -170,15 +188,16 @@ async def transport_for(
         )
         return transport, spec, control
 
-    transport = await create_transport(
-        runner_args,
-        {"webrtc": lambda: TransportParams(audio_in_enabled=True, audio_out_enabled=True)},
-    )
-    spec = REGISTRY.resolve(
+    spec = await asyncio.to_thread(
+        registry_for(settings).resolve,
         runner_args.body,
         fallback_id=runner_args.session_id or "adhoc",
         transport="webrtc",
         timezone=settings.dispatch_timezone,
+    )
+    transport = await create_transport(
+        runner_args,
+        {"webrtc": lambda: TransportParams(audio_in_enabled=True, audio_out_enabled=True)},
     )
     return transport, spec, NoTransfer()
 
@@ -265,14 +284,30 @@ async def run_bot(
 
     runner = WorkerRunner(handle_sigint=handle_sigint)
     await runner.add_workers(worker)
-    await runner.run()
+    with SESSIONS.session():
+        await runner.run()
+
+
+async def refuse(runner_args: RunnerArguments) -> None:
+    """Close a connection whose session token is refused (Twilio's stream, a WebRTC peer)."""
+    if isinstance(runner_args, WebSocketRunnerArguments):
+        await runner_args.websocket.close(code=POLICY_VIOLATION, reason="session refused")
+        return
+    connection = getattr(runner_args, "webrtc_connection", None)
+    if connection is not None:
+        await connection.disconnect()
 
 
 async def bot(runner_args: RunnerArguments) -> None:
     """Entry point the Pipecat runner calls for every session."""
     settings = get_settings()
     check_bot_config(settings)
-    transport, spec, control = await transport_for(runner_args, settings)
+    try:
+        transport, spec, control = await transport_for(runner_args, settings)
+    except SessionRefused as exc:
+        logger.warning(f"{exc}: the connection is closed")
+        await refuse(runner_args)
+        return
     logger.info(f"Session {spec.provider_call_id} over {spec.transport}")
     await run_bot(
         transport, spec, settings, call_control=control, handle_sigint=runner_args.handle_sigint

@@ -5,11 +5,18 @@ Every event is first appended to a JSONL spool file (fsync'd), then the spool is
 be delivered stays in the spool and goes out on the next send or when a session starts, so a
 summary survives the voice server being down and the bot restarting. The server dedupes on
 (provider_call_id, event_id), so sending an event twice is harmless.
+
+A session in progress keeps a checkpoint of its summary (`<spool>.live/<call>.json`, replaced
+as the transcript grows, removed once the real summary is spooled). A process that dies
+mid-call leaves it behind; the process that next holds the spool file turns it into a summary
+event and delivers it (bot/spool.py), so the call is not lost with its bot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -53,6 +60,7 @@ class EventClient:
         self._timeout_secs = timeout_secs
         self._transport = transport
         self._lock = asyncio.Lock()
+        self._closed: set[str] = set()  # calls whose summary is spooled: no more checkpoints
 
     @property
     def rejected_path(self) -> Path:
@@ -64,6 +72,68 @@ class EventClient:
         async with self._lock:
             await asyncio.to_thread(self._append, [event])
             return await self._flush_locked()
+
+    @property
+    def live_dir(self) -> Path:
+        """Checkpoints of the summaries of sessions in progress (one file per call)."""
+        return self.spool_path.with_name(self.spool_path.name + ".live")
+
+    def _checkpoint_path(self, provider_call_id: str) -> Path:
+        return self.live_dir / (hashlib.sha256(provider_call_id.encode()).hexdigest() + ".json")
+
+    async def checkpoint(self, event: dict[str, Any]) -> None:
+        """Keep the summary of a session in progress, delivered only if its process dies."""
+        call = str(event["provider_call_id"])
+        async with self._lock:
+            if call not in self._closed:
+                await asyncio.to_thread(self._write_checkpoint, call, event)
+
+    async def close_checkpoint(self, provider_call_id: str) -> None:
+        """The session's real summary is spooled: its checkpoint goes."""
+        async with self._lock:
+            self._closed.add(provider_call_id)
+            await asyncio.to_thread(self._checkpoint_path(provider_call_id).unlink, missing_ok=True)
+
+    def recover_checkpoints(self) -> int:
+        """Spool the checkpoints left by a process that died mid-call; how many there were.
+        Only for the process that holds this spool file, before its sessions start."""
+        if not self.live_dir.is_dir():
+            return 0
+        files = sorted(self.live_dir.glob("*.json"))
+        events = []
+        for file in files:
+            try:
+                events.append(json.loads(file.read_text(encoding="utf-8")))
+            except (OSError, json.JSONDecodeError):
+                logger.warning(f"Skipping an unreadable session checkpoint {file}")
+        if events:
+            self._append(events)  # durable here first, then gone there
+        for file in files:
+            file.unlink(missing_ok=True)
+        return len(events)
+
+    def adopt(self, orphan: EventClient) -> int:
+        """Take over another spool file's events and checkpoints (its process is gone and its
+        lock is held by the caller); how many events came over."""
+        orphan.recover_checkpoints()
+        events = orphan._read()
+        if events:
+            self._append(events)
+        orphan.spool_path.unlink(missing_ok=True)
+        # Absent, or a checkpoint written meanwhile: it stays for the next adopter.
+        with contextlib.suppress(OSError):
+            orphan.live_dir.rmdir()
+        return len(events)
+
+    def _write_checkpoint(self, provider_call_id: str, event: dict[str, Any]) -> None:
+        self.live_dir.mkdir(parents=True, exist_ok=True)
+        target = self._checkpoint_path(provider_call_id)
+        tmp = target.with_name(target.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as file:
+            file.write(json.dumps(event, separators=(",", ":")))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, target)
 
     async def post_once(self, event: dict[str, Any]) -> bool:
         """One attempt, not spooled: for events only worth something now (live updates)."""

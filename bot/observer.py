@@ -70,6 +70,8 @@ from bot.event_client import EventClient
 from protocols import pipecat_events as wire
 
 FINISH_TIMEOUT_SECS = 15.0
+# The end reason of a summary checkpointed mid-call and delivered after its process died.
+PROCESS_LOST = "bot_process_lost"
 # Live transcript updates go out this long after a change, carrying whatever else arrived.
 LIVE_TRANSCRIPT_DELAY_SECS = 0.25
 
@@ -379,6 +381,16 @@ class SessionObserver(BaseObserver):
             await self._events.post_once(event.model_dump(mode="json"))
         except Exception:
             logger.exception("Could not post the live transcript (the summary will carry it)")
+        await self._checkpoint()
+
+    async def _checkpoint(self) -> None:
+        """The summary as it would be if this process died now (bot/spool.py delivers it)."""
+        try:
+            if self._finish_task is None:
+                summary = self.build_summary(PROCESS_LOST)
+                await self._events.checkpoint(self._event(wire.SESSION_SUMMARY, summary))
+        except Exception:
+            logger.exception(f"Could not checkpoint the session {self.provider_call_id}")
 
     # Pipecat observers' events ---------------------------------------------------------------
 
@@ -471,6 +483,7 @@ class SessionObserver(BaseObserver):
             self.summary = self.build_summary(reason)
             self.summary_event = self._event(wire.SESSION_SUMMARY, self.summary)
             await self._events.send(self.summary_event)
+            await self._events.close_checkpoint(self.provider_call_id)
             return self.summary
         except Exception:
             logger.exception(f"Could not build or spool the summary of {self.provider_call_id}")

@@ -1,7 +1,10 @@
-"""Which call a bot session is: the pending-session registry the voice server fills.
+"""Which call a bot session is: the session registry the voice server fills, in the database.
 
 The voice server registers a session (`POST /dispatch/sessions`, bearer PIPECAT_API_KEY) with
-the call's provider_call_id and context, and gets back a one-session token. The token reaches
+the call's provider_call_id and context, and gets back a one-session token. The session is kept
+in the database (`bot_sessions`, with its expiry), not in this process, so any bot process
+behind one address resolves any token; joining spends it, once, whichever process asks first
+(the database decides), and a spent, expired or unknown token is refused. The token reaches
 `bot(runner_args)` in the runner's session body:
 
 - WebRTC: the driver opens `/client/?session=<token>`; Pipecat's prebuilt client then calls the
@@ -12,7 +15,7 @@ the call's provider_call_id and context, and gets back a one-session token. The 
 
 A body can also carry the context itself (`provider_call_id`, `driver_name`, ...), e.g. a
 direct call to the runner's `/start`. Without either, the session is ad hoc: it still runs and
-reports, under a generated provider_call_id.
+reports, under a generated provider_call_id (so it does when the database cannot be asked).
 
 A context always holds the call's `local_time` (the voice server fixes it when the call starts;
 otherwise it is fixed when the session is registered or resolved), so the agent reads "in 2
@@ -21,11 +24,15 @@ hours" against the call's start however often the session's context is read.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import secrets
-import time
-from collections.abc import Mapping
+import socket
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlparse
 
@@ -33,11 +40,14 @@ from fastapi import APIRouter, Depends, HTTPException
 from loguru import logger
 from pydantic import BaseModel, Field
 
+from db import Store, StoreError, open_store
+from db.models import BotSession
 from protocols.bearer_auth import bearer_key
 from protocols.call_clock import call_local_time
 from settings import Settings
 
 SESSION_TTL_SECS = 30 * 60
+PROCESS_NAME = f"{socket.gethostname()}:{os.getpid()}"  # who joined a session
 CONTEXT_KEYS = (
     "driver_name",
     "driver_phone",
@@ -57,36 +67,58 @@ class SessionSpec:
     transport: str = "webrtc"
 
 
-class SessionRegistry:
-    """Sessions registered by the voice server and not yet joined (or expired)."""
+class SessionRefused(Exception):
+    """The session token is spent, expired or unknown: no session runs for it."""
 
-    def __init__(self, ttl_secs: float = SESSION_TTL_SECS) -> None:
-        self._ttl_secs = ttl_secs
-        self._pending: dict[str, tuple[float, SessionSpec]] = {}
-        self._by_call: dict[str, str] = {}
+
+class SessionRegistry:
+    """Sessions registered by the voice server, kept in the database until joined or expired."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        ttl_secs: float = SESSION_TTL_SECS,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._ttl = timedelta(seconds=ttl_secs)
+        self._clock = clock
+        self._migrated = False
+        self._migrate_lock = threading.Lock()
+
+    def prepare(self) -> None:
+        """Migrate the database once (StoreError when it cannot be; retried on the next use)."""
+        self._ready_store()
+
+    def _ready_store(self) -> Store:
+        if not self._migrated:
+            with self._migrate_lock:
+                if not self._migrated:
+                    self._store.migrate()
+                    self._migrated = True
+        return self._store
 
     def register(self, spec: SessionSpec) -> str:
-        self._expire()
         token = secrets.token_urlsafe(18)
-        self._pending[token] = (time.monotonic() + self._ttl_secs, spec)
-        self._by_call[spec.provider_call_id] = token
+        session = BotSession(
+            token=token,
+            provider_call_id=spec.provider_call_id,
+            transport=spec.transport,  # type: ignore[arg-type]
+            context=spec.context,
+            expires_at=self._clock() + self._ttl,
+        )
+        self._ready_store().register_bot_session(session)
         return token
 
-    def lookup(self, token: str) -> SessionSpec | None:
-        self._expire()
-        entry = self._pending.get(token)
-        return entry[1] if entry else None
+    def join(self, token: str) -> SessionSpec | None:
+        """Spend the token: its session, or None when it is spent, expired or unknown."""
+        session = self._ready_store().join_bot_session(token, PROCESS_NAME, self._clock())
+        return _spec(session) if session else None
 
-    def token_for(self, provider_call_id: str) -> str | None:
-        self._expire()
-        return self._by_call.get(provider_call_id)
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for token, (deadline, spec) in list(self._pending.items()):
-            if deadline < now:
-                del self._pending[token]
-                self._by_call.pop(spec.provider_call_id, None)
+    def waiting(self, provider_call_id: str) -> SessionSpec | None:
+        session = self._ready_store().waiting_bot_session(provider_call_id, self._clock())
+        return _spec(session) if session else None
 
     def resolve(
         self,
@@ -96,18 +128,45 @@ class SessionRegistry:
         transport: str,
         timezone: str = "UTC",
     ) -> SessionSpec:
+        """The session a runner body names (spending its token), else an ad-hoc one;
+        SessionRefused for a token that is spent, expired or unknown."""
         body = body if isinstance(body, Mapping) else {}
         token = body.get("session")
         if isinstance(token, str) and token:
-            spec = self.lookup(token)
-            if spec is not None:
+            try:
+                spec = self.join(token)
+            except StoreError as exc:
+                logger.error(f"Session token not checked, database unavailable ({exc}): ad hoc")
+            else:
+                if spec is None:
+                    raise SessionRefused("Session token spent, expired or unknown")
                 return spec
-            logger.warning("Unknown or expired session token: running an ad-hoc session")
         context = with_local_time(
             {k: str(body[k]) for k in CONTEXT_KEYS if body.get(k) not in (None, "")}, timezone
         )
         provider_call_id = str(body.get("provider_call_id") or f"pc_{fallback_id}")
         return SessionSpec(provider_call_id=provider_call_id, context=context, transport=transport)
+
+
+def _spec(session: BotSession) -> SessionSpec:
+    return SessionSpec(
+        provider_call_id=session.provider_call_id,
+        context=dict(session.context),
+        transport=session.transport,
+    )
+
+
+_registries: dict[tuple[str, ...], SessionRegistry] = {}
+_registries_lock = threading.Lock()
+
+
+def registry_for(settings: Settings) -> SessionRegistry:
+    """The process's registry on the database the settings select (one store per database)."""
+    key = (settings.database_backend, settings.database_url, settings.supabase_url or "")
+    with _registries_lock:
+        if key not in _registries:
+            _registries[key] = SessionRegistry(open_store(settings))
+        return _registries[key]
 
 
 def with_local_time(context: dict[str, str], timezone: str) -> dict[str, str]:
@@ -116,9 +175,6 @@ def with_local_time(context: dict[str, str], timezone: str) -> dict[str, str]:
     if context.get("local_time") or context.get("current_time"):
         return context
     return context | {"local_time": call_local_time(context.get("appointment"), timezone)}
-
-
-REGISTRY = SessionRegistry()
 
 
 class SessionRequest(BaseModel):
@@ -147,6 +203,8 @@ def session_router(settings: Settings) -> APIRouter:
     )
     auth = [Depends(require_pipecat_key)]
 
+    registry = registry_for(settings)
+
     @router.post("/dispatch/sessions", dependencies=auth)
     async def register_session(request: SessionRequest) -> RegisteredSession:
         spec = SessionSpec(
@@ -154,7 +212,11 @@ def session_router(settings: Settings) -> APIRouter:
             context=with_local_time(dict(request.context), settings.dispatch_timezone),
             transport=request.transport,
         )
-        token = REGISTRY.register(spec)
+        try:
+            token = await asyncio.to_thread(registry.register, spec)
+        except StoreError as exc:
+            logger.error(f"Session {spec.provider_call_id} not registered: {exc}")
+            raise HTTPException(503, "The bot's database is unavailable; try again.") from None
         return RegisteredSession(
             provider_call_id=spec.provider_call_id,
             session=token,
@@ -166,11 +228,12 @@ def session_router(settings: Settings) -> APIRouter:
 
     @router.get("/dispatch/sessions/{provider_call_id}", dependencies=auth)
     async def describe_session(provider_call_id: str) -> dict[str, str]:
-        token = REGISTRY.token_for(provider_call_id)
-        if token is None:
+        try:
+            spec = await asyncio.to_thread(registry.waiting, provider_call_id)
+        except StoreError:
+            raise HTTPException(503, "The bot's database is unavailable; try again.") from None
+        if spec is None:
             raise HTTPException(404, "No pending session for this call (joined or expired).")
-        spec = REGISTRY.lookup(token)
-        assert spec is not None
         return {
             "provider_call_id": provider_call_id,
             "status": "waiting",

@@ -40,7 +40,6 @@ starting up adopts the queued writes of any sibling file no running process hold
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -76,12 +75,12 @@ from db.models import (
     Provider,
     SortKey,
 )
+from db.process_files import MAX_SIBLING_FILES, claim_first_free, orphaned_siblings
 from db.store import Store, StoreError, StoreUnavailable, WriteFailed
 
 log = logging.getLogger(__name__)
 
 REPLAY_BATCH = 200
-MAX_SIBLING_FILES = 64
 FIRST_ATTEMPT_SECS = 4.0  # Retell gives a webhook 10 s before it retries
 STUCK_AFTER_SECS = 1.0  # an attempt running this long means the database is stuck
 FIRST_ATTEMPT_THREADS = 16
@@ -217,15 +216,11 @@ class OutboxStore:
 
     def _adopt_orphans(self, configured: Path) -> None:
         """Take over the queued writes of sibling outbox files no running process holds."""
-        for sibling in _sibling_paths(configured):
-            if sibling == self.path or not sibling.exists():
+        # A file a running process holds is its own: it drains it itself.
+        for sibling, lock in orphaned_siblings(configured, self.path):
+            if not sibling.exists():
+                lock.close()
                 continue
-            try:
-                lock = _try_lock(sibling)
-            except OSError:
-                continue
-            if lock is None:
-                continue  # a running process owns it and drains it itself
             try:
                 adopted = self._load(sibling)
                 if adopted:
@@ -716,35 +711,17 @@ def _is_entry(raw: Any) -> bool:
     return isinstance(raw, dict) and isinstance(raw.get("op"), str) and "args" in raw
 
 
-def _sibling_paths(configured: Path) -> list[Path]:
-    return [configured] + [
-        configured.with_name(f"{configured.name}.{n}") for n in range(1, MAX_SIBLING_FILES)
-    ]
-
-
-def _try_lock(path: Path) -> Any:
-    """An open lock file for `path` held exclusively by us, or None when another holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.with_name(path.name + ".lock").open("a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
-
-
 def _claim(configured: Path) -> tuple[Path, Any]:
     """The first of `configured`, `configured.1`, ... that no other process holds."""
     try:
-        for path in _sibling_paths(configured):
-            if (lock := _try_lock(path)) is not None:
-                return path, lock
+        claimed = claim_first_free(configured)
     except OSError as exc:
         # Stay up: writes still go through while the database is up, and each queued write
         # reports WriteFailed (a non-2xx answer) while it is down.
         log.error("outbox %s cannot be used: %s", configured, exc.strerror)
         return configured, None
+    if claimed is not None:
+        return claimed
     raise WriteFailed(
         f"Every outbox file {configured}[.1-.{MAX_SIBLING_FILES - 1}] is held by another "
         "process: give this process its own OUTBOX_PATH."

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from bot.sessions import REGISTRY, SessionBodyMiddleware, session_router
+from bot.sessions import SessionBodyMiddleware, SessionRefused, registry_for, session_router
 from db.models import CallFilters
 from settings import load_settings
 from tests.conftest import free_port
@@ -59,6 +59,11 @@ def voice(
     return serve(make_settings(pipecat_api_key=PIPECAT_KEY, bot_url=bot.url))
 
 
+def join(body: dict[str, Any]):
+    """What the bot does with the runner body of a joining client."""
+    return registry_for(load_settings()).resolve(body, fallback_id="x", transport="webrtc")
+
+
 def start(voice: RunningServer, body: dict[str, Any], path: str = "/api/v1/voice/start"):
     return httpx.post(
         f"{voice.url}{path}",
@@ -91,7 +96,7 @@ def test_a_web_session_is_registered_and_the_browser_client_url_joins_it(
         headers={"Referer": started["join_url"]},
     ).json()
     assert echoed["body"] == {"session": token}
-    spec = REGISTRY.resolve(echoed["body"], fallback_id="x", transport="webrtc")
+    spec = join(echoed["body"])
     assert spec.provider_call_id == call_id
     assert spec.context["driver_name"] == "Maria Lopez"
     assert spec.context["destination"] == "Dallas, TX"
@@ -105,15 +110,15 @@ def test_the_session_carries_the_calls_start_in_the_appointments_zone(
     after = datetime.now(UTC)
 
     token = started["details"]["session"]
-    fixed = REGISTRY.resolve({"session": token}, fallback_id="x", transport="").context
+    fixed = join({"session": token}).context
     local_time = datetime.fromisoformat(fixed["local_time"])
     assert local_time.utcoffset() == timedelta(hours=-6)  # CST, not the server's zone
     assert before <= local_time <= after
     call = voice.store.get_call(started["provider_call_id"])
     assert call.metadata["local_time"] == fixed["local_time"]
-    # Joined again later: the same moment, not the time of the join.
-    again = REGISTRY.resolve({"session": token}, fallback_id="x", transport="").context
-    assert again["local_time"] == fixed["local_time"]
+    # The token joins once: a second join is refused.
+    with pytest.raises(SessionRefused):
+        join({"session": token})
 
 
 def test_several_sessions_at_once_each_get_their_own_call_and_token(voice: RunningServer) -> None:
@@ -122,7 +127,7 @@ def test_several_sessions_at_once_each_get_their_own_call_and_token(voice: Runni
     assert len({s["provider_call_id"] for s in started}) == 3
     assert len({s["details"]["session"] for s in started}) == 3
     for i, s in enumerate(started):
-        spec = REGISTRY.resolve({"session": s["details"]["session"]}, fallback_id="x", transport="")
+        spec = join({"session": s["details"]["session"]})
         assert spec.context["load_number"] == f"L-{i}"
 
 
