@@ -95,6 +95,9 @@ class PhoneCall:
     turns: list[SpokenTurn] = field(default_factory=list)
     bot_audio: bytearray = field(default_factory=bytearray)
     closed_by_bot: bool = False
+    # How the line delivers the driver's audio: every 20 ms frame on time, or held and sent in
+    # bursts of this many seconds, as a congested mobile network or a busy relay does.
+    burst_secs: float = FRAME_SECS
 
     def __post_init__(self) -> None:
         self._socket: Any = None
@@ -136,18 +139,34 @@ class PhoneCall:
         await self._socket.send(json.dumps(message))
 
     async def _send_line(self) -> None:
-        """20 ms of line every 20 ms, on an absolute schedule: speech when queued, else quiet."""
+        """20 ms of line every 20 ms, on an absolute schedule: speech when queued, else quiet;
+        held back and sent together once `burst_secs` of it are due."""
         silence = bytes([MULAW_SILENCE]) * FRAME_BYTES
+        frames_per_burst = max(1, round(self.burst_secs / FRAME_SECS))
+        held: list[bytes] = []
+        holds_end_of_line = False
         next_at = time.monotonic()
         try:
             while not self._closed.is_set():
                 chunk = self._outgoing.popleft() if self._outgoing else silence
-                payload = base64.b64encode(chunk).decode()
-                await self._send(
-                    {"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}}
+                held.append(chunk)
+                holds_end_of_line = holds_end_of_line or (
+                    chunk is not silence and not self._outgoing
                 )
-                if chunk is not silence and not self._outgoing:
-                    self._sent_all.set()
+                if len(held) >= frames_per_burst:
+                    for frame in held:
+                        payload = base64.b64encode(frame).decode()
+                        await self._send(
+                            {
+                                "event": "media",
+                                "streamSid": self.stream_sid,
+                                "media": {"payload": payload},
+                            }
+                        )
+                    held.clear()
+                    if holds_end_of_line:
+                        holds_end_of_line = False
+                        self._sent_all.set()
                 next_at += FRAME_SECS
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
         except websockets.ConnectionClosed:

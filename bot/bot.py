@@ -155,7 +155,12 @@ async def transport_for(
             auth_token=auth_token or "",
             # Hanging up goes through Twilio's REST API; without credentials closing the
             # stream ends the <Connect> and so the call.
-            params=TwilioFrameSerializer.InputParams(auto_hang_up=has_credentials),
+            # Pipecat's default clears the resampler after 0.2 s without audio, dropping ~50 ms
+            # of buffered speech each time: a jittery line or a busy bot then chops the driver's
+            # words ("broke down near Oklahoma City" came out "road, niroke, lumper, city").
+            params=TwilioFrameSerializer.InputParams(
+                auto_hang_up=has_credentials, resampler_clear_after_secs=None
+            ),
         )
         transport = FastAPIWebsocketTransport(
             websocket=runner_args.websocket,

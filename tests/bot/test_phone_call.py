@@ -18,8 +18,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import numpy as np
+import pytest
 
-from bench.phone_caller import PhoneCall
+from bench.phone_caller import FRAME_SECS, PhoneCall
 from db.models import Call
 from tests.bot.conftest import start_pipecat_session
 from tests.conftest import free_port
@@ -69,9 +70,13 @@ EMERGENCY = DriverScript(
 )
 
 
-async def phone_in(voice: RunningServer, script: DriverScript) -> tuple[PhoneCall, Call]:
+async def phone_in(
+    voice: RunningServer, script: DriverScript, *, burst_secs: float = FRAME_SECS
+) -> tuple[PhoneCall, Call]:
     started = start_pipecat_session(voice.url, mode="phone", **script.context)
-    call = PhoneCall(started["join_url"], started["details"]["stream_parameters"])
+    call = PhoneCall(
+        started["join_url"], started["details"]["stream_parameters"], burst_secs=burst_secs
+    )
     async with call:
         assert await call.listen(), "the agent greets the driver"
         for line in script.lines:
@@ -91,6 +96,9 @@ async def phone_in(voice: RunningServer, script: DriverScript) -> tuple[PhoneCal
     return call, saved
 
 
+# Whisper tiny.en mishears espeak-ng's voice now and then (more often on a loaded 2-core
+# machine): one more call is allowed; a repeatable failure still fails.
+@pytest.mark.flaky(reruns=1)
 async def test_a_check_in_and_an_emergency_phoned_in_with_real_audio_are_saved_right(
     start_server: Callable[..., RunningServer],
     bot_process: Callable[..., str],
@@ -105,7 +113,9 @@ async def test_a_check_in_and_an_emergency_phoned_in_with_real_audio_are_saved_r
     # One after the other: Whisper on a shared 2-core machine is the bottleneck, and two calls
     # at once are the benchmark's business (bench/voice_bench.py), not this test's.
     check_in_call, check_in = await phone_in(voice, CHECK_IN)
-    emergency_call, emergency = await phone_in(voice, EMERGENCY)
+    # The emergency comes over a jittery line: the driver's audio arrives in 300 ms bursts, as it
+    # does on a congested mobile network, and the bot must still hear every word of it.
+    emergency_call, emergency = await phone_in(voice, EMERGENCY, burst_secs=0.3)
 
     assert check_in.call_type == "twilio"
     result = check_in.structured or {}

@@ -179,6 +179,9 @@ def widget(page: Page) -> FrameLocator:
     return page.frame_locator(WIDGET)
 
 
+# Whisper tiny.en mishears espeak-ng's voice now and then (more often on a loaded 2-core
+# machine): one more call is allowed; a repeatable failure still fails.
+@pytest.mark.flaky(reruns=1)
 def test_a_driver_checks_in_by_voice_from_the_trigger_page_and_the_call_is_saved(
     stack: Stack, page: Page
 ) -> None:
