@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # Where the Streamlit app and the bot reach the voice server; where the bot runner listens.
     voice_server_url: str = "http://127.0.0.1:8000"
     bot_url: str = "http://127.0.0.1:7860"
+    # Several bot processes (comma-separated base URLs): a new Pipecat session goes to the
+    # least-loaded one that answers its /dispatch/health. Unset: BOT_URL alone (which may be a
+    # load balancer in front of any number of bots: sessions live in the database).
+    bot_urls: str | None = None
+    # How long the voice server waits for a bot's /dispatch/health when choosing one.
+    bot_health_timeout_secs: float = Field(default=1.0, gt=0, le=10)
     # The Trigger call page hangs up a simulated call after this long without the driver's input.
     simulated_call_idle_secs: float = Field(default=600.0, gt=0)
 
@@ -103,6 +109,7 @@ class Settings(BaseSettings):
     deepgram_base_url: str | None = None  # self-hosted Deepgram (or a local double in tests)
     cartesia_api_key: SecretStr | None = None
     cartesia_voice_id: str = "71a7ad14-091c-4e8e-a314-022ece01c121"
+    # Each bot process holds its own spool file: others on the host take `<path>.1`, `.2`, ...
     pipecat_spool_path: str = "data/pipecat_spool.jsonl"
     # Twilio media streams: with both set, the bot hangs up and transfers through Twilio's API.
     twilio_account_sid: str | None = None
@@ -211,6 +218,12 @@ class Settings(BaseSettings):
             )
         if self.tms_webhook_url and not self.tms_webhook_url.startswith(("http://", "https://")):
             raise ValueError("TMS_WEBHOOK_URL must be an http(s) URL.")
+        for url in self.bot_url_list:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(
+                    f"BOT_URLS entry {url!r} is not a bot's http(s) address: list base URLs "
+                    "separated by commas, e.g. http://10.0.0.5:7860,http://10.0.0.6:7860."
+                )
         self.default_call_plan()  # a wrong quiet-hours value stops the process here
         self.engine_concurrency()
         return self
@@ -275,6 +288,12 @@ class Settings(BaseSettings):
                 )
             caps[name.strip()] = int(value)
         return caps
+
+    @property
+    def bot_url_list(self) -> list[str]:
+        """The bots a Pipecat session may be placed on: BOT_URLS, else BOT_URL alone."""
+        urls = [u.strip().rstrip("/") for u in (self.bot_urls or "").split(",") if u.strip()]
+        return urls or [self.bot_url.rstrip("/")]
 
     @property
     def keywords(self) -> tuple[str, ...]:

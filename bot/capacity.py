@@ -67,15 +67,15 @@ SESSIONS = SessionCounter()
 CPU = CpuMeter()
 
 
-def capacity_router() -> APIRouter:
+def capacity_router(sessions: SessionCounter = SESSIONS, cpu: CpuMeter = CPU) -> APIRouter:
     router = APIRouter()
 
     @router.get("/dispatch/health")
     async def health() -> BotCapacity:
         return BotCapacity(
             status="ok",
-            sessions=SESSIONS.running,
-            cpu_percent=CPU.percent(),
+            sessions=sessions.running,
+            cpu_percent=cpu.percent(),
             cpu_count=os.cpu_count() or 1,
             load_average=round(os.getloadavg()[0], 2),
         )
