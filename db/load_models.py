@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from protocols.phones import to_e164
-from protocols.start_call import configured_phone_region
+from protocols.start_call import e164_phone, not_blank
 
 
 class LoadStatus(StrEnum):
@@ -108,24 +107,13 @@ class LoadIn(BaseModel):
     status: LoadStatus = LoadStatus.IN_TRANSIT
     plan: dict[str, Any] | None = None  # CallPlan fields that differ from the defaults
 
-    @field_validator("load_number", "driver_name", "origin", "destination")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
+    _not_blank = field_validator("load_number", "driver_name", "origin", "destination")(not_blank)
+    _e164 = field_validator("driver_phone")(e164_phone)
 
     @field_validator("pickup_tz", "delivery_tz")
     @classmethod
     def _zone(cls, value: str) -> str:
         return check_time_zone(value.strip())
-
-    @field_validator("driver_phone")
-    @classmethod
-    def _e164(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        return to_e164(value, configured_phone_region())
 
     @field_validator("pickup_at", "delivery_at")
     @classmethod

@@ -22,6 +22,23 @@ def configured_phone_region() -> str:
         return DEFAULT_REGION
 
 
+def not_blank(value: str) -> str:
+    """A name or place without its surrounding spaces; blank is refused."""
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value.strip()
+
+
+def e164_phone(value: str | None, info: ValidationInfo) -> str | None:
+    """A phone number as E.164 (none when blank); national numbers are read in
+    DEFAULT_PHONE_REGION (a validation context's `phone_region` wins, for callers that hold
+    their own settings)."""
+    if value is None or not value.strip():
+        return None
+    region = (info.context or {}).get("phone_region") or configured_phone_region()
+    return to_e164(value, region)
+
+
 class StartCallRequest(BaseModel):
     vendor: Literal["retell", "pipecat"] = "retell"
     mode: Literal["web", "phone"] = "web"
@@ -33,22 +50,8 @@ class StartCallRequest(BaseModel):
     appointment: str | None = Field(default=None, max_length=64)
     scenario: str | None = Field(default=None, max_length=64)
 
-    @field_validator("driver_name", "load_number", "origin", "destination")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value.strip()
-
-    @field_validator("driver_phone")
-    @classmethod
-    def _e164(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """Stored as E.164; national numbers are read in DEFAULT_PHONE_REGION (a validation
-        context's `phone_region` wins, for callers that hold their own settings)."""
-        if value is None or not value.strip():
-            return None
-        region = (info.context or {}).get("phone_region") or configured_phone_region()
-        return to_e164(value, region)
+    _not_blank = field_validator("driver_name", "load_number", "origin", "destination")(not_blank)
+    _e164 = field_validator("driver_phone")(e164_phone)
 
     def dynamic_variables(self) -> dict[str, str]:
         """The call context as Retell's `retell_llm_dynamic_variables` (strings only)."""

@@ -142,17 +142,14 @@ class SimulatedDialer:
         self._conversations: set[asyncio.Task[None]] = set()
 
     async def place(self, claimed: ClaimedAttempt) -> Placement:
+        request = start_request(claimed, Provider.RETELL.value)
         script = self.driver(claimed)
         if script.first_answer is None:
             call_id = new_simulated_call_id()
-            await asyncio.to_thread(self._record_unanswered, claimed, call_id)
+            await asyncio.to_thread(self._record_unanswered, request, call_id)
             return Placement(Provider.RETELL.value, call_id)
         call_id, caller = simulated_caller(
-            RetellCaller,
-            self.server_url,
-            start_request(claimed, Provider.RETELL.value),
-            timezone=self.timezone,
-            api_key=self.api_key,
+            RetellCaller, self.server_url, request, timezone=self.timezone, api_key=self.api_key
         )
         try:
             await caller.connect()
@@ -181,23 +178,21 @@ class SimulatedDialer:
         finally:
             await caller.hang_up()
 
-    def _record_unanswered(self, claimed: ClaimedAttempt, call_id: str) -> None:
-        load = claimed.load
+    def _record_unanswered(self, request: StartCallRequest, call_id: str) -> None:
         now = datetime.now(UTC)
+        context = request.model_dump(
+            include={"load_number", "origin", "destination", "appointment", "scenario"}
+        )
         try:
-            driver_id = self.store.ensure_driver(load.driver_name, load.driver_phone)
+            driver_id = self.store.ensure_driver(request.driver_name, request.driver_phone)
             self.store.upsert_call(
                 Provider.RETELL,
                 call_id,
                 CallUpdate(
                     driver_id=driver_id,
-                    load_number=load.load_number,
-                    origin=load.origin,
-                    destination=load.destination,
-                    appointment=appointment_text(claimed),
-                    scenario=f"scheduled_{claimed.kind.value}",
+                    **context,
                     call_type="simulated",
-                    to_number=load.driver_phone,
+                    to_number=request.driver_phone,
                     status=CallStatus.ENDED,
                     started_at=now,
                     ended_at=now,
