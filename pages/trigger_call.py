@@ -9,7 +9,7 @@ from settings import ConfigError, get_settings
 from ui import queries
 from ui.call_form import ENGINES, SIMULATED, CallForm, form_errors
 from ui.call_result import show_call_result
-from ui.call_view import show_structured, show_transcript
+from ui.call_view import conversation_link, show_structured, show_transcript
 from ui.call_widget import WidgetCall, call_widget
 from ui.emergency_alerts import transfer_line_warning
 from ui.filters import ENGINE_LABELS
@@ -114,12 +114,7 @@ elif started is not None:
                 st.json(call_status(settings, started.provider_call_id))
             except VoiceServerError as exc:
                 st.error(str(exc))
-        st.page_link(
-            "pages/conversations.py",
-            label="Open in Conversations",
-            icon=":material/forum:",
-            query_params={"call": started.provider_call_id, "provider": started.provider},
-        )
+        conversation_link(started.provider_call_id, started.provider)
 
 call = st.session_state.get("simulated_call")
 if call is not None:
@@ -151,9 +146,4 @@ if call is not None:
             st.warning("The call has not been saved yet; it will appear in Conversations shortly.")
         else:
             show_structured(saved.structured)
-            st.page_link(
-                "pages/conversations.py",
-                label="Open in Conversations",
-                icon=":material/forum:",
-                query_params={"call": saved.provider_call_id, "provider": saved.provider.value},
-            )
+            conversation_link(saved.provider_call_id, saved.provider.value)

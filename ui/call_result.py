@@ -9,7 +9,7 @@ import streamlit as st
 
 from db.models import Call, CallStatus, Provider
 from ui import queries
-from ui.call_view import show_recording, show_structured
+from ui.call_view import conversation_link, show_recording, show_structured
 from ui.call_widget import WidgetOutcome
 
 SAVE_WAIT_SECS = 8.0  # the voice server finalizes a call (or the bot reports it) within seconds
@@ -61,9 +61,4 @@ def show_call_result(provider_call_id: str, provider: Provider, outcome: WidgetO
         show_structured(call.structured)
         if call.recording_url:
             show_recording(call.recording_url)
-    st.page_link(
-        "pages/conversations.py",
-        label="Open in Conversations",
-        icon=":material/forum:",
-        query_params={"call": provider_call_id, "provider": provider.value},
-    )
+    conversation_link(provider_call_id, provider.value)

@@ -164,6 +164,16 @@ def show_recording(recording_url: str) -> None:
         st.caption("Driver on the left channel, agent on the right.")
 
 
+def conversation_link(provider_call_id: str, provider: str) -> None:
+    """A link to the call on the Conversations page."""
+    st.page_link(
+        "pages/conversations.py",
+        label="Open in Conversations",
+        icon=":material/forum:",
+        query_params={"call": provider_call_id, "provider": provider},
+    )
+
+
 def show_call(call: Call) -> None:
     """Transcript as a chat, structured result and the call's metrics."""
     engine = ENGINE_LABELS.get(call.provider.value, call.provider.value)

@@ -16,6 +16,7 @@ import streamlit as st
 from agent import CallContext, extract_result, transcript_from
 from db.models import Call
 from ui import queries
+from ui.call_view import conversation_link
 from ui.filters import ENGINE_LABELS
 
 REFRESH = "1s"
@@ -80,12 +81,7 @@ def _show(item: LiveCall) -> None:
         for turn in turns:
             who = "Agent" if turn.get("role") == "agent" else "Driver"
             st.markdown(f"**{who}:** {turn.get('content') or ''}")
-        st.page_link(
-            "pages/conversations.py",
-            label="Open in Conversations",
-            icon=":material/forum:",
-            query_params={"call": call.provider_call_id, "provider": call.provider.value},
-        )
+        conversation_link(call.provider_call_id, call.provider.value)
 
 
 @st.fragment(run_every=REFRESH)
