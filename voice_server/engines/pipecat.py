@@ -60,14 +60,8 @@ class PipecatEngine:
         self, settings: Settings, request: StartCallRequest, call: Call
     ) -> StartedCall:
         transport = "twilio" if request.mode == "phone" else "webrtc"
-        context = {
-            "driver_name": request.driver_name,
+        context = request.dynamic_variables() | {
             "driver_phone": request.driver_phone,
-            "load_number": request.load_number,
-            "origin": request.origin,
-            "destination": request.destination,
-            "appointment": request.appointment,
-            "scenario": request.scenario,
             "local_time": call_start_time(settings, call),
         }
         body = {
