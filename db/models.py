@@ -24,6 +24,10 @@ class CallStatus(StrEnum):
     ERROR = "error"
 
 
+# What every engine knows of a call when it starts (besides the driver).
+CONTEXT_FIELDS = ("load_number", "origin", "destination", "appointment", "scenario")
+
+
 class CallUpdate(BaseModel):
     """Fields to merge into a call. `None` means "not known by this update": never erases."""
 
@@ -58,6 +62,12 @@ class CallUpdate(BaseModel):
     call_analysis: dict[str, Any] | None = None  # provider's post-call analysis
     metadata: dict[str, Any] | None = None
     error: str | None = None
+
+    @classmethod
+    def with_context(cls, context: Any, **fields: Any) -> CallUpdate:
+        """`fields` and the CONTEXT_FIELDS of `context` (a start request, the agent's
+        CallContext, a bot session's context)."""
+        return cls(**{name: getattr(context, name) for name in CONTEXT_FIELDS}, **fields)
 
     # PostgreSQL strips null members from JSON it stores (jsonb_strip_nulls); stripping them
     # here gives every backend the same document, so `{"eta": None}` reads back as `{}` on all.

@@ -180,17 +180,14 @@ class SimulatedDialer:
 
     def _record_unanswered(self, request: StartCallRequest, call_id: str) -> None:
         now = datetime.now(UTC)
-        context = request.model_dump(
-            include={"load_number", "origin", "destination", "appointment", "scenario"}
-        )
         try:
             driver_id = self.store.ensure_driver(request.driver_name, request.driver_phone)
             self.store.upsert_call(
                 Provider.RETELL,
                 call_id,
-                CallUpdate(
+                CallUpdate.with_context(
+                    request,
                     driver_id=driver_id,
-                    **context,
                     call_type="simulated",
                     to_number=request.driver_phone,
                     status=CallStatus.ENDED,

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 
 from db import Store, StoreError
-from db.models import Call, CallStatus, CallUpdate, Provider
+from db.models import CONTEXT_FIELDS, Call, CallStatus, CallUpdate, Provider
 from protocols.call_clock import call_local_time
 from protocols.start_call import StartCallRequest, StartedCall
 from settings import Settings
@@ -64,11 +64,7 @@ def _available_engine(settings: Settings, request: StartCallRequest) -> Engine:
 def _row_fields(request: StartCallRequest, driver_id: int) -> dict[str, Any]:
     return {
         "driver_id": driver_id,
-        "load_number": request.load_number,
-        "origin": request.origin,
-        "destination": request.destination,
-        "appointment": request.appointment,
-        "scenario": request.scenario,
+        **{name: getattr(request, name) for name in CONTEXT_FIELDS},
         "to_number": request.driver_phone,
         "call_type": _CALL_TYPES[(request.vendor, request.mode)],
     }

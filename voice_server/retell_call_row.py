@@ -37,12 +37,8 @@ def call_row(call: RetellCall, context: CallContext) -> CallUpdate:
     if duration is None and started_at and ended_at:
         duration = (ended_at - started_at).total_seconds()
     cost = (call.call_cost or {}).get("combined_cost")
-    return CallUpdate(
-        load_number=context.load_number,
-        origin=context.origin,
-        destination=context.destination,
-        appointment=context.appointment,
-        scenario=context.scenario,
+    return CallUpdate.with_context(
+        context,
         call_type=call.call_type,
         from_number=call.from_number,
         to_number=call.to_number,

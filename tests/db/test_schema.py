@@ -14,9 +14,11 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-from db.models import Call, CallStatus, CallUpdate, Provider
+from db.function_payloads import figure_filters_json
+from db.models import Call, CallFilters, CallStatus, CallUpdate, Provider
 from db.postgres_store import PostgresStore
 from db.sqlite_store import SqliteStore
 
@@ -204,3 +206,32 @@ def test_both_rollups_key_a_call_without_a_duration_alike(
 
     assert sqlite_conn.execute(query).fetchall() == [(-1, 1), (0, 2), (1, 1)]
     assert postgres_conn.execute(query).fetchall() == [(-1, 1), (0, 2), (1, 1)]
+
+
+@pytest.mark.postgres
+def test_postgres_filter_function_takes_exactly_the_models_filters(
+    postgres_conn: psycopg.Connection,
+) -> None:
+    """dispatch_call_filter lists the filters it knows by hand: every CallFilters field the
+    Store sends must be one of them, and nothing else."""
+    every_filter = CallFilters(
+        query="tire", provider=Provider.RETELL, status=CallStatus.ENDED, call_outcome="x",
+        driver_status="x", emergency_type="x", driver_id=1, driver_name="x", load_number="x",
+        created_from=datetime(2026, 1, 1), created_to=datetime(2026, 1, 2), failed_start=False,
+        on_time_status="Late",
+    )  # fmt: skip
+    payload = figure_filters_json(every_filter)
+    assert set(payload) == set(CallFilters.model_fields) - {"include_simulated"} | {"simulated"}
+    postgres_conn.execute("select dispatch_call_filter(%s)", (Jsonb(payload),))
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown filter"):
+        postgres_conn.execute("select dispatch_call_filter(%s)", (Jsonb({"colour": "red"}),))
+
+
+@pytest.mark.postgres
+def test_postgres_rollup_functions_read_columns_calllog_has(
+    postgres_conn: psycopg.Connection,
+) -> None:
+    listed = postgres_conn.execute("select dispatch_rollup_columns('c')").fetchone()[0]
+    names = {column.removeprefix("c.") for column in listed.split(", ")}
+    assert names <= set(postgres_columns(postgres_conn))
+    assert {"duration_secs", "keyword_hits", "e2e_latency_ms", "simulated"} <= names

@@ -57,15 +57,7 @@ def _context_update(store: Store, context: wire.SessionContext | None) -> CallUp
         if context.driver_name
         else None
     )
-    return CallUpdate(
-        driver_id=driver_id,
-        load_number=context.load_number,
-        origin=context.origin,
-        destination=context.destination,
-        appointment=context.appointment,
-        scenario=context.scenario,
-        call_type=context.transport,
-    )
+    return CallUpdate.with_context(context, driver_id=driver_id, call_type=context.transport)
 
 
 # Summary fields with a column of their own; every other figure is kept in `metadata`.
