@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from agent.places import Location
+from agent.schedule import spoken_time
 from agent.signals import Question, Reading
 from agent.state import (
     CALLBACK_ASK_LIMIT,
@@ -141,12 +142,14 @@ def _answer(question: Question, context: CallContext) -> tuple[str, ...]:
                 "I don't have the delivery address in front of me; your dispatcher will send it.",
             )
         appointment = (
-            (f"Your appointment is {context.appointment}.",) if context.appointment else ()
+            (f"Your appointment is {spoken_time(context.appointment)}.",)
+            if context.appointment
+            else ()
         )
         return (f"You're delivering to {context.destination}.", *appointment)
     if question is Question.APPOINTMENT:
         if context.appointment:
-            return (f"Your appointment is {context.appointment}.",)
+            return (f"Your appointment is {spoken_time(context.appointment)}.",)
         return ("I don't have an appointment time on file; your dispatcher will confirm it.",)
     if question is Question.ORIGIN:
         if context.origin:
@@ -206,7 +209,7 @@ def _duration(minutes: int) -> str:
 
 def _lateness(state: CallState, context: CallContext) -> str:
     late = state.on_time.minutes_late if state.on_time else None
-    appointment = f"your {context.appointment} appointment"
+    appointment = f"your {_appointment(context)} appointment"
     if late:
         return f"That puts you about {_duration(late)} past {appointment}."
     return f"That puts you past {appointment}."
@@ -261,6 +264,10 @@ def _confirmation(state: CallState, context: CallContext) -> tuple[str, ...]:
     )
 
 
+def _appointment(context: CallContext) -> str:
+    return spoken_time(context.appointment or "")
+
+
 def _on_time_note(state: CallState, context: CallContext) -> tuple[str, ...]:
     """What the call record now says about the appointment (dispatch reads it on the board)."""
     if state.on_time is None:
@@ -269,12 +276,12 @@ def _on_time_note(state: CallState, context: CallContext) -> tuple[str, ...]:
         late = state.on_time.minutes_late
         by = f" about {_duration(late)}" if late else ""
         return (
-            f"I've noted you'll be{by} late for the {context.appointment} appointment,"
+            f"I've noted you'll be{by} late for the {_appointment(context)} appointment,"
             " so dispatch can update the receiver.",
         )
     if state.on_time.status is OnTimeStatus.AT_RISK:
         return (
-            f"That's cutting it close for the {context.appointment} appointment;"
+            f"That's cutting it close for the {_appointment(context)} appointment;"
             " I've flagged it for dispatch.",
         )
     return ()

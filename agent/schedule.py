@@ -41,6 +41,7 @@ _CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s?m\b\.?|\b(\d{1,2}):
 _BARE_HOUR = re.compile(r"^(?:at |by |around )?(\d{1,2})$")
 _RELATIVE = re.compile(r"^in (\d+(?:\.\d+)?) (hours?|minutes)$")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_ISO_START = re.compile(r"^\d{4}-\d{2}-\d{2}(?:$|[T ]\d{2}:\d{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +105,40 @@ def _part_of_day(text: str) -> tuple[int, int] | None:
     return None
 
 
+def iso_moment(text: str) -> datetime | date | None:
+    """An ISO 8601 date or date-time as a TMS sends it ("2026-11-30T10:00:00-06:00"), else None."""
+    text = text.strip()
+    if not _ISO_START.match(text):
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment.date() if len(text) == len("2026-11-30") else moment
+
+
+def spoken_time(text: str) -> str:
+    """An appointment as the agent says it: ISO 8601 read out ("Monday, November 30 at 10 AM",
+    the wall time where the appointment is), anything else as written."""
+    moment = iso_moment(text)
+    if moment is None:
+        return text
+    day = f"{moment:%A}, {moment:%B} {moment.day}"
+    if not isinstance(moment, datetime):
+        return day
+    clock = f"{moment.hour % 12 or 12}" + (f":{moment:%M}" if moment.minute else "")
+    return f"{day} at {clock} {'AM' if moment.hour < 12 else 'PM'}"
+
+
 @lru_cache(maxsize=1024)
 def read_time(text: str) -> Span | None:
     """An appointment or ETA as a span on a day; None when it names no time at all."""
+    moment = iso_moment(text)
+    if isinstance(moment, datetime):
+        minute = moment.hour * 60 + moment.minute
+        return Span(Day(on=moment.date()), minute, minute)
+    if moment is not None:
+        return Span(Day(on=moment), 0, _DAY - 1)
     text = " ".join(text.lower().replace(".", "").split())
     if not text:
         return None
@@ -127,6 +159,17 @@ def read_time(text: str) -> Span | None:
     if day != Day(offset=0):
         return Span(day, 0, _DAY - 1)  # "tomorrow", "friday": some time that day
     return None
+
+
+def eta_merged(eta: str, older: str | None) -> str:
+    """A newer ETA over an older one: a day alone ("saturday") dates the clock time said before
+    ("4 pm" -> "saturday 4 pm") instead of dropping it; anything else replaces it."""
+    new, before = read_time(eta), read_time(older) if older else None
+    day_alone = new is not None and (new.start, new.end) == (0, _DAY - 1)
+    clock_alone = before is not None and before.start == before.end and before.day == Day(offset=0)
+    if day_alone and clock_alone and "today" not in (older or ""):
+        return f"{eta} {older}"
+    return eta
 
 
 def _local_now(local_time: str | None) -> tuple[date | None, int] | None:
@@ -211,12 +254,17 @@ def on_time(
             same_day_now = now[1] if now and days == 0 and arrival.day.offset == 0 else None
             arrival = _settle_half(arrival, promised.start, same_day_now)
             start, end = arrival.start + days * _DAY, arrival.end + days * _DAY
-            if end <= promised.start - AT_RISK_SLACK_MINUTES:
+            # The latest the appointment allows: its time, or the end of its window or day.
+            deadline = promised.end
+            if end <= deadline - AT_RISK_SLACK_MINUTES:
                 return OnTime(OnTimeStatus.ON_TIME)
-            if start > promised.start:
-                late = start - promised.start if start == end else None
+            if start > deadline:
+                late = start - deadline if start == end else None
                 return OnTime(OnTimeStatus.LATE, late)
             return OnTime(OnTimeStatus.AT_RISK)
+        if promised.day == Day(offset=0) and arrival.start > promised.end:
+            # "saturday 4 pm" for "3 pm" today: whichever day today is, that is later.
+            return OnTime(OnTimeStatus.LATE)
     if says_late:
         return OnTime(OnTimeStatus.LATE)
     if delayed:

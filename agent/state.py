@@ -17,7 +17,7 @@ from typing import Any
 from agent.phone import phone_number
 from agent.places import Location
 from agent.route import NO_ROUTE, route_towns
-from agent.schedule import OnTime, on_time
+from agent.schedule import OnTime, eta_merged, on_time
 from agent.signals import Question, Reading, read_user_turn
 from agent.topics import Topic, asked_topic
 from agent.types import CallContext, Turn
@@ -238,7 +238,8 @@ def _apply_checkin_reading(values: dict[str, object], reading: Reading, topic: T
         if values.get("status") is None and not reading.location.facility:
             values["status"] = DriverStatus.DRIVING  # somewhere on the way
     if reading.eta:
-        values["eta"] = reading.eta
+        older = values.get("eta")
+        values["eta"] = eta_merged(reading.eta, older if isinstance(older, str) else None)
         if values.get("status") is None:
             values["status"] = DriverStatus.DRIVING
     if reading.delay_reasons:
