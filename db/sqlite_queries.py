@@ -122,6 +122,11 @@ GROUP_SUMS = (
     "latency_n",
     "latency_sum",
 )
+# GROUP_SUMS over a group of calls.
+GROUP_SUMS_SQL = """count(*), count(duration_secs), coalesce(sum(duration_secs), 0),
+    count(sentiment), coalesce(sum(sentiment), 0),
+    count(interruptions_est), coalesce(sum(interruptions_est), 0),
+    coalesce(sum(tokens_estimated), 0), count(e2e_latency_ms), coalesce(sum(e2e_latency_ms), 0)"""
 GROUP_KEYS = ("day", "status", "call_outcome", "driver_status", "emergency_type", "bucket")
 
 # calllog_daily's duration_bucket for a call without a duration (a key column cannot be NULL),
@@ -134,12 +139,7 @@ ROLLUP_ADD_NEW_CALLS = (
         SELECT provider, substr(created_at, 1, 10), status, coalesce(call_outcome, ''),
                coalesce(driver_status, ''), coalesce(emergency_type, ''),
                coalesce(CAST(duration_secs / {DURATION_BUCKET_SECS} AS INTEGER), {NO_BUCKET}),
-               count(*), count(duration_secs), coalesce(sum(duration_secs), 0),
-               count(sentiment), coalesce(sum(sentiment), 0),
-               count(interruptions_est), coalesce(sum(interruptions_est), 0),
-               coalesce(sum(tokens_estimated), 0),
-               count(e2e_latency_ms), coalesce(sum(e2e_latency_ms), 0),
-               call_type IS 'simulated'
+               {GROUP_SUMS_SQL}, call_type IS 'simulated'
         FROM calllog WHERE id > ?
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 18
         ON CONFLICT DO UPDATE SET {_ROLLUP_ADD_SUMS}""",
@@ -183,11 +183,7 @@ def _raw_groups(
     groups = conn.execute(
         f"""SELECT substr(c.created_at, 1, 10), c.status, c.call_outcome, c.driver_status,
                    c.emergency_type, CAST(c.duration_secs / {DURATION_BUCKET_SECS} AS INTEGER),
-                   count(*), count(c.duration_secs), coalesce(sum(c.duration_secs), 0),
-                   count(c.sentiment), coalesce(sum(c.sentiment), 0),
-                   count(c.interruptions_est), coalesce(sum(c.interruptions_est), 0),
-                   coalesce(sum(c.tokens_estimated), 0),
-                   count(c.e2e_latency_ms), coalesce(sum(c.e2e_latency_ms), 0)
+                   {GROUP_SUMS_SQL}
             FROM calllog AS c WHERE {condition}
             GROUP BY 1, 2, 3, 4, 5, 6""",
         params,
