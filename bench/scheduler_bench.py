@@ -19,7 +19,6 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 
@@ -27,8 +26,8 @@ from bench.engine_double import EngineDouble
 from db.load_models import CallPlan, LoadIn
 from db.postgres_store import PostgresStore
 from scheduler.runner import Scheduler
+from settings import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-dispatch-key"
 ONE_SLOT_PLAN = {  # one slot per load: the before-delivery call
     "every_hours": 0,

@@ -40,6 +40,7 @@ from agent import CallContext, next_reply, opening
 from agent.types import Turn
 from bench.phone_caller import PhoneCall, mulaw_encode
 from bench.processes import free_port, stop
+from bot.observer import percentile as pct
 from db import open_store
 from settings import ROOT, load_settings
 
@@ -165,14 +166,6 @@ def saved_call(stack: Stack, provider_call_id: str, wait_secs: float = 30) -> An
             return call
         time.sleep(0.3)
     return store.get_call(provider_call_id)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 async def latency_run(stack: Stack, concurrent: int, min_turns: int) -> tuple[list[float], list]:
