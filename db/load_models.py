@@ -89,6 +89,13 @@ def check_time_zone(value: str) -> str:
     return value
 
 
+def checked_plan(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A load's plan overrides; unknown or invalid CallPlan fields are refused here."""
+    if value:
+        CallPlan.model_validate(value)
+    return value
+
+
 class LoadIn(BaseModel):
     """A load as a TMS sends it (API, CSV row, editor row). Appointments are instants; their
     time zones say where they are (the driver's local time for quiet hours is the pickup's)."""
@@ -125,9 +132,7 @@ class LoadIn(BaseModel):
     @field_validator("plan")
     @classmethod
     def _plan_fields(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value:
-            CallPlan.model_validate(value)  # unknown or invalid fields are refused here
-        return value or None
+        return checked_plan(value) or None
 
     @model_validator(mode="after")
     def _delivery_after_pickup(self) -> LoadIn:
@@ -157,12 +162,7 @@ class LoadPatch(BaseModel):
     plan: dict[str, Any] | None = None  # replaces the overrides ({} resets to the defaults)
     clear_unreachable: bool = False
 
-    @field_validator("plan")
-    @classmethod
-    def _plan_fields(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value:
-            CallPlan.model_validate(value)
-        return value
+    _plan_fields = field_validator("plan")(checked_plan)
 
 
 class PlannedSlot(BaseModel):
