@@ -133,10 +133,7 @@ class SimulatedDialer:
         store: Store,
         driver: Callable[[ClaimedAttempt], DriverScript] | None = None,
     ) -> None:
-        self.server_url = settings.voice_server_url
-        self.timezone = settings.dispatch_timezone
-        key = settings.dispatch_api_key  # the voice server lets our own simulated calls in by it
-        self.api_key = key.get_secret_value() if key else None
+        self.settings = settings
         self.store = store
         self.driver = driver or random_driver()
         self._conversations: set[asyncio.Task[None]] = set()
@@ -148,9 +145,7 @@ class SimulatedDialer:
             call_id = new_simulated_call_id()
             await asyncio.to_thread(self._record_unanswered, request, call_id)
             return Placement(Provider.RETELL.value, call_id)
-        call_id, caller = simulated_caller(
-            RetellCaller, self.server_url, request, timezone=self.timezone, api_key=self.api_key
-        )
+        call_id, caller = simulated_caller(RetellCaller, self.settings, request)
         try:
             await caller.connect()
         except Exception as exc:

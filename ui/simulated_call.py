@@ -50,14 +50,7 @@ class SimulatedCall:
     @classmethod
     def start(cls, settings: Settings, request: StartCallRequest) -> SimulatedCall:
         """Connect as Retell would, send the call details, and receive the agent's opening."""
-        key = settings.dispatch_api_key
-        call_id, caller = simulated_caller(
-            SyncRetellCaller,
-            settings.voice_server_url,
-            request,
-            timezone=settings.dispatch_timezone,
-            api_key=key.get_secret_value() if key else None,
-        )
+        call_id, caller = simulated_caller(SyncRetellCaller, settings, request)
         call = cls(
             call_id=call_id,
             caller=caller,

@@ -40,6 +40,7 @@ from protocols.retell.messages import (
 
 if TYPE_CHECKING:
     from protocols.start_call import StartCallRequest
+    from settings import Settings
 
 LLM_SOCKET_PATH = "/api/v1/retell/llm-webhook"
 T = TypeVar("T")
@@ -439,16 +440,12 @@ class SyncRetellCaller:
 
 
 def simulated_caller(
-    make: Callable[..., C],
-    server_url: str,
-    request: StartCallRequest,
-    *,
-    timezone: str,
-    api_key: str | None,
+    make: Callable[..., C], settings: Settings, request: StartCallRequest
 ) -> tuple[str, C]:
-    """A new simulated call of `request`: its id and Retell's side of its socket (`make` is
-    `RetellCaller` or `SyncRetellCaller`), not connected yet. The call details carry the local
-    time fixed at the start in `timezone`, as the voice server's call start fixes a real call's."""
+    """A new simulated call of `request`: its id and Retell's side of its socket on the voice
+    server (`make` is `RetellCaller` or `SyncRetellCaller`), not connected yet. The call details
+    carry the local time fixed at the start, as the voice server's call start fixes a real
+    call's; DISPATCH_API_KEY lets our own simulated calls in."""
     call_id = new_simulated_call_id()
     started_at = datetime.now(UTC)
     details = simulated_call_details(
@@ -460,8 +457,10 @@ def simulated_caller(
         appointment=request.appointment,
         scenario=request.scenario,
         driver_phone=request.driver_phone,
-        local_time=call_local_time(request.appointment, timezone, started_at),
+        local_time=call_local_time(request.appointment, settings.dispatch_timezone, started_at),
         start_timestamp_ms=int(started_at.timestamp() * 1000),
     )
-    url = llm_socket_url(server_url, call_id)
+    url = llm_socket_url(settings.voice_server_url, call_id)
+    key = settings.dispatch_api_key
+    api_key = key.get_secret_value() if key else None
     return call_id, make(url, call_details=details, open_timeout=5.0, api_key=api_key)

@@ -21,6 +21,7 @@ from protocols.retell.caller import (
     simulated_caller,
 )
 from protocols.start_call import StartCallRequest
+from settings import load_settings
 from tests.voice_server.conftest import RunningServer, auth
 from tests.voice_server.retell_api_double import RetellApiDouble
 
@@ -199,9 +200,10 @@ def test_a_simulated_call_fixes_its_local_time_when_it_starts() -> None:
         driver_phone="+13125550147",
     )
     before = datetime.now(UTC).replace(microsecond=0)
-    call_id, caller = simulated_caller(
-        RetellCaller, "http://127.0.0.1:8000", request, timezone="UTC", api_key="k"
+    settings = load_settings(
+        voice_server_url="http://127.0.0.1:8000", dispatch_timezone="UTC", dispatch_api_key="k"
     )
+    call_id, caller = simulated_caller(RetellCaller, settings, request)
 
     assert caller.url == llm_socket_url("http://127.0.0.1:8000", call_id)
     assert caller.headers == {"Authorization": "Bearer k"}
