@@ -1,6 +1,7 @@
 """Voice benchmark of the offline Pipecat bot (not a test): real audio over Twilio media streams.
 
     python -m bench.voice_bench [--turns 20] [--levels 1,2,4,6,8] [--style 12] [--sentences 50]
+        [--scale-levels 1,2,3,4] [--parts latency,capacity,scale,style,tts]
 
 Starts the voice server and the bot (`python -m bot`, no keys: Whisper hears, Piper speaks) on a
 temporary SQLite database, then plays drivers (espeak-ng, 8 kHz mu-law, paced in real time):
@@ -11,6 +12,9 @@ temporary SQLite database, then plays drivers (espeak-ng, 8 kHz mu-law, paced in
    The baseline measured in the same run is the turn-taking floor: the silence the bot must
    hear before it may answer (BOT_VAD_STOP_SECS + BOT_USER_SPEECH_TIMEOUT_SECS).
 2. Capacity: the most concurrent calls whose p90 stays under 2 s, over `--levels`.
+2b. Scale-out (`scale`): the same capacity run against one bot process and then against two
+   (BOT_URLS: the voice server places each call on the least-loaded bot), in the same run:
+   p90 at each level and the most calls held with p90 under 2 s, one process against two.
 3. Held-out style check: `--style` conversations of tests/agent/conversations played as audio,
    the saved structured result scored field by field against the script's expectations.
 4. TTS intelligibility: word error rate of the bot's own Whisper on each voice (Piper, espeak-ng)
@@ -67,7 +71,7 @@ LATENCY_CALLS = (
 @dataclass
 class Stack:
     voice_url: str
-    bot_url: str
+    bot_urls: list[str]
     database_url: str
     processes: list[subprocess.Popen] = field(default_factory=list)
 
@@ -88,9 +92,11 @@ def wait_up(url: str, process: subprocess.Popen, log: Path, secs: float = 120) -
     raise SystemExit(f"{url} did not start")
 
 
-def start_stack(workdir: Path, bot_env: dict[str, str]) -> Stack:
-    voice_port, bot_port = free_port(), free_port()
+def start_stack(workdir: Path, bot_env: dict[str, str], bots: int = 1) -> Stack:
+    """The voice server and `bots` bot processes (one host: one spool path, their own ports)."""
+    voice_port, bot_ports = free_port(), [free_port() for _ in range(bots)]
     database_url = f"sqlite:///{workdir / 'bench.db'}"
+    bot_urls = [f"http://127.0.0.1:{port}" for port in bot_ports]
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", str(workdir)),
@@ -99,28 +105,33 @@ def start_stack(workdir: Path, bot_env: dict[str, str]) -> Stack:
         "DISPATCH_API_KEY": DISPATCH_KEY,
         "PIPECAT_API_KEY": PIPECAT_KEY,
         "VOICE_SERVER_URL": f"http://127.0.0.1:{voice_port}",
-        "BOT_URL": f"http://127.0.0.1:{bot_port}",
+        "BOT_URL": bot_urls[0],
+        "BOT_URLS": ",".join(bot_urls),
         "PIPECAT_SPOOL_PATH": str(workdir / "spool.jsonl"),
         "OUTBOX_PATH": str(workdir / "outbox.jsonl"),
         "RECORDINGS_DIR": str(workdir / "recordings"),
     }
-    stack = Stack(f"http://127.0.0.1:{voice_port}", f"http://127.0.0.1:{bot_port}", database_url)
+    stack = Stack(f"http://127.0.0.1:{voice_port}", bot_urls, database_url)
     commands = {
         "voice": [sys.executable, "-m", "uvicorn", "voice_server.main:app", "--host", "127.0.0.1"]
         + ["--port", str(voice_port), "--log-level", "warning"],
-        "bot": [sys.executable, "-m", "bot", "--host", "127.0.0.1", "--port", str(bot_port)],
+    } | {
+        f"bot{index}": [sys.executable, "-m", "bot", "--host", "127.0.0.1", "--port", str(port)]
+        for index, port in enumerate(bot_ports)
     }
     for name, command in commands.items():
         log = workdir / f"{name}.log"
+        is_bot = name.startswith("bot")
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=env | (bot_env if name == "bot" else {}),
+            env=env | (bot_env if is_bot else {}),
             stdout=log.open("w"),
             stderr=subprocess.STDOUT,
         )
         stack.processes.append(process)
-        wait_up((stack.voice_url + "/healthz") if name == "voice" else stack.bot_url, process, log)
+        url = bot_urls[int(name[3:])] if is_bot else stack.voice_url + "/healthz"
+        wait_up(url, process, log)
     return stack
 
 
@@ -357,36 +368,87 @@ def intelligibility(count: int) -> None:
 # Main ----------------------------------------------------------------------------------------
 
 
+async def capacity_levels(stack: Stack, levels: list[int]) -> dict[int, float]:
+    """p90 at each level (every level is run: the comparison needs them all)."""
+    p90s: dict[int, float] = {}
+    for level in levels:
+        latencies, breakdown = await latency_run(stack, level, max(level * 3, 12))
+        report_latency(f"    {level} concurrent calls", latencies, breakdown)
+        p90s[level] = pct(latencies, 0.9) if latencies else float("inf")
+    return p90s
+
+
+def held(p90s: dict[int, float]) -> int:
+    """The most concurrent calls with p90 under the target, every lower level too."""
+    sustained = 0
+    for level in sorted(p90s):
+        if p90s[level] >= P90_TARGET_SECS:
+            break
+        sustained = level
+    return sustained
+
+
+async def scale_out(workdir: Path, levels: list[int]) -> None:
+    """One bot process against two behind the same voice server (BOT_URLS), same run."""
+    results: dict[int, dict[int, float]] = {}
+    for bots in (1, 2):
+        folder = workdir / f"bots{bots}"
+        folder.mkdir()
+        print(f"Scale-out: {bots} bot process(es)", flush=True)
+        stack = start_stack(folder, {}, bots=bots)
+        try:
+            results[bots] = await capacity_levels(stack, levels)
+        finally:
+            stack.stop()
+    print("Scale-out, voice-to-voice p90 per level (1 process -> 2 processes):", flush=True)
+    for level in levels:
+        one, two = results[1][level], results[2][level]
+        print(f"    {level} calls: {one:.2f} s -> {two:.2f} s ({two / one:.2f}x)", flush=True)
+    print(
+        f"Held with p90 < {P90_TARGET_SECS:.0f} s: 1 process {held(results[1])} calls, "
+        f"2 processes {held(results[2])} calls; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores",
+        flush=True,
+    )
+
+
+async def one_bot_parts(stack: Stack, args: argparse.Namespace, floor: float) -> None:
+    try:
+        if "latency" in args.parts:
+            latencies, breakdown = await latency_run(stack, 1, args.turns)
+            report_latency("1 call", latencies, breakdown)
+            if latencies:
+                print(f"    p50 / floor: {pct(latencies, 0.5) / floor:.2f}x", flush=True)
+            latencies, breakdown = await latency_run(stack, 4, args.turns)
+            report_latency("4 concurrent calls", latencies, breakdown)
+        if "capacity" in args.parts:
+            sustained = 0
+            for level in args.levels:
+                latencies, breakdown = await latency_run(stack, level, max(level * 3, 12))
+                report_latency(f"{level} concurrent calls", latencies, breakdown)
+                if not latencies or pct(latencies, 0.9) >= P90_TARGET_SECS:
+                    break
+                sustained = level
+            print(f"Sustained with p90 < {P90_TARGET_SECS:.0f} s: {sustained} concurrent calls")
+        if "style" in args.parts:
+            await style_check(stack, args.style)
+    finally:
+        stack.stop()
+
+
 async def run(args: argparse.Namespace) -> None:
     settings = load_settings()
     floor = settings.bot_vad_stop_secs + settings.bot_user_speech_timeout_secs
     with tempfile.TemporaryDirectory(prefix="voice_bench_") as tmp:
-        stack = start_stack(Path(tmp), {})
-        try:
-            print(
-                f"Baseline (turn-taking floor: silence heard before answering): {floor:.2f} s",
-                flush=True,
-            )
-            if "latency" in args.parts:
-                latencies, breakdown = await latency_run(stack, 1, args.turns)
-                report_latency("1 call", latencies, breakdown)
-                if latencies:
-                    print(f"    p50 / floor: {pct(latencies, 0.5) / floor:.2f}x", flush=True)
-                latencies, breakdown = await latency_run(stack, 4, args.turns)
-                report_latency("4 concurrent calls", latencies, breakdown)
-            if "capacity" in args.parts:
-                sustained = 0
-                for level in args.levels:
-                    latencies, breakdown = await latency_run(stack, level, max(level * 3, 12))
-                    report_latency(f"{level} concurrent calls", latencies, breakdown)
-                    if not latencies or pct(latencies, 0.9) >= P90_TARGET_SECS:
-                        break
-                    sustained = level
-                print(f"Sustained with p90 < {P90_TARGET_SECS:.0f} s: {sustained} concurrent calls")
-            if "style" in args.parts:
-                await style_check(stack, args.style)
-        finally:
-            stack.stop()
+        print(
+            f"Baseline (turn-taking floor: silence heard before answering): {floor:.2f} s",
+            flush=True,
+        )
+        if args.parts & {"latency", "capacity", "style"}:
+            (Path(tmp) / "main").mkdir()
+            await one_bot_parts(start_stack(Path(tmp) / "main", {}), args, floor)
+        if "scale" in args.parts:
+            await scale_out(Path(tmp), args.scale_levels)
     if "tts" in args.parts:
         intelligibility(args.sentences)
 
@@ -402,8 +464,11 @@ def main() -> None:
     parser.add_argument(
         "--parts",
         type=lambda v: set(v.split(",")),
-        default={"latency", "capacity", "style", "tts"},
-        help="comma-separated: latency,capacity,style,tts",
+        default={"latency", "capacity", "scale", "style", "tts"},
+        help="comma-separated: latency,capacity,scale,style,tts",
+    )
+    parser.add_argument(
+        "--scale-levels", type=lambda v: [int(x) for x in v.split(",")], default=[1, 2, 3, 4]
     )
     args = parser.parse_args()
     asyncio.run(run(args))
