@@ -8,10 +8,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from bench.processes import free_port as free_port  # what the tests import from here
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# `make test` (and so CI) tries the same generated cases every run, so a red run is a real,
+# reproducible failure; HYPOTHESIS_PROFILE=explore searches new cases, as worth doing locally.
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(autouse=True)
