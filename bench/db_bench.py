@@ -1,10 +1,14 @@
 """Database benchmark: the Store's SQL against the naive way, measured in the same run.
 
     python -m bench.db_bench [--calls 1000000] [--backend sqlite|postgres|all]
+                             [--timezone America/Chicago]
 
 For each backend it seeds N demo calls, then times Retell metrics, Pipecat metrics, a full-text
 search, a filtered page and a full export through the Store, and the same five things done
-naively: load every row into pandas, then filter and aggregate in Python. Each figure is printed
+naively: load every row into pandas, then filter and aggregate in Python. Per-day figures are
+days in the office's zone (--timezone, an office with daylight time by default); the time the
+Store takes to re-key the daily rollups of every call to another zone and back (what changing
+DISPATCH_TIMEZONE costs at the next start) is printed too. Each figure is printed
 as a ratio (naive time / Store time), with a check that both gave the same answer, and the export
 is printed with its peak memory growth (RSS). PostgreSQL runs when TEST_POSTGRES_URL (or a
 postgresql:// DATABASE_URL) reaches a server where a scratch database can be created.
@@ -151,13 +155,13 @@ def _mean(series: pd.Series) -> float | None:
     return float(values.astype(float).mean()) if len(values) else None
 
 
-def naive_metrics(frame: pd.DataFrame, provider: Provider) -> CallMetrics:
+def naive_metrics(frame: pd.DataFrame, provider: Provider, zone: str) -> CallMetrics:
     calls = frame[frame["provider"] == provider.value]
 
     def counts(column: str) -> dict[str, int]:
         return {k: int(v) for k, v in calls[column].dropna().value_counts().items()}
 
-    days = calls["created_at"].dt.strftime("%Y-%m-%d").tolist()
+    days = calls["created_at"].dt.tz_convert(zone).dt.strftime("%Y-%m-%d").tolist()
     outcomes = [v if isinstance(v, str) else None for v in calls["call_outcome"].tolist()]  # NaN
     per_day = Counter(zip(days, outcomes, strict=True))
     keywords: Counter[str] = Counter()
@@ -195,10 +199,10 @@ def _newest_first(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["created_at", "id"], ascending=False)
 
 
-def naive_pipecat(frame: pd.DataFrame) -> tuple[list[int], int, CallMetrics]:
+def naive_pipecat(frame: pd.DataFrame, zone: str) -> tuple[list[int], int, CallMetrics]:
     calls = frame[frame["provider"] == Provider.PIPECAT.value]
     first_page = _newest_first(calls).head(50)
-    return list(first_page["id"]), len(calls), naive_metrics(frame, Provider.PIPECAT)
+    return list(first_page["id"]), len(calls), naive_metrics(frame, Provider.PIPECAT, zone)
 
 
 def naive_search(frame: pd.DataFrame, word: str) -> tuple[list[int], int]:
@@ -255,13 +259,15 @@ class NaiveResults:
     page_secs: float
 
 
-def run_naive(backend: str, location: str, since: datetime, scratch: Path) -> NaiveResults:
+def run_naive(
+    backend: str, location: str, since: datetime, scratch: Path, zone: str
+) -> NaiveResults:
     """The five operations done the naive way; the frame is freed when this returns."""
     with peak_rss_growth() as memory:
         frame, load_secs = timed(lambda: naive_load(backend, location))
         _, to_csv_secs = timed(lambda: frame.to_csv(scratch / "naive.csv", index=False))
-    retell, retell_secs = timed(lambda: naive_metrics(frame, Provider.RETELL))
-    (pipecat_ids, pipecat_total, pipecat), pipecat_secs = timed(lambda: naive_pipecat(frame))
+    retell, retell_secs = timed(lambda: naive_metrics(frame, Provider.RETELL, zone))
+    (pipecat_ids, pipecat_total, pipecat), pipecat_secs = timed(lambda: naive_pipecat(frame, zone))
     (search_ids, search_total), search_secs = timed(lambda: naive_search(frame, SEARCH_WORD))
     (page_ids, page_total), page_secs = timed(lambda: naive_filtered_page(frame, since))
     return NaiveResults(
@@ -312,7 +318,15 @@ def settle(backend: str, location: str) -> None:
         print("ran VACUUM (ANALYZE), as autovacuum does after a bulk load")
 
 
-def bench_backend(backend: str, store: Store, location: str, calls: int, scratch: Path) -> bool:
+def bench_backend(
+    backend: str,
+    open_store: Callable[[str], Store],
+    location: str,
+    calls: int,
+    scratch: Path,
+    zone: str,
+) -> bool:
+    store = open_store(zone)
     now = datetime.now(UTC)
     print(f"\n== {backend}: seeding {calls:,} calls", flush=True)
     store.migrate()
@@ -328,6 +342,15 @@ def bench_backend(backend: str, store: Store, location: str, calls: int, scratch
         print(f"seeded {written:,} calls in {seed_secs:.1f} s ({written / seed_secs:,.0f} calls/s)")
     settle(backend, location)
     since = now - timedelta(days=7)
+    other_zone = "UTC" if zone != "UTC" else "America/Chicago"
+    elsewhere = open_store(other_zone)
+    _, rekey_away_secs = timed(elsewhere.migrate)
+    elsewhere.close()
+    _, rekey_back_secs = timed(store.migrate)
+    print(
+        f"re-keyed the daily rollups of {calls:,} calls to {other_zone} days in "
+        f"{rekey_away_secs:.1f} s and back to {zone} days in {rekey_back_secs:.1f} s"
+    )
 
     retell, retell_secs = timed(lambda: store.retell_metrics(CallFilters()), repeat=3)
     pipecat, pipecat_secs = timed(lambda: store.pipecat_metrics(CallFilters()), repeat=3)
@@ -351,7 +374,7 @@ def bench_backend(backend: str, store: Store, location: str, calls: int, scratch
         )
 
     print("loading every row into pandas for the naive baseline...", flush=True)
-    naive = run_naive(backend, location, since, scratch)
+    naive = run_naive(backend, location, since, scratch, zone)
     load_secs = naive.load_secs
 
     results = [
@@ -413,15 +436,21 @@ def bench_backend(backend: str, store: Store, location: str, calls: int, scratch
 # -- backends --------------------------------------------------------------------------------
 
 
-def run_sqlite(calls: int, scratch: Path) -> bool:
+def run_sqlite(calls: int, scratch: Path, zone: str) -> bool:
     from db.sqlite_store import SqliteStore
 
     path = scratch / "bench.db"
-    store = SqliteStore(path)
+    opened: list[Store] = []
+
+    def open_store(office_timezone: str) -> Store:
+        opened.append(SqliteStore(path, office_timezone=office_timezone))
+        return opened[-1]
+
     try:
-        return bench_backend("sqlite", store, str(path), calls, scratch)
+        return bench_backend("sqlite", open_store, str(path), calls, scratch, zone)
     finally:
-        store.close()
+        for store in opened:
+            store.close()
 
 
 def postgres_admin_url() -> str | None:
@@ -432,7 +461,7 @@ def postgres_admin_url() -> str | None:
     return url or "postgresql://dispatch:dispatch@127.0.0.1:5432/postgres"
 
 
-def run_postgres(calls: int, scratch: Path, *, keep: bool) -> bool | None:
+def run_postgres(calls: int, scratch: Path, zone: str, *, keep: bool) -> bool | None:
     """On a scratch database, dropped afterwards unless `keep` (then reused by the next run)."""
     import psycopg
 
@@ -449,11 +478,17 @@ def run_postgres(calls: int, scratch: Path, *, keep: bool) -> bool | None:
     url = admin_url.rsplit("/", 1)[0] + f"/{name}"
     from db.postgres_store import PostgresStore
 
-    store = PostgresStore(url)
+    opened: list[Store] = []
+
+    def open_store(office_timezone: str) -> Store:
+        opened.append(PostgresStore(url, office_timezone=office_timezone))
+        return opened[-1]
+
     try:
-        return bench_backend("postgres", store, url, calls, scratch)
+        return bench_backend("postgres", open_store, url, calls, scratch, zone)
     finally:
-        store.close()
+        for store in opened:
+            store.close()
         if not keep:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -463,6 +498,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.db_bench", description=__doc__)
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
+    parser.add_argument(
+        "--timezone",
+        default="America/Chicago",
+        help="the office's zone (DISPATCH_TIMEZONE): per-day figures are its days",
+    )
     parser.add_argument(
         "--workdir",
         help="keep the seeded databases (SQLite file here, PostgreSQL dispatch_bench_keep_N) "
@@ -474,9 +514,11 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         if args.backend in ("sqlite", "all"):
-            outcomes.append(run_sqlite(args.calls, workdir))
+            outcomes.append(run_sqlite(args.calls, workdir, args.timezone))
         if args.backend in ("postgres", "all"):
-            outcomes.append(run_postgres(args.calls, workdir, keep=bool(args.workdir)))
+            outcomes.append(
+                run_postgres(args.calls, workdir, args.timezone, keep=bool(args.workdir))
+            )
     return 0 if all(o is not False for o in outcomes) else 1
 
 

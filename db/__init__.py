@@ -28,7 +28,9 @@ def open_store(settings: Settings) -> Store:
 
         assert settings.supabase_url and settings.supabase_service_role_key
         return SupabaseStore(
-            settings.supabase_url, settings.supabase_service_role_key.get_secret_value()
+            settings.supabase_url,
+            settings.supabase_service_role_key.get_secret_value(),
+            office_timezone=settings.dispatch_timezone,
         )
     if backend == "postgres":
         from db.postgres_store import PostgresStore
@@ -37,7 +39,8 @@ def open_store(settings: Settings) -> Store:
             settings.database_url,
             connect_timeout=max(2, round(settings.database_timeout_secs)),
             statement_timeout_secs=settings.database_timeout_secs,
+            office_timezone=settings.dispatch_timezone,
         )
     from db.sqlite_store import SqliteStore
 
-    return SqliteStore(settings.sqlite_path)
+    return SqliteStore(settings.sqlite_path, office_timezone=settings.dispatch_timezone)

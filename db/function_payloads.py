@@ -26,11 +26,13 @@ def filters_json(filters: CallFilters) -> dict[str, Any]:
     )
 
 
-def figure_filters_json(filters: CallFilters) -> dict[str, Any]:
-    """The filters of a figure: simulated calls left out unless `include_simulated`."""
+def figure_filters_json(filters: CallFilters, timezone: str) -> dict[str, Any]:
+    """The filters of a figure: simulated calls left out unless `include_simulated`; its days
+    are days in `timezone` (the office's, an IANA name)."""
     payload = filters_json(filters)
     if not filters.include_simulated:
         payload["simulated"] = False
+    payload["timezone"] = timezone
     return payload
 
 

@@ -141,16 +141,16 @@ class CallPage(BaseModel):
 
 
 class DayCount(BaseModel):
-    day: str  # YYYY-MM-DD (UTC)
+    day: str  # YYYY-MM-DD, a day in the office's zone (DISPATCH_TIMEZONE)
     call_outcome: str | None
     calls: int
 
 
 class LatencyDay(BaseModel):
-    """One UTC day of one engine's voice latency: over its calls that reported latency, the
-    mean of each call's end of speech -> first audio p50 and p90 (ms)."""
+    """One office day (DISPATCH_TIMEZONE) of one engine's voice latency: over its calls that
+    reported latency, the mean of each call's end of speech -> first audio p50 and p90 (ms)."""
 
-    day: str  # YYYY-MM-DD (UTC)
+    day: str  # YYYY-MM-DD in the office's zone
     provider: Provider
     calls: int
     e2e_p50_ms: float | None

@@ -62,6 +62,7 @@ from db.models import (
     Provider,
     SortKey,
 )
+from db.office_days import zone_named
 from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, WriteFailed
 
 MIGRATE_HINT = "run `python -m db migrate`"
@@ -100,8 +101,10 @@ class PostgresStore(FunctionLoads, FunctionBotSessions):
         *,
         connect_timeout: int = 5,
         statement_timeout_secs: float = STATEMENT_TIMEOUT_SECS,
+        office_timezone: str = "UTC",
     ) -> None:
         self._database_url = database_url
+        self.office_zone = zone_named(office_timezone)
         self._connect_timeout = max(2, connect_timeout)  # libpq's minimum
         self.statement_timeout_secs = statement_timeout_secs
         self._idle: list[psycopg.Connection] = []
@@ -217,9 +220,15 @@ class PostgresStore(FunctionLoads, FunctionBotSessions):
     def migrate(self) -> list[str]:
         with self._connection(write=True, bounded=False) as conn:
             try:
-                return migration_runner.apply_migrations(conn)
+                applied = migration_runner.apply_migrations(conn)
             except migration_runner.MigrationFailed as exc:
                 raise WriteFailed(str(exc)) from exc
+            # Days in the office's zone: rollups keyed to another zone are rebuilt.
+            conn.execute("select dispatch_key_rollups_to(%s)", (self.office_zone.key,))
+            return applied
+
+    def _figure(self, filters: CallFilters) -> Jsonb:
+        return Jsonb(figure_filters_json(filters, self.office_zone.key))
 
     def check(self) -> None:
         with self._connection() as conn:
@@ -375,14 +384,14 @@ class PostgresStore(FunctionLoads, FunctionBotSessions):
             after_created_at, after_id = batch[-1]["created_at"], batch[-1]["id"]
 
     def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
-        return dict(self._call("select on_time_counts(%s)", (Jsonb(figure_filters_json(filters)),)))
+        return dict(self._call("select on_time_counts(%s)", (self._figure(filters),)))
 
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
-        result = self._call("select retell_metrics(%s)", (Jsonb(figure_filters_json(filters)),))
+        result = self._call("select retell_metrics(%s)", (self._figure(filters),))
         return CallMetrics.model_validate(result)
 
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
-        result = self._call("select latency_trend(%s)", (Jsonb(figure_filters_json(filters)),))
+        result = self._call("select latency_trend(%s)", (self._figure(filters),))
         return [LatencyDay.model_validate(day) for day in result]
 
     def duration_histogram(
@@ -390,7 +399,7 @@ class PostgresStore(FunctionLoads, FunctionBotSessions):
     ) -> list[dict[str, float | int]]:
         result = self._call(
             "select duration_histogram(%s, %s, %s)",
-            (Jsonb(figure_filters_json(filters)), Jsonb(list(NICE_WIDTHS_SECS)), max_bins),
+            (self._figure(filters), Jsonb(list(NICE_WIDTHS_SECS)), max_bins),
         )
         return histogram_from(result)
 
@@ -400,7 +409,7 @@ class PostgresStore(FunctionLoads, FunctionBotSessions):
         check_page(page, page_size)
         result = self._call(
             "select pipecat_metrics(%s, %s, %s)",
-            (Jsonb(figure_filters_json(filters)), page, page_size),
+            (self._figure(filters), page, page_size),
         )
         return PipecatMetrics.model_validate(result)
 

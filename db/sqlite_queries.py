@@ -6,10 +6,12 @@ Every aggregate runs in SQLite (GROUP BY, SUM, AVG); Python only shapes the grou
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from db import histogram
 from db.models import (
@@ -22,7 +24,10 @@ from db.models import (
     Provider,
     SortKey,
 )
+from db.office_days import day_of, day_start, first_whole_day, offset_changes
 from db.sqlite_fulltext import fts_match_expression
+
+log = logging.getLogger(__name__)
 
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 DURATION_BUCKET_SECS = 60  # width of each duration_histogram bucket
@@ -109,6 +114,55 @@ def _failed_start_condition(column: str, failed: bool) -> str:
     return f"{column} {'=' if failed else '<>'} '{CallStatus.ERROR.value}'"
 
 
+# Tables of a zone's UTC offsets over time (db/office_days.py): the rollups' zone, kept with
+# them (sqlite_0015_office_days.sql), and the Store's own zone, a table of each connection.
+ROLLUP_OFFSETS = "calllog_rollup_offsets"
+SCAN_OFFSETS = "temp.office_offsets"
+
+
+def office_day(column: str, offsets: str = SCAN_OFFSETS) -> str:
+    """SQL for the office's date (YYYY-MM-DD) of the instant in `column`."""
+    return (
+        f"date({column}, (SELECT o.offset_secs FROM {offsets} AS o WHERE o.starts_at <= {column}"
+        f" ORDER BY o.starts_at DESC LIMIT 1) || ' seconds')"
+    )
+
+
+def add_scan_offsets(conn: sqlite3.Connection, zone: ZoneInfo) -> None:
+    """The connection's table of the Store's zone, which its scans read."""
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS office_offsets "
+        "(starts_at TEXT PRIMARY KEY, offset_secs INTEGER NOT NULL) WITHOUT ROWID"
+    )
+    conn.execute("DELETE FROM temp.office_offsets")
+    conn.executemany(
+        "INSERT INTO temp.office_offsets (starts_at, offset_secs) VALUES (?, ?)",
+        offset_changes(zone.key),
+    )
+
+
+def rollups_zone(conn: sqlite3.Connection) -> str:
+    return conn.execute("SELECT zone FROM calllog_rollup_zone").fetchone()[0]
+
+
+def key_rollups_to(conn: sqlite3.Connection, zone: ZoneInfo) -> bool:
+    """Key the rollups on days in `zone`, rebuilt from the calls; False when they already are.
+    Runs inside the caller's write transaction: readers see the old rollups or the new ones."""
+    if rollups_zone(conn) == zone.key:
+        return False
+    conn.execute("UPDATE calllog_rollup_zone SET zone = ?", (zone.key,))
+    conn.execute(f"DELETE FROM {ROLLUP_OFFSETS}")
+    conn.executemany(
+        f"INSERT INTO {ROLLUP_OFFSETS} (starts_at, offset_secs) VALUES (?, ?)",
+        offset_changes(zone.key),
+    )
+    conn.execute("DELETE FROM calllog_daily")
+    conn.execute("DELETE FROM calllog_daily_keywords")
+    for statement in ROLLUP_ADD_NEW_CALLS:
+        conn.execute(statement, (0,))
+    return True
+
+
 # Counts and sums per group, the shape shared by raw scans and the calllog_daily rollup.
 GROUP_SUMS = (
     "calls",
@@ -136,15 +190,17 @@ _ROLLUP_ADD_SUMS = ", ".join(f"{name} = {name} + excluded.{name}" for name in GR
 # A bulk insert's new calls (id > ?) added to the rollups in one grouped statement each.
 ROLLUP_ADD_NEW_CALLS = (
     f"""INSERT INTO calllog_daily
-        SELECT provider, substr(created_at, 1, 10), status, coalesce(call_outcome, ''),
+        SELECT provider, {office_day("created_at", ROLLUP_OFFSETS)}, status,
+               coalesce(call_outcome, ''),
                coalesce(driver_status, ''), coalesce(emergency_type, ''),
                coalesce(CAST(duration_secs / {DURATION_BUCKET_SECS} AS INTEGER), {NO_BUCKET}),
                {GROUP_SUMS_SQL}, call_type IS 'simulated'
         FROM calllog WHERE id > ?
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 18
         ON CONFLICT DO UPDATE SET {_ROLLUP_ADD_SUMS}""",
-    """INSERT INTO calllog_daily_keywords
-       SELECT c.provider, substr(c.created_at, 1, 10), c.status, coalesce(c.call_outcome, ''),
+    f"""INSERT INTO calllog_daily_keywords
+       SELECT c.provider, {office_day("c.created_at", ROLLUP_OFFSETS)}, c.status,
+              coalesce(c.call_outcome, ''),
               coalesce(c.driver_status, ''), coalesce(c.emergency_type, ''), hit.key, count(*),
               sum(hit.value), c.call_type IS 'simulated'
        FROM calllog AS c, json_each(c.keyword_hits) AS hit
@@ -154,13 +210,6 @@ ROLLUP_ADD_NEW_CALLS = (
 )
 # Filters the rollup can answer: the rest (text search, driver, load) need the calls themselves.
 ROLLUP_EQUALITIES = ("status", "call_outcome", "driver_status", "emergency_type")
-
-_DAY = timedelta(days=1)
-
-
-def _day_start(value: datetime) -> datetime:
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return value.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _rollup_can_answer(filters: CallFilters) -> bool:
@@ -181,7 +230,7 @@ def _raw_groups(
     """Grouped counts and sums, and keyword totals, scanning the matching calls."""
     condition, params = where(filters, provider=provider, figure=True)
     groups = conn.execute(
-        f"""SELECT substr(c.created_at, 1, 10), c.status, c.call_outcome, c.driver_status,
+        f"""SELECT {office_day("c.created_at")}, c.status, c.call_outcome, c.driver_status,
                    c.emergency_type, CAST(c.duration_secs / {DURATION_BUCKET_SECS} AS INTEGER),
                    {GROUP_SUMS_SQL}
             FROM calllog AS c WHERE {condition}
@@ -213,7 +262,7 @@ def _rollup_groups(
     first_day: str | None,
     end_day: str | None,
 ) -> tuple[list[tuple], dict[str, int]]:
-    """The same groups from calllog_daily for whole UTC days in [first_day, end_day)."""
+    """The same groups from calllog_daily for whole office days in [first_day, end_day)."""
     conditions, params = _rollup_categories(filters.model_copy(update={"provider": provider}))
     if not filters.include_simulated:
         conditions.append("simulated = 0")
@@ -239,31 +288,46 @@ def _rollup_groups(
     return [tuple(row) for row in groups], {keyword: int(hits) for keyword, hits in keywords}
 
 
+_warned_zones: set[tuple[str, str]] = set()
+
+
+def _rollups_keyed_to(conn: sqlite3.Connection, zone: ZoneInfo) -> bool:
+    keyed = rollups_zone(conn)
+    if keyed != zone.key and (keyed, zone.key) not in _warned_zones:
+        _warned_zones.add((keyed, zone.key))
+        log.warning(
+            "The daily rollups count days in %s but DISPATCH_TIMEZONE is %s: figures scan the "
+            "calls until `python -m db migrate` (or a restart) re-keys them.",
+            keyed,
+            zone.key,
+        )
+    return keyed == zone.key
+
+
 def _grouped(
-    conn: sqlite3.Connection, filters: CallFilters, provider: Provider
+    conn: sqlite3.Connection, filters: CallFilters, provider: Provider, zone: ZoneInfo
 ) -> tuple[list[tuple], dict[str, int]]:
-    """Groups for the filters: whole days from the rollup, partial edge days scanned."""
-    if not _rollup_can_answer(filters):
+    """Groups for the filters: whole office days from the rollup, partial edge days scanned."""
+    if not _rollup_can_answer(filters) or not _rollups_keyed_to(conn, zone):
         return _raw_groups(conn, filters, provider)
-    start, end = filters.created_from, filters.created_to
-    first = _day_start(start) if start is not None else None
-    if first is not None and first < _as_utc(start):
-        first += _DAY  # the rollup starts at the first whole day
-    last = _day_start(end) if end is not None else None
+    start = _as_utc(filters.created_from) if filters.created_from is not None else None
+    end = _as_utc(filters.created_to) if filters.created_to is not None else None
+    first: date | None = first_whole_day(start, zone) if start is not None else None
+    last: date | None = day_of(end, zone) if end is not None else None
     if first is not None and last is not None and first >= last:
         return _raw_groups(conn, filters, provider)
     groups, keywords = _rollup_groups(
         conn,
         filters,
         provider,
-        first.strftime("%Y-%m-%d") if first else None,
-        last.strftime("%Y-%m-%d") if last else None,
+        first.isoformat() if first else None,
+        last.isoformat() if last else None,
     )
     edges = []
-    if first is not None and start is not None and _as_utc(start) < first:
-        edges.append(filters.model_copy(update={"created_to": first}))
-    if last is not None and end is not None and last < _as_utc(end):
-        edges.append(filters.model_copy(update={"created_from": last}))
+    if first is not None and start is not None and start < day_start(first, zone):
+        edges.append(filters.model_copy(update={"created_to": day_start(first, zone)}))
+    if last is not None and end is not None and day_start(last, zone) < end:
+        edges.append(filters.model_copy(update={"created_from": day_start(last, zone)}))
     for edge in edges:
         edge_groups, edge_keywords = _raw_groups(conn, edge, provider)
         groups.extend(edge_groups)
@@ -297,15 +361,17 @@ def count_sql(filters: CallFilters) -> tuple[str, list[Any]]:
     return f"SELECT count(*) FROM calllog AS c WHERE {condition}", params
 
 
-def metrics(conn: sqlite3.Connection, filters: CallFilters, provider: Provider) -> CallMetrics:
+def metrics(
+    conn: sqlite3.Connection, filters: CallFilters, provider: Provider, zone: ZoneInfo
+) -> CallMetrics:
     """The aggregate shape shared by the Retell and Pipecat dashboards, computed in SQL.
 
     SQL returns grouped rows (at most days x statuses x outcomes x driver statuses x emergency
     types x duration buckets) with counts and sums, read from the calllog_daily rollup for
     whole days when the filters allow it and from the calls otherwise; Python folds them into
-    the per-category counts, totals and averages.
+    the per-category counts, totals and averages. Days are days in `zone`, the office's.
     """
-    groups, keywords = _grouped(conn, filters, provider)
+    groups, keywords = _grouped(conn, filters, provider, zone)
     by: dict[str, Counter[Any]] = defaultdict(Counter)
     sums: Counter[str] = Counter()
     for row in groups:
@@ -384,7 +450,7 @@ def keyword_totals(conn: sqlite3.Connection, condition: str, params: list[Any]) 
 def latency_trend(conn: sqlite3.Connection, filters: CallFilters) -> list[LatencyDay]:
     condition, params = where(filters, figure=True)
     rows = conn.execute(
-        f"""SELECT substr(c.created_at, 1, 10), c.provider, count(*), avg(c.e2e_latency_ms),
+        f"""SELECT {office_day("c.created_at")}, c.provider, count(*), avg(c.e2e_latency_ms),
                    avg(CASE WHEN json_type(c.latency, '$.e2e_p90_ms') IN ('integer', 'real')
                             THEN json_extract(c.latency, '$.e2e_p90_ms') END)
             FROM calllog AS c WHERE {condition} AND c.e2e_latency_ms IS NOT NULL

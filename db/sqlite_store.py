@@ -45,6 +45,7 @@ from db.models import (
     Provider,
     SortKey,
 )
+from db.office_days import zone_named
 from db.sqlite_loads import SqliteLoads
 from db.store import NotMigrated, StoreError, StoreUnavailable, WriteFailed
 
@@ -61,6 +62,7 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0013_simulated_calls", SCHEMA_PATH.with_name("sqlite_0013_simulated_calls.sql")),
     ("0016_no_duration_bucket", SCHEMA_PATH.with_name("sqlite_0016_no_duration_bucket.sql")),
     ("0014_bot_sessions", SCHEMA_PATH.with_name("sqlite_0014_bot_sessions.sql")),
+    ("0015_office_days", SCHEMA_PATH.with_name("sqlite_0015_office_days.sql")),
 )
 
 BULK_CHUNK_ROWS = 20_000
@@ -211,13 +213,21 @@ def _call_from_row(row: sqlite3.Row) -> Call:
 
 
 class SqliteStore(SqliteLoads):
-    """The Store on one SQLite file (created with its folder when missing)."""
+    """The Store on one SQLite file (created with its folder when missing); per-day figures are
+    days in `office_timezone` (DISPATCH_TIMEZONE)."""
 
     backend = "sqlite"
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_secs: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout_secs: float = 30.0,
+        office_timezone: str = "UTC",
+    ) -> None:
         self.path = Path(path)
         self.busy_timeout_secs = busy_timeout_secs
+        self.office_zone = zone_named(office_timezone)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
@@ -244,6 +254,7 @@ class SqliteStore(SqliteLoads):
             conn.execute("PRAGMA cache_size = -16384")  # 16 MB per connection
             # SQLite's lower() folds ASCII only; driver names are often not ASCII.
             conn.create_function("unicode_lower", 1, _unicode_lower, deterministic=True)
+            q.add_scan_offsets(conn, self.office_zone)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(
                 f"Cannot open the SQLite database at {self.path}: {exc}"
@@ -345,6 +356,8 @@ class SqliteStore(SqliteLoads):
 
             if self._write(apply):
                 applied.append(name)
+        # Days in the office's zone: rollups keyed to another zone are rebuilt from the calls.
+        self._write(lambda c: q.key_rollups_to(c, self.office_zone))
         return applied
 
     def check(self) -> None:
@@ -543,7 +556,9 @@ class SqliteStore(SqliteLoads):
 
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
         provider = filters.provider or Provider.RETELL
-        return self._read(lambda conn: q.metrics(conn, filters, Provider(provider)))
+        return self._read(
+            lambda conn: q.metrics(conn, filters, Provider(provider), self.office_zone)
+        )
 
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
         return self._read(lambda conn: q.latency_trend(conn, filters))
@@ -579,7 +594,7 @@ class SqliteStore(SqliteLoads):
                 )
                 for row in rows
             ]
-            aggregates = q.metrics(conn, filters, Provider.PIPECAT)
+            aggregates = q.metrics(conn, filters, Provider.PIPECAT, self.office_zone)
             # The same filters over the same calls: the total needs no second count.
             return PipecatMetrics(
                 items=items,

@@ -115,10 +115,12 @@ class Store(Protocol):
         are not counted."""
 
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
-        """Aggregates in SQL; provider defaults to retell when the filter has none."""
+        """Aggregates in SQL; provider defaults to retell when the filter has none. `per_day`
+        counts days in the office's zone (DISPATCH_TIMEZONE, given when the Store is opened)."""
 
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
-        """Per UTC day and engine, the calls' voice latency p50 and p90 (oldest day first)."""
+        """Per office day (the Store's office zone, DISPATCH_TIMEZONE) and engine, the calls'
+        voice latency p50 and p90 (oldest day first)."""
 
     def duration_histogram(
         self, filters: CallFilters, *, max_bins: int = MAX_BINS

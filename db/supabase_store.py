@@ -48,6 +48,7 @@ from db.models import (
     Provider,
     SortKey,
 )
+from db.office_days import zone_named
 from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, WriteFailed
 
 INSERT_BATCH_ROWS = 500  # calls per insert_calls request (keeps request bodies small)
@@ -61,8 +62,16 @@ MIGRATE_HINT = (
 class SupabaseStore(FunctionLoads, FunctionBotSessions):
     backend = "supabase"
 
-    def __init__(self, url: str, service_role_key: str, *, timeout_secs: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        service_role_key: str,
+        *,
+        timeout_secs: float = 30.0,
+        office_timezone: str = "UTC",
+    ) -> None:
         self._url = url.rstrip("/")
+        self.office_zone = zone_named(office_timezone)
         self._key = service_role_key
         # Each thread's last HTTP status: supabase-py's APIError does not carry it.
         self._last_status = threading.local()
@@ -110,6 +119,9 @@ class SupabaseStore(FunctionLoads, FunctionBotSessions):
             return WriteFailed(f"Supabase rejected the write and kept nothing ({detail}).")
         return StoreError(f"Supabase query failed ({detail}).")
 
+    def _figure(self, filters: CallFilters) -> dict[str, Any]:
+        return figure_filters_json(filters, self.office_zone.key)
+
     def _function(self, name: str, params: dict[str, Any], *, write: bool = False) -> Any:
         return self._rpc(name, to_jsonable_python(params), write=write)
 
@@ -120,8 +132,10 @@ class SupabaseStore(FunctionLoads, FunctionBotSessions):
         return [path.name for path in migration_files() if path.name not in applied]
 
     def migrate(self) -> list[str]:
-        """PostgREST cannot run DDL: succeed (nothing applied) when current, else say how."""
+        """PostgREST cannot run DDL: succeed (nothing applied) when current, else say how. Keys
+        the daily rollups on days in the office's zone (rebuilt when keyed to another)."""
         self.check()
+        self._rpc("dispatch_key_rollups_to", {"p_zone": self.office_zone.key}, write=True)
         return []
 
     def check(self) -> None:
@@ -270,22 +284,22 @@ class SupabaseStore(FunctionLoads, FunctionBotSessions):
             params["p_after_id"] = batch[-1]["id"]
 
     def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
-        params = {"p_filters": figure_filters_json(filters)}
+        params = {"p_filters": self._figure(filters)}
         return dict(self._rpc("on_time_counts", params) or {})
 
     def retell_metrics(self, filters: CallFilters) -> CallMetrics:
-        result = self._rpc("retell_metrics", {"p_filters": figure_filters_json(filters)})
+        result = self._rpc("retell_metrics", {"p_filters": self._figure(filters)})
         return CallMetrics.model_validate(result)
 
     def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
-        result = self._rpc("latency_trend", {"p_filters": figure_filters_json(filters)})
+        result = self._rpc("latency_trend", {"p_filters": self._figure(filters)})
         return [LatencyDay.model_validate(day) for day in result]
 
     def duration_histogram(
         self, filters: CallFilters, *, max_bins: int = MAX_BINS
     ) -> list[dict[str, float | int]]:
         params = {
-            "p_filters": figure_filters_json(filters),
+            "p_filters": self._figure(filters),
             "p_widths": list(NICE_WIDTHS_SECS),
             "p_max_bins": max_bins,
         }
@@ -296,7 +310,7 @@ class SupabaseStore(FunctionLoads, FunctionBotSessions):
     ) -> PipecatMetrics:
         check_page(page, page_size)
         params = {
-            "p_filters": figure_filters_json(filters),
+            "p_filters": self._figure(filters),
             "p_page": page,
             "p_page_size": page_size,
         }

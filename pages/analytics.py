@@ -73,7 +73,10 @@ def engine_charts(m: CallMetrics, engine: str) -> None:
         return
     st.plotly_chart(
         charts.calls_per_day_by_outcome(
-            m.per_day, f"{engine} calls per day by outcome", partial_days([m], filters)
+            m.per_day,
+            f"{engine} calls per day by outcome",
+            partial_days([m], filters),
+            zone=zone_label(),
         ),
         key=f"{engine}-per-day",
     )
@@ -132,14 +135,15 @@ if compare_tab.open:
         st.plotly_chart(charts.engine_comparison(retell, pipecat), key="compare-counts")
         st.plotly_chart(
             charts.calls_per_day_by_engine(
-                retell, pipecat, partial_days([retell, pipecat], filters)
+                retell, pipecat, partial_days([retell, pipecat], filters), zone=zone_label()
             ),
             key="compare-per-day",
         )
         if retell.avg_latency_ms is not None or pipecat.avg_latency_ms is not None:
             st.plotly_chart(charts.latency_by_engine(retell, pipecat), key="compare-latency")
             st.plotly_chart(
-                charts.latency_over_time(queries.latency_trend(filters)), key="compare-trend"
+                charts.latency_over_time(queries.latency_trend(filters), zone=zone_label()),
+                key="compare-trend",
             )
         else:
             st.caption("No latency figures reported yet.")

@@ -7,7 +7,7 @@ from db.models import Call, CallFilters, Provider
 from ui import queries
 from ui.emergency_alerts import alert_banner, transfer_line_warning
 from ui.filters import include_simulated_switch
-from ui.formatting import count_of, or_empty, time_text
+from ui.formatting import count_of, or_empty, time_text, zone_label
 from ui.kpis import (
     DEFAULT_PERIOD,
     PERIODS,
@@ -101,7 +101,8 @@ def live_kpis(period: str, include_simulated: bool) -> None:
         height="stretch",
         help=(
             "Calls started in the period that connected, both engines (failed starts are "
-            "counted below). The line shows whole UTC days: today so far is left out."
+            "counted below). The line shows whole days in the office's zone "
+            f"({zone_label()}): today so far is left out."
         ),
     )
     row1[1].metric(

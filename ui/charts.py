@@ -43,12 +43,18 @@ def day_label(day: str, partial_days: Collection[str]) -> str:
     return f"{day} (partial)" if day in partial_days else day
 
 
+def day_axis(zone: str) -> str:
+    """The per-day charts' axis: the days are the office's, in its zone (DISPATCH_TIMEZONE)."""
+    return f"Day ({zone})"
+
+
 def calls_per_day_by_outcome(
     per_day: Sequence[DayCount],
     title: str = "Calls per day",
     partial_days: Collection[str] = (),
+    zone: str = "UTC",
 ) -> go.Figure:
-    """Stacked bars: one trace per outcome, x = day; partial days are labelled and hatched."""
+    """Stacked bars: one trace per outcome, x = office day; partial days labelled and hatched."""
     days = sorted({d.day for d in per_day})
     counts: dict[str, dict[str, int]] = {}
     for row in per_day:
@@ -65,7 +71,7 @@ def calls_per_day_by_outcome(
             marker_color=OUTCOME_COLORS.get(outcome, "#d0d7de"),
             marker_pattern_shape=["/" if day in partial_days else "" for day in days],
         )
-    return _layout(fig, title, barmode="stack", xaxis_title="Day (UTC)", yaxis_title="Calls")
+    return _layout(fig, title, barmode="stack", xaxis_title=day_axis(zone), yaxis_title="Calls")
 
 
 def _donut(labels: list[str], values: list[int], colors: list[str] | None = None) -> go.Pie:
@@ -188,8 +194,8 @@ def latency_by_engine(retell: CallMetrics, pipecat: CallMetrics) -> go.Figure:
     return _layout(fig, "Average latency (ms, where known)", yaxis_title="ms")
 
 
-def latency_over_time(trend: Sequence[LatencyDay]) -> go.Figure:
-    """Each engine's voice latency per day: p50 solid, p90 dotted, on one scale (ms)."""
+def latency_over_time(trend: Sequence[LatencyDay], zone: str = "UTC") -> go.Figure:
+    """Each engine's voice latency per office day: p50 solid, p90 dotted, on one scale (ms)."""
     fig = go.Figure()
     for provider, engine in (("retell", "Retell"), ("pipecat", "Pipecat")):
         days = [d for d in trend if d.provider.value == provider]
@@ -209,13 +215,16 @@ def latency_over_time(trend: Sequence[LatencyDay]) -> go.Figure:
     return _layout(
         fig,
         "Voice latency per day: end of speech to first audio (ms)",
-        xaxis_title="Day (UTC)",
+        xaxis_title=day_axis(zone),
         yaxis_title="ms",
     )
 
 
 def calls_per_day_by_engine(
-    retell: CallMetrics, pipecat: CallMetrics, partial_days: Collection[str] = ()
+    retell: CallMetrics,
+    pipecat: CallMetrics,
+    partial_days: Collection[str] = (),
+    zone: str = "UTC",
 ) -> go.Figure:
     fig = go.Figure()
     for engine, m in (("Retell", retell), ("Pipecat", pipecat)):
@@ -231,4 +240,4 @@ def calls_per_day_by_engine(
             line={"color": ENGINE_COLORS[engine]},
             marker={"symbol": ["circle-open" if d in partial_days else "circle" for d in days]},
         )
-    return _layout(fig, "Calls per day by engine", xaxis_title="Day (UTC)", yaxis_title="Calls")
+    return _layout(fig, "Calls per day by engine", xaxis_title=day_axis(zone), yaxis_title="Calls")

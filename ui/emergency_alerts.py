@@ -15,6 +15,7 @@ import streamlit as st
 from db.models import AlertLogEntry, EmergencyAlert
 from settings import ConfigError, Settings, get_settings
 from ui import queries
+from ui.formatting import time_text
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def alert_trail(entries: list[AlertLogEntry]) -> str | None:
         return None
     steps = []
     for entry in entries:
-        at = entry.at.astimezone(UTC).strftime("%b %d %H:%M:%S UTC")
+        at = time_text(entry.at, "%b %d %H:%M:%S")  # the office's time, with its zone
         steps.append(
             f"acknowledged by {entry.actor} at {at}"
             if entry.action == "acknowledged"

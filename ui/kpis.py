@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from db.models import CallFilters, CallMetrics
+from ui.formatting import day_end, day_start
 
 # An operations view: today against yesterday first; longer periods are one click away.
 DEFAULT_PERIOD = "Last 24 hours"
@@ -86,9 +88,12 @@ def share_delta_text(current: float | None, previous: float | None) -> str | Non
 
 
 def daily_calls(
-    *metrics: CallMetrics, outcome: str | None = None, within: CallFilters | None = None
+    *metrics: CallMetrics,
+    outcome: str | None = None,
+    within: CallFilters | None = None,
+    zone: ZoneInfo | None = None,
 ) -> list[int]:
-    """Calls per day (oldest first) over the engines, optionally only those with `outcome`.
+    """Calls per office day (oldest first) over the engines, optionally only with `outcome`.
 
     With `within`, only the days wholly inside its window: the window's first and last days
     (today so far) are partial, and a partial day's low count would read as a drop."""
@@ -98,29 +103,38 @@ def daily_calls(
             matched = outcome is None or row.call_outcome == outcome
             days[row.day] = days.get(row.day, 0) + (row.calls if matched else 0)
     if within is not None:
-        days = {day: n for day, n in days.items() if is_whole_day(day, within)}
+        days = {day: n for day, n in days.items() if is_whole_day(day, within, zone)}
     return [days[day] for day in sorted(days)]
 
 
 def partial_days(
-    metrics: Sequence[CallMetrics], window: CallFilters, now: datetime | None = None
+    metrics: Sequence[CallMetrics],
+    window: CallFilters,
+    now: datetime | None = None,
+    zone: ZoneInfo | None = None,
 ) -> set[str]:
-    """The UTC days of these figures that the window (cut at now) only partly covers: the
+    """The office days of these figures that the window (cut at now) only partly covers: the
     charts mark them, so today so far does not read as a quiet day."""
     until = now or datetime.now(UTC)
     if window.created_to is not None:
         until = min(until, window.created_to)
     cut = window.model_copy(update={"created_to": until})
     days = {row.day for m in metrics for row in m.per_day}
-    return {day for day in days if not is_whole_day(day, cut)}
+    return {day for day in days if not is_whole_day(day, cut, zone)}
 
 
-def is_whole_day(day: str, window: CallFilters) -> bool:
-    """Whether the UTC day `YYYY-MM-DD` lies wholly inside the window's [from, to)."""
-    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
-    inside_from = window.created_from is None or window.created_from <= start
-    inside_to = window.created_to is None or start + timedelta(days=1) <= window.created_to
+def is_whole_day(day: str, window: CallFilters, zone: ZoneInfo | None = None) -> bool:
+    """Whether the office day `YYYY-MM-DD` (23 to 25 hours) lies wholly inside the window's
+    [from, to)."""
+    office_day = date.fromisoformat(day)
+    start, end = day_start(office_day, zone), day_end(office_day, zone)
+    inside_from = window.created_from is None or _aware(window.created_from) <= start
+    inside_to = window.created_to is None or end <= _aware(window.created_to)
     return inside_from and inside_to
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def per_100(count: int, calls: int) -> float | None:

@@ -44,7 +44,8 @@ class DataUnavailable(RuntimeError):
 
 
 def _location(settings: Settings) -> str:
-    return settings.supabase_url or settings.database_url
+    """The database and the office's zone: a figure's days are that zone's (DISPATCH_TIMEZONE)."""
+    return f"{settings.supabase_url or settings.database_url}#{settings.dispatch_timezone}"
 
 
 @st.cache_resource(show_spinner=False)

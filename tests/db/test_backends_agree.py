@@ -2,7 +2,8 @@
 Supabase (the real supabase-py client through the PostgREST double) leave the three backends
 answering get_call, search_calls, iter_calls and both metrics identically.
 
-Each example starts from empty databases (the schemas stay migrated)."""
+Each example starts from empty databases (the schemas stay migrated). Per-day figures are days
+in the office's zone, America/Chicago, over its change to daylight time on 2026-03-08."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import sqlite3
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -31,7 +33,14 @@ from tests.db.test_supabase_store import serve
 pytestmark = pytest.mark.postgres
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-CALL_IDS = [f"call-{n}" for n in range(6)]
+OFFICE = ZoneInfo("America/Chicago")
+# Calls at 23:30 in the office, the evening before and of the change to daylight time: their UTC
+# day is the next one, their office day is this one.
+LATE_CALLS = {
+    "late-cst": datetime(2026, 3, 7, 23, 30, tzinfo=OFFICE),
+    "late-cdt": datetime(2026, 3, 8, 23, 30, tzinfo=OFFICE),
+}
+CALL_IDS = [f"call-{n}" for n in range(6)] + list(LATE_CALLS)
 DRIVERS = ["Ana Ruiz", "Bob Edouard", "Zoë Ångström"]
 WORDS = ["traffic", "tire", "fuel"]
 # Values exact in binary floating point, so sums do not depend on the order a database adds.
@@ -43,7 +52,17 @@ NOT_COMPARED = {"id", "driver_id", "agent_id", "updated_at"}  # each database nu
 def created_at(provider_call_id: str) -> datetime:
     """One creation time per call id (a later upsert's created_at is ignored anyway), spread
     over several days and hours so day rollups and their partial edges are both exercised."""
+    if provider_call_id in LATE_CALLS:
+        return LATE_CALLS[provider_call_id].astimezone(UTC)
     return T0 - timedelta(minutes=zlib.crc32(provider_call_id.encode()) % (5 * 24 * 60))
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=OFFICE)
+
+
+def day_end(day: date) -> datetime:
+    return day_start(day + timedelta(days=1))
 
 
 def maybe(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -115,8 +134,17 @@ filters = st.builds(
     call_outcome=maybe(st.sampled_from([CallOutcome.INCOMPLETE.value, "In-Transit Update"])),
     driver_name=maybe(st.sampled_from(["ana", "ÅNG", "o"])),
     load_number=maybe(st.just("L-1")),
-    created_from=maybe(st.sampled_from([T0 - timedelta(days=3, hours=5), T0 - timedelta(days=1)])),
-    created_to=maybe(st.sampled_from([T0 - timedelta(hours=30), T0 + timedelta(hours=1)])),
+    # Office midnights (the UI's date filters) and instants inside office days.
+    created_from=maybe(
+        st.sampled_from(
+            [T0 - timedelta(days=3, hours=5), T0 - timedelta(days=1), day_start(date(2026, 3, 8))]
+        )
+    ),
+    created_to=maybe(
+        st.sampled_from(
+            [T0 - timedelta(hours=30), T0 + timedelta(hours=1), day_end(date(2026, 3, 8))]
+        )
+    ),
     include_simulated=st.booleans(),
 )
 
@@ -184,7 +212,8 @@ def empty_postgres(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         tables = conn.execute(
             "select string_agg(quote_ident(tablename), ', ') from pg_tables "
-            "where schemaname = current_schema() and tablename <> 'schema_migrations'"
+            "where schemaname = current_schema() "
+            "and tablename not in ('schema_migrations', 'calllog_rollup_zone')"
         ).fetchone()[0]
         conn.execute(f"truncate {tables} restart identity cascade")
 
@@ -194,7 +223,8 @@ def empty_sqlite(path: Path) -> None:
         conn.execute("DELETE FROM calllog")  # its triggers empty the full-text index too
         tables = conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'calllog_fts%' "
-            "AND name NOT IN ('schema_migrations', 'sqlite_sequence')"
+            "AND name NOT IN ('schema_migrations', 'sqlite_sequence', 'calllog_rollup_zone', "
+            "'calllog_rollup_offsets')"
         ).fetchall()
         for (table,) in tables:
             conn.execute(f'DELETE FROM "{table}"')
@@ -205,9 +235,9 @@ def stores(tmp_path: Path, postgres_database: Callable[[], str]) -> Iterator[Bac
     sqlite_path = tmp_path / "differential.db"
     postgres_url, supabase_url = postgres_database(), postgres_database()
     sqlite, postgres, migrator = (
-        SqliteStore(sqlite_path),
-        PostgresStore(postgres_url),
-        PostgresStore(supabase_url),
+        SqliteStore(sqlite_path, office_timezone=OFFICE.key),
+        PostgresStore(postgres_url, office_timezone=OFFICE.key),
+        PostgresStore(supabase_url, office_timezone=OFFICE.key),
     )
     for store in (sqlite, postgres, migrator):
         store.migrate()
@@ -218,7 +248,7 @@ def stores(tmp_path: Path, postgres_database: Callable[[], str]) -> Iterator[Bac
         empty_postgres(supabase_url)
 
     for double in serve(PostgrestDouble(supabase_url)):
-        supabase = SupabaseStore(double.url, double.service_role_key)
+        supabase = SupabaseStore(double.url, double.service_role_key, office_timezone=OFFICE.key)
         yield Backends({"sqlite": sqlite, "postgres": postgres, "supabase": supabase}, empty)
         supabase.close()
     for store in (sqlite, postgres, migrator):

@@ -224,11 +224,13 @@ def test_metrics_are_computed_by_the_database_and_match_postgres(
     filters = CallFilters(load_number="L-3")
 
     assert store.retell_metrics(filters) == postgres.retell_metrics(filters)
-    assert postgrest.requests[-1].body == {"p_filters": {"load_number": "L-3", "simulated": False}}
+    assert postgrest.requests[-1].body == {
+        "p_filters": {"load_number": "L-3", "simulated": False, "timezone": "UTC"}
+    }
     pipecat = store.pipecat_metrics(filters, page=1, page_size=3)
     assert pipecat == postgres.pipecat_metrics(filters, page=1, page_size=3)
     assert postgrest.requests[-1].body == {
-        "p_filters": {"load_number": "L-3", "simulated": False},
+        "p_filters": {"load_number": "L-3", "simulated": False, "timezone": "UTC"},
         "p_page": 1,
         "p_page_size": 3,
     }
@@ -251,7 +253,7 @@ def test_simulated_calls_are_counted_only_when_included(
     assert store.retell_metrics(CallFilters(provider=Provider.RETELL)) == before
     included = CallFilters(provider=Provider.RETELL, include_simulated=True)
     assert store.retell_metrics(included).total_calls == before.total_calls + 1
-    assert postgrest.requests[-1].body == {"p_filters": {"provider": "retell"}}
+    assert postgrest.requests[-1].body == {"p_filters": {"provider": "retell", "timezone": "UTC"}}
     assert store.retell_metrics(included) == postgres.retell_metrics(included)
     assert "sim-1" in [c.provider_call_id for c in store.search_calls(CallFilters()).items]
     assert "simulated" not in postgrest.requests[-1].body["p_filters"]

@@ -76,6 +76,33 @@ def test_times_show_in_the_offices_zone_and_date_filters_are_its_days(
     assert not fresh.dataframe or call_id not in str(table(fresh)["Call"].tolist())
 
 
+def test_per_day_charts_count_the_offices_days_and_say_its_zone(
+    monkeypatch, store, add_call: AddCall, app: AppTest
+) -> None:
+    from datetime import time
+    from zoneinfo import ZoneInfo
+
+    from db import open_store
+    from tests.ui.conftest import NOW
+    from ui.formatting import today
+
+    monkeypatch.setenv("DISPATCH_TIMEZONE", "America/Chicago")
+    get_settings.cache_clear()
+    chicago = ZoneInfo("America/Chicago")
+    office_day = today(chicago) - timedelta(days=2)
+    late = datetime.combine(office_day, time(23, 30), tzinfo=chicago)  # the next day in UTC
+    add_call(age=NOW - late)
+    restarted = open_store(get_settings())  # a start with the new zone re-keys the rollups
+    restarted.migrate()
+    restarted.close()
+
+    run_page(app, "analytics")
+    title = "Retell calls per day by outcome"
+    per_day = next(f for f in figures(app) if f["layout"]["title"]["text"] == title)
+    assert per_day["layout"]["xaxis"]["title"]["text"] == "Day (America/Chicago)"
+    assert [x for trace in per_day["data"] for x in trace["x"]] == [office_day.isoformat()]
+
+
 def test_empty_cells_read_a_dash_not_none(add_call: AddCall, app: AppTest) -> None:
     add_call(outcome=None, driver_status=None, duration=None)
     run_page(app, "conversations")
