@@ -481,7 +481,9 @@ def run_postgres(calls: int, scratch: Path, zone: str, *, keep: bool) -> bool | 
     opened: list[Store] = []
 
     def open_store(office_timezone: str) -> Store:
-        opened.append(PostgresStore(url, office_timezone=office_timezone))
+        # A long statement timeout: seeding a million calls on a loaded machine outlasts 5 s.
+        store = PostgresStore(url, statement_timeout_secs=120.0, office_timezone=office_timezone)
+        opened.append(store)
         return opened[-1]
 
     try:

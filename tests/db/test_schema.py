@@ -220,8 +220,9 @@ def test_postgres_filter_function_takes_exactly_the_models_filters(
         created_from=datetime(2026, 1, 1), created_to=datetime(2026, 1, 2), failed_start=False,
         on_time_status="Late",
     )  # fmt: skip
-    payload = figure_filters_json(every_filter)
-    assert set(payload) == set(CallFilters.model_fields) - {"include_simulated"} | {"simulated"}
+    payload = figure_filters_json(every_filter, "America/Chicago")
+    figure_keys = {"simulated", "timezone"}  # what a figure adds: its days' zone
+    assert set(payload) == set(CallFilters.model_fields) - {"include_simulated"} | figure_keys
     postgres_conn.execute("select dispatch_call_filter(%s)", (Jsonb(payload),))
     with pytest.raises(psycopg.errors.InvalidParameterValue, match="unknown filter"):
         postgres_conn.execute("select dispatch_call_filter(%s)", (Jsonb({"colour": "red"}),))
