@@ -8,12 +8,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from db import Store, open_store
 from db.models import CallStatus, CallUpdate, Provider
 from settings import get_settings
 from tests.conftest import ROOT
+
+# How long a browser test waits for what it expects to appear (Playwright's default is 5 s): a
+# page rerun that takes 1 s alone takes several on a 2-core machine running the whole suite.
+expect.set_options(timeout=30_000)
 
 APP = str(ROOT / "app.py")
 NOW = datetime.now(UTC).replace(microsecond=0)
