@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Query
 from fastapi.dependencies.models import Dependant
@@ -70,7 +71,21 @@ DispatchKeyDep = Annotated[None, Depends(require_dispatch_key)]
 PipecatKeyDep = Annotated[None, Depends(require_pipecat_key)]
 
 
+OFFICE_TIME_HELP = (
+    "ISO 8601; without an offset, the office's local time (DISPATCH_TIMEZONE): 2026-03-08 is "
+    "midnight starting that day in the office"
+)
+
+
+def office_time(moment: datetime | None, settings: Settings) -> datetime | None:
+    """A time given without an offset is the office's wall-clock time, as the app's dates are."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=ZoneInfo(settings.dispatch_timezone))
+
+
 async def call_filters(
+    settings: SettingsDep,
     query: Annotated[
         str | None, Query(max_length=200, description="Full text over transcripts")
     ] = None,
@@ -82,8 +97,12 @@ async def call_filters(
     driver_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     driver_name: Annotated[str | None, Query(max_length=120)] = None,
     load_number: Annotated[str | None, Query(max_length=64)] = None,
-    created_from: Annotated[datetime | None, Query(description="Inclusive")] = None,
-    created_to: Annotated[datetime | None, Query(description="Exclusive")] = None,
+    created_from: Annotated[
+        datetime | None, Query(description=f"Inclusive. {OFFICE_TIME_HELP}")
+    ] = None,
+    created_to: Annotated[
+        datetime | None, Query(description=f"Exclusive. {OFFICE_TIME_HELP}")
+    ] = None,
     failed_start: Annotated[
         bool | None,
         Query(description="true: only calls that never connected; false: all the others"),
@@ -110,8 +129,8 @@ async def call_filters(
         driver_id=driver_id,
         driver_name=driver_name,
         load_number=load_number,
-        created_from=created_from,
-        created_to=created_to,
+        created_from=office_time(created_from, settings),
+        created_to=office_time(created_to, settings),
         failed_start=failed_start,
         on_time_status=on_time_status.value if on_time_status else None,
         include_simulated=include_simulated,

@@ -258,3 +258,22 @@ def test_healthz_reports_an_unusable_database_as_degraded(serve, make_settings, 
     assert response.status_code == 200
     assert response.json()["status"] == "degraded"
     assert str(tmp_path) not in response.text
+
+
+def test_times_without_an_offset_are_the_offices_and_metrics_count_its_days(serve, make_settings):
+    """A date in a filter is that day in the office (DISPATCH_TIMEZONE), as in the app; 23:30 in
+    Chicago is the next day in UTC and still counts on the office's day."""
+    from zoneinfo import ZoneInfo
+
+    chicago = ZoneInfo("America/Chicago")
+    server = serve(make_settings(dispatch_timezone="America/Chicago"))
+    for call_id, day in (("late-7th", 7), ("late-8th", 8)):  # daylight time from the 8th
+        at = datetime(2026, 3, day, 23, 30, tzinfo=chicago)
+        server.store.upsert_call(Provider.RETELL, call_id, CallUpdate(created_at=at))
+    the_8th = {"created_from": "2026-03-08", "created_to": "2026-03-09"}
+    page = get(server, "/api/v1/conversations", **the_8th).json()
+    assert [c["provider_call_id"] for c in page["items"]] == ["late-8th"]
+    per_day = get(server, "/api/v1/metrics").json()["per_day"]
+    assert [(d["day"], d["calls"]) for d in per_day] == [("2026-03-07", 1), ("2026-03-08", 1)]
+    with_offset = {"created_from": "2026-03-08T06:00:00+00:00"}  # an offset is kept as given
+    assert get(server, "/api/v1/conversations", **with_offset).json()["total"] == 1
