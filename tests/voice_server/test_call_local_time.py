@@ -24,6 +24,7 @@ from protocols.start_call import StartCallRequest
 from settings import load_settings
 from tests.voice_server.conftest import RunningServer, auth
 from tests.voice_server.retell_api_double import RetellApiDouble
+from tests.voice_server.test_retell_socket import wait_for_call
 
 AGENT_ID = "agent_custom_llm_1"
 ETA_LINE = "Driving on I-10 near Tucson, should be there in 2 hours."
@@ -62,19 +63,6 @@ def caller(server: RunningServer, call_id: str, details: dict[str, Any]) -> Rete
         ping_interval=None,
         reply_timeout=10,
     )
-
-
-async def wait_for_call(
-    server: RunningServer, call_id: str, condition: Callable[[Call], bool], timeout: float = 5
-) -> Call:
-    deadline = asyncio.get_running_loop().time() + timeout
-    call = None
-    while asyncio.get_running_loop().time() < deadline:
-        call = await asyncio.to_thread(server.store.get_call, call_id, Provider.RETELL)
-        if call is not None and condition(call):
-            return call
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"call {call_id} never reached the expected state; last: {call}")
 
 
 async def call_then_reconnect(
@@ -192,13 +180,9 @@ def test_a_simulated_call_fixes_its_local_time_when_it_starts() -> None:
     """The Trigger page's and the scheduler's simulated calls (`simulated_caller`) send the
     local time of their start, in the appointment's zone, with the same start timestamp."""
     request = StartCallRequest(
-        driver_name="Maria Lopez",
-        load_number="LD-1001",
-        origin="Dallas, TX",
-        destination="Denver, CO",
-        appointment="Thu Nov 26, 1:30 PM MST",
-        driver_phone="+13125550147",
-    )
+        driver_name="Maria Lopez", load_number="LD-1001", driver_phone="+13125550147",
+        origin="Dallas, TX", destination="Denver, CO", appointment="Thu Nov 26, 1:30 PM MST",
+    )  # fmt: skip
     before = datetime.now(UTC).replace(microsecond=0)
     settings = load_settings(
         voice_server_url="http://127.0.0.1:8000", dispatch_timezone="UTC", dispatch_api_key="k"
