@@ -450,13 +450,7 @@ def simulated_caller(
     started_at = datetime.now(UTC)
     details = simulated_call_details(
         call_id,
-        driver_name=request.driver_name,
-        load_number=request.load_number,
-        origin=request.origin,
-        destination=request.destination,
-        appointment=request.appointment,
-        scenario=request.scenario,
-        driver_phone=request.driver_phone,
+        **request.model_dump(exclude={"vendor", "mode"}),  # the call context, as named here
         local_time=call_local_time(request.appointment, settings.dispatch_timezone, started_at),
         start_timestamp_ms=int(started_at.timestamp() * 1000),
     )
