@@ -24,6 +24,16 @@ class EspeakNotInstalled(RuntimeError):
     """espeak-ng is missing: `apt-get install espeak-ng` (or `make system-packages`)."""
 
 
+def espeak_program(binary: str, why: str, otherwise: str = "") -> str:
+    """The path of the espeak-ng program; EspeakNotInstalled saying `why` it is needed."""
+    path = shutil.which(binary)
+    if path is None:
+        raise EspeakNotInstalled(
+            f"{why} the `{binary}` program: apt-get install espeak-ng{otherwise}."
+        )
+    return path
+
+
 @dataclass
 class EspeakTTSSettings(TTSSettings):
     pass
@@ -41,12 +51,9 @@ class EspeakTTSService(TTSService):
         binary: str = ESPEAK_BINARY,
         **kwargs,
     ) -> None:
-        path = shutil.which(binary)
-        if path is None:
-            raise EspeakNotInstalled(
-                f"BOT_TTS=espeak needs the `{binary}` program: apt-get install espeak-ng "
-                "(or set BOT_TTS=cartesia with CARTESIA_API_KEY)."
-            )
+        path = espeak_program(
+            binary, "BOT_TTS=espeak needs", " (or set BOT_TTS=cartesia with CARTESIA_API_KEY)"
+        )
         super().__init__(
             push_start_frame=True,
             push_stop_frames=True,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 import threading
 import unicodedata
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
@@ -26,7 +25,7 @@ from pipecat.frames.frames import ErrorFrame, Frame
 from pipecat.services.settings import TTSSettings
 from pipecat.services.tts_service import TTSService
 
-from bot.tts_espeak import ESPEAK_BINARY, EspeakNotInstalled
+from bot.tts_espeak import ESPEAK_BINARY, espeak_program
 
 _PAD, _BOS, _EOS = "_", "^", "$"
 MIN_CHUNK_WORDS = 6
@@ -163,12 +162,7 @@ class PiperTTSService(TTSService):
         binary: str = ESPEAK_BINARY,
         **kwargs,
     ) -> None:
-        path = shutil.which(binary)
-        if path is None:
-            raise EspeakNotInstalled(
-                f"BOT_TTS=piper reads text into phonemes with the `{binary}` program: "
-                "apt-get install espeak-ng."
-            )
+        path = espeak_program(binary, "BOT_TTS=piper reads text into phonemes with")
         if model is None or config is None:
             model, config = default_voice_paths()
         self._voice = load_voice(model, config)
