@@ -2,6 +2,7 @@
 
     python -m bench.voice_bench [--turns 20] [--levels 1,2,4,6,8] [--style 12] [--sentences 50]
         [--scale-levels 1,2,3,4] [--parts latency,capacity,scale,style,tts]
+        [--against BOT_WHISPER_WINDOW_SECS=30,BOT_TTS_FIRST_CHUNK_WORDS=6 ...]
 
 Starts the voice server and the bot (`python -m bot`, no keys: Whisper hears, Piper speaks) on a
 temporary SQLite database, then plays drivers (espeak-ng, 8 kHz mu-law, paced in real time):
@@ -11,6 +12,10 @@ temporary SQLite database, then plays drivers (espeak-ng, 8 kHz mu-law, paced in
    with the bot's own breakdown (asr / llm / tts, from Pipecat's latency observer, as stored).
    The baseline measured in the same run is the turn-taking floor: the silence the bot must
    hear before it may answer (BOT_VAD_STOP_SECS + BOT_USER_SPEECH_TIMEOUT_SECS).
+   With `--against ENV=VALUE[,ENV=VALUE]` (repeatable), a bot with those settings runs beside
+   the one under test and the one-call latency is measured on each, a call on each in turn, so
+   both share the same machine load: printed as p50/p90 and their ratios; the style check
+   (3.) then plays each conversation on each bot in turn.
 2. Capacity: the most concurrent calls whose p90 stays under 2 s, over `--levels`.
 2b. Scale-out (`scale`): the same capacity run against one bot process and then against two
    (BOT_URLS: the voice server places each call on the least-loaded bot), in the same run:
@@ -201,6 +206,40 @@ async def latency_run(stack: Stack, concurrent: int, min_turns: int) -> tuple[li
     return latencies, breakdown
 
 
+def parse_env(assignments: str) -> dict[str, str]:
+    env = {}
+    for item in assignments.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected ENV=VALUE[,ENV=VALUE], got {item!r}")
+        env[name.strip()] = value.strip()
+    return env
+
+
+async def compared_latency_run(
+    stacks: list[Stack], min_turns: int
+) -> list[tuple[list[float], list]]:
+    """One call at a time, on each stack in turn, until each has `min_turns` turns."""
+    latencies: list[list[float]] = [[] for _ in stacks]
+    call_ids: list[list[str]] = [[] for _ in stacks]
+    n = 0
+    while any(len(measured) < min_turns for measured in latencies):
+        context, lines = LATENCY_CALLS[n % len(LATENCY_CALLS)]
+        for index, stack in enumerate(stacks):
+            played = await play_call(stack, context, lines)
+            latencies[index].extend(played.latencies)
+            call_ids[index].append(played.provider_call_id)
+        n += 1
+    results = []
+    for stack, measured, ids in zip(stacks, latencies, call_ids, strict=True):
+        breakdown = []
+        for call_id in ids:
+            call = saved_call(stack, call_id)
+            breakdown.extend(((call.latency if call else None) or {}).get("turns", []))
+        results.append((measured, breakdown))
+    return results
+
+
 def report_latency(label: str, latencies: list[float], breakdown: list[dict]) -> None:
     if not latencies:
         print(f"{label}: no turn answered")
@@ -251,32 +290,52 @@ def _same(expected: Any, actual: Any) -> bool:
     return expected == actual
 
 
-async def style_check(stack: Stack, count: int, concurrent: int = 2) -> None:
+async def style_check(
+    stacks: list[Stack], count: int, labels: list[str] | None = None, concurrent: int = 2
+) -> None:
+    """Each conversation played on each stack in turn (the same machine load for every one)."""
     scripts = style_scripts(count)
-    scored: list[tuple[str, int, int]] = []
+    scored: list[list[tuple[str, int, int]]] = [[] for _ in stacks]
+    unplayed = [0 for _ in stacks]
     queue = list(scripts)
 
     async def worker() -> None:
         while queue:
             name, context, user, expect = queue.pop(0)
-            played = await play_call(stack, context, tuple(user))
-            call = saved_call(stack, played.provider_call_id)
-            result = (call.structured if call else None) or {}
             fields = expect["result"]
-            right = sum(_same(v, result.get(k)) for k, v in fields.items())
-            scored.append((name, right, len(fields)))
-            misses = {k: result.get(k) for k, v in fields.items() if not _same(v, result.get(k))}
-            print(f"    {name}: {right}/{len(fields)} fields" + (f"  {misses}" if misses else ""))
+            for index, stack in enumerate(stacks):
+                tag = f"[{labels[index]}] " if labels else ""
+                try:
+                    played = await play_call(stack, context, tuple(user))
+                except (httpx.HTTPError, OSError) as exc:  # a start refused on a loaded machine
+                    unplayed[index] += 1
+                    print(f"    {tag}{name}: not played ({exc!r})", flush=True)
+                    continue
+                call = saved_call(stack, played.provider_call_id)
+                result = (call.structured if call else None) or {}
+                right = sum(_same(v, result.get(k)) for k, v in fields.items())
+                scored[index].append((name, right, len(fields)))
+                misses = {
+                    k: result.get(k) for k, v in fields.items() if not _same(v, result.get(k))
+                }
+                print(
+                    f"    {tag}{name}: {right}/{len(fields)} fields"
+                    + (f"  {misses}" if misses else ""),
+                    flush=True,
+                )
 
     await asyncio.gather(*(worker() for _ in range(concurrent)))
-    right = sum(r for _, r, _ in scored)
-    total = sum(t for _, _, t in scored)
-    whole = sum(r == t for _, r, t in scored)
-    print(
-        f"Style check: {len(scored)} conversations as audio, {right}/{total} fields right "
-        f"({100 * right / max(total, 1):.0f}%), {whole} conversations entirely right",
-        flush=True,
-    )
+    for index, results in enumerate(scored):
+        right = sum(r for _, r, _ in results)
+        total = sum(t for _, _, t in results)
+        whole = sum(r == t for _, r, t in results)
+        print(
+            f"Style check{f' ({labels[index]})' if labels else ''}: {len(results)} "
+            f"conversations as audio, {right}/{total} fields right "
+            f"({100 * right / max(total, 1):.0f}%), {whole} conversations entirely right"
+            + (f"; {unplayed[index]} not played" if unplayed[index] else ""),
+            flush=True,
+        )
 
 
 # TTS intelligibility -------------------------------------------------------------------------
@@ -324,7 +383,8 @@ def intelligibility(count: int) -> None:
     from bot.tts_piper import default_voice_paths, load_voice
 
     sentences = agent_sentences(count)
-    whisper = GreedyWhisper(shared_model(default_model_dir()))
+    window = load_settings().bot_whisper_window_secs
+    whisper = GreedyWhisper(shared_model(default_model_dir(), window_secs=window))
     piper = load_voice(*default_voice_paths())
 
     def piper_pcm(text: str) -> tuple[np.ndarray, int]:
@@ -430,10 +490,40 @@ async def one_bot_parts(stack: Stack, args: argparse.Namespace, floor: float) ->
                     break
                 sustained = level
             print(f"Sustained with p90 < {P90_TARGET_SECS:.0f} s: {sustained} concurrent calls")
-        if "style" in args.parts:
-            await style_check(stack, args.style)
+        if "style" in args.parts and not args.against:
+            await style_check([stack], args.style)
     finally:
         stack.stop()
+
+
+def label(env: dict[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in env.items())
+
+
+async def compare_configurations(workdir: Path, args: argparse.Namespace) -> None:
+    """The bot as configured against one with each `--against`'s settings, call by call."""
+    stacks: list[Stack] = []
+    try:
+        for index, env in enumerate([{}, *args.against]):
+            (workdir / f"config{index}").mkdir()
+            stacks.append(start_stack(workdir / f"config{index}", env))
+        measured = await compared_latency_run(stacks, args.turns)
+        mine = measured[0][0]
+        report_latency("1 call, as configured", *measured[0])
+        for env, (latencies, breakdown) in zip(args.against, measured[1:], strict=True):
+            report_latency(f"1 call, {label(env)}", latencies, breakdown)
+            if mine and latencies:
+                print(
+                    f"    as configured / {label(env)}: p50 "
+                    f"{pct(mine, 0.5) / pct(latencies, 0.5):.2f}x, p90 "
+                    f"{pct(mine, 0.9) / pct(latencies, 0.9):.2f}x",
+                    flush=True,
+                )
+        if "style" in args.parts:
+            await style_check(stacks, args.style, ["as configured", *map(label, args.against)])
+    finally:
+        for stack in stacks:
+            stack.stop()
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -444,7 +534,10 @@ async def run(args: argparse.Namespace) -> None:
             f"Baseline (turn-taking floor: silence heard before answering): {floor:.2f} s",
             flush=True,
         )
-        if args.parts & {"latency", "capacity", "style"}:
+        if args.against:
+            await compare_configurations(Path(tmp), args)
+        one_bot = {"latency", "capacity"} | (set() if args.against else {"style"})
+        if args.parts & one_bot:
             (Path(tmp) / "main").mkdir()
             await one_bot_parts(start_stack(Path(tmp) / "main", {}), args, floor)
         if "scale" in args.parts:
@@ -461,6 +554,14 @@ def main() -> None:
     )
     parser.add_argument("--style", type=int, default=12)
     parser.add_argument("--sentences", type=int, default=50)
+    parser.add_argument(
+        "--against",
+        type=parse_env,
+        action="append",
+        default=[],
+        metavar="ENV=VALUE[,ENV=VALUE]",
+        help="also run a bot with these settings and compare one-call latency, call by call",
+    )
     parser.add_argument(
         "--parts",
         type=lambda v: set(v.split(",")),

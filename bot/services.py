@@ -94,7 +94,7 @@ def warm_up(settings: Settings) -> None:
     if services.stt == "whisper":
         from bot.stt_whisper import shared_model
 
-        shared_model(whisper_model_dir(settings))
+        shared_model(whisper_model_dir(settings), window_secs=settings.bot_whisper_window_secs)
     if services.tts == "piper":
         from bot.tts_piper import default_voice_paths, load_voice
 
@@ -125,6 +125,7 @@ def make_stt(
         model_dir=whisper_model_dir(settings),
         initial_prompt=prompt,
         agent_said_last=agent_said_last,
+        window_secs=settings.bot_whisper_window_secs,
     )
 
 
@@ -141,7 +142,7 @@ def make_tts(settings: Settings) -> TTSService:
     if services.tts == "piper":
         from bot.tts_piper import PiperTTSService
 
-        return PiperTTSService()
+        return PiperTTSService(first_chunk_words=settings.bot_tts_first_chunk_words)
     return EspeakTTSService()
 
 

