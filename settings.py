@@ -102,6 +102,8 @@ class Settings(BaseSettings):
     # Seconds of audio Whisper's encoder reads (a line is padded with silence up to it; a longer
     # line is read whole). Whisper's own 30 s window cost most of a turn's wait on two cores.
     bot_whisper_window_secs: float = Field(default=10.0, ge=1.0, le=30.0)
+    # Whisper's beam search width: in the 10 s window, greedy (1) misheard "broke down".
+    bot_whisper_beam_size: int = Field(default=5, ge=1, le=10)
     bot_tts: Literal["piper", "espeak", "cartesia"] = "piper"
     # Piper speaks a reply clause by clause, each chunk synthesized while the one before plays;
     # the first chunk is the first clause once it has this many words. Lower (2: "Got it,")

@@ -379,12 +379,15 @@ def intelligibility(count: int) -> None:
 
     import jiwer
 
-    from bot.stt_whisper import GreedyWhisper, default_model_dir, shared_model
+    from bot.stt_whisper import CallWhisper, default_model_dir, shared_model
     from bot.tts_piper import default_voice_paths, load_voice
 
     sentences = agent_sentences(count)
-    window = load_settings().bot_whisper_window_secs
-    whisper = GreedyWhisper(shared_model(default_model_dir(), window_secs=window))
+    settings = load_settings()
+    whisper = CallWhisper(
+        shared_model(default_model_dir(), window_secs=settings.bot_whisper_window_secs),
+        settings.bot_whisper_beam_size,
+    )
     piper = load_voice(*default_voice_paths())
 
     def piper_pcm(text: str) -> tuple[np.ndarray, int]:

@@ -126,6 +126,7 @@ def make_stt(
         initial_prompt=prompt,
         agent_said_last=agent_said_last,
         window_secs=settings.bot_whisper_window_secs,
+        beam_size=settings.bot_whisper_beam_size,
     )
 
 

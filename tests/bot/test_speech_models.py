@@ -10,7 +10,7 @@ import soxr
 from faster_whisper.audio import pad_or_trim
 
 from bench.phone_caller import espeak_pcm
-from bot.stt_whisper import GreedyWhisper, default_model_dir, shared_model
+from bot.stt_whisper import CallWhisper, default_model_dir, shared_model
 from bot.tts_piper import (
     LEAD_IN_SECS,
     QUIET_SAMPLE,
@@ -57,7 +57,7 @@ def test_a_line_longer_than_the_window_is_encoded_whole(windowed) -> None:  # ty
 
 
 def test_the_windowed_model_hears_a_driver_line_with_the_call_prompt(windowed) -> None:  # type: ignore[no-untyped-def]
-    whisper = GreedyWhisper(windowed)
+    whisper = CallWhisper(windowed)
 
     segments, _ = whisper.transcribe(
         phone_audio("I'm on I 40 near Amarillo."),
@@ -70,10 +70,24 @@ def test_the_windowed_model_hears_a_driver_line_with_the_call_prompt(windowed) -
     assert "Amarillo" in text and "40" in text
 
 
+def test_the_windowed_model_hears_a_breakdown_as_a_breakdown(windowed) -> None:  # type: ignore[no-untyped-def]
+    # Greedy decoding in the 10 s window heard "My truck, road down" here; 5 beams do not.
+    whisper = CallWhisper(windowed)
+
+    segments, _ = whisper.transcribe(
+        phone_audio("My truck broke down near Oklahoma City, at mile marker 125."),
+        language="en",
+        initial_prompt="Dispatch check call with Tom Becker from Memphis, TN to Amarillo, TX. "
+        "Passing Little Rock, Oklahoma City. ETA, mile marker, breakdown, tow truck.",
+    )
+
+    assert "broke down" in " ".join(s.text for s in segments).lower()
+
+
 def test_a_short_line_is_transcribed_once_not_decoded_again_from_its_last_timestamp(
     windowed,
 ) -> None:  # type: ignore[no-untyped-def]
-    whisper = GreedyWhisper(windowed)
+    whisper = CallWhisper(windowed)
 
     segments, _ = whisper.transcribe(
         phone_audio("Probably 5 PM."), language="en", initial_prompt="Dispatch check call."
