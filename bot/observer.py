@@ -4,9 +4,10 @@ Built on Pipecat's own observers: SpeakingObserver (who spoke when, barge-ins),
 ServiceMetricsObserver (TTFB and LLM token usage from MetricsFrames), TurnTrackingObserver
 (conversation turns) and UserBotLatencyObserver (user-stopped to bot-started latency). It adds
 the transcript (final transcriptions and the text the bot spoke), posted as it grows for the
-live-calls view (best effort, never spooled), and, at session end -- EndFrame,
-CancelFrame or transport disconnect, whichever comes first, exactly once -- the summary computed
-with the dispatch agent's analysis and structured result, sent through the EventClient.
+live-calls view (best effort, never spooled) and checkpointed as a would-be summary on local
+disk (delivered only if this process dies mid-call, see bot/spool.py), and, at session end --
+EndFrame, CancelFrame or transport disconnect, whichever comes first, exactly once -- the summary
+computed with the dispatch agent's analysis and structured result, sent through the EventClient.
 
 It watches the flow without changing it and never raises into the pipeline.
 """
@@ -366,6 +367,7 @@ class SessionObserver(BaseObserver):
             await asyncio.sleep(LIVE_TRANSCRIPT_DELAY_SECS)
             if self._finish_task is not None:
                 return  # the summary carries the final transcript
+            await self._checkpoint()  # on local disk first: the post may wait on the network
             self._live_updates_sent += 1
             update = wire.TranscriptUpdated(
                 transcript=[wire.TranscriptItem.model_validate(item) for item in self.transcript]
@@ -381,7 +383,6 @@ class SessionObserver(BaseObserver):
             await self._events.post_once(event.model_dump(mode="json"))
         except Exception:
             logger.exception("Could not post the live transcript (the summary will carry it)")
-        await self._checkpoint()
 
     async def _checkpoint(self) -> None:
         """The summary as it would be if this process died now (bot/spool.py delivers it)."""
