@@ -16,7 +16,8 @@ temporary SQLite database, then plays drivers (espeak-ng, 8 kHz mu-law, paced in
    the one under test and the one-call latency is measured on each, a call on each in turn, so
    both share the same machine load: printed as p50/p90 and their ratios; the style check
    (3.) then plays each conversation on each bot in turn.
-2. Capacity: the most concurrent calls whose p90 stays under 2 s, over `--levels`.
+2. Capacity: the most concurrent calls whose p90 (over `--turns` turns) stays under 2 s, over
+   `--levels`.
 2b. Scale-out (`scale`): the capacity run against one bot process and against two (BOT_URLS:
    the voice server places each call on the least-loaded bot), level by level in turn in the
    same run: p90 at each level and the most calls held with p90 under 2 s, one against two.
@@ -497,7 +498,7 @@ async def one_bot_parts(stack: Stack, args: argparse.Namespace, floor: float) ->
         if "capacity" in args.parts:
             sustained = 0
             for level in args.levels:
-                latencies, breakdown = await latency_run(stack, level, max(level * 3, 12))
+                latencies, breakdown = await latency_run(stack, level, max(level * 3, args.turns))
                 report_latency(f"{level} concurrent calls", latencies, breakdown)
                 if not latencies or pct(latencies, 0.9) >= P90_TARGET_SECS:
                     break
