@@ -30,28 +30,18 @@ from bench.phone_caller import PhoneCall
 from db.models import Call
 from db.postgres_store import PostgresStore
 from tests.bot.conftest import PIPECAT_KEY, start_pipecat_session
+from tests.bot.test_phone_call import CHECK_IN as PHONED_CHECK_IN
 from tests.conftest import ROOT, free_port
 from tests.voice_server.conftest import RunningServer
 from voice_server.engines.pipecat import stream_url
 
 pytestmark = pytest.mark.postgres
 
-CHECK_IN = {
-    "driver_name": "Maria Lopez",
-    "driver_phone": "+14155550123",
-    "load_number": "7731",
-    "origin": "Oklahoma City, OK",
-    "destination": "Albuquerque, NM",
-    "appointment": "6 PM",
-}
-# As tests/bot/test_phone_call.py: the full check-in, then its parts again only while the agent
-# still asks (drivers repeat themselves on a bad line; Whisper tiny.en mishears espeak-ng now
-# and then).
-CHECK_IN_LINES = (
-    "I'm driving on I 40 near Amarillo. I should be there around 4 PM.",
-    "I'm on I 40 near Amarillo.",
-    "Around 4 PM.",
-)
+# The phone-call test's check-in: the full update, then its parts again only while the agent
+# still asks (drivers repeat themselves on a bad line; Whisper tiny.en mishears espeak-ng now and
+# then).
+CHECK_IN = PHONED_CHECK_IN.context
+CHECK_IN_LINES = PHONED_CHECK_IN.lines
 CUT_OFF = CHECK_IN | {
     "driver_name": "Tom Becker",
     "driver_phone": "+14155550188",
