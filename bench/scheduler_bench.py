@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from bench.engine_double import EngineDouble
+from bench.processes import stop
 from db.load_models import CallPlan, LoadIn
 from db.postgres_store import PostgresStore
 from scheduler.runner import Scheduler
@@ -119,10 +119,7 @@ def run(admin_url: str, loads: int, processes: int, engine_ms: float) -> dict[st
             time.sleep(0.2)
         time.sleep(1.0)  # room for a late duplicate to arrive
     finally:
-        for process in started:
-            process.send_signal(signal.SIGTERM)
-        for process in started:
-            process.wait(timeout=30)
+        stop(*started, timeout=30)
         engine.stop()
     with psycopg.connect(url) as conn:
         row = conn.execute(

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from bench.engine_double import EngineDouble
+from bench.processes import stop
 from db.postgres_store import PostgresStore
 from tests.conftest import ROOT
 from tests.scheduler.conftest import a_load
@@ -100,10 +101,7 @@ def test_two_schedulers_never_place_the_same_slot_twice(database: str, tmp_path:
         wait_until(lambda: engine.total() >= LOADS)
         time.sleep(1.0)  # room for a duplicate to show up
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            process.wait(timeout=20)
+        stop(*processes, timeout=20)
         engine.stop()
     assert engine.total() == LOADS and engine.duplicates() == 0
     per_slot = attempts_per_slot(database)
