@@ -12,16 +12,16 @@ import threading
 import time
 from collections import Counter
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bench.served_app import ServedApp
 from protocols.start_call import StartCallRequest, StartedCall
 
 
-class EngineDouble:
+class EngineDouble(ServedApp):
     def __init__(self, api_key: str, *, delay_secs: float = 0.0, port: int = 0) -> None:
         self.api_key = api_key
         self.delay_secs = delay_secs
@@ -30,9 +30,7 @@ class EngineDouble:
         self._lock = threading.Lock()
         self._next_id = 0
         app = Starlette(routes=[Route("/api/v1/calls/start", self._start, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(app, port, "the engine double")
 
     async def _start(self, request: Request) -> JSONResponse:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
@@ -48,25 +46,6 @@ class EngineDouble:
             await asyncio.sleep(self.delay_secs)
         started = StartedCall(provider="retell", provider_call_id=call_id, status="registered")
         return JSONResponse(started.model_dump(mode="json"), status_code=201)
-
-    @property
-    def url(self) -> str:
-        sockets = self.server.servers[0].sockets
-        host, port = sockets[0].getsockname()[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> EngineDouble:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the engine double did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
     def duplicates(self) -> int:
         with self._lock:

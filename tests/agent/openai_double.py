@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from bench.served_app import ServedApp
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -64,8 +63,7 @@ class ChatCompletionsDouble:
         self.app = Starlette(
             routes=[Route("/v1/chat/completions", self._complete, methods=["POST"])]
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._served: ServedApp | None = None
 
     async def _complete(self, request: Request) -> Response:
         body = await request.json()
@@ -100,21 +98,12 @@ class ChatCompletionsDouble:
         yield "data: [DONE]\n\n"
 
     def start(self, port: int) -> str:
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the chat completions double did not start")
-            time.sleep(0.01)
-        return f"http://127.0.0.1:{port}/v1"
+        self._served = ServedApp(self.app, port, "the chat completions double").start(timeout=10)
+        return f"{self._served.url}/v1"
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._served is not None:
+            self._served.stop()
 
 
 def running_double(

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-import uvicorn
 from psycopg import sql
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -25,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.conftest import free_port
+from bench.served_app import ServedApp
 
 INVALID_KEY_BODY = {
     "message": "Invalid API key",
@@ -55,6 +53,14 @@ class PostgrestDouble:
     def fail_next(self, status: int, body: Any = None) -> None:
         """The next request gets this status and body (JSON) or an HTML proxy page."""
         self._failures.append((status, body))
+
+    def start(self) -> PostgrestDouble:
+        self._served = ServedApp(self.app(), what="the PostgREST double").start(timeout=10)
+        self.url = self._served.url
+        return self
+
+    def stop(self) -> None:
+        self._served.stop()
 
     def rpc_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.startswith("/rest/v1/rpc/")]
@@ -152,26 +158,3 @@ def _postgrest_status(code: str, role: str) -> int:
     return by_class.get(
         code[:2], 500 if code[:2] in {"25", "38", "39", "54", "55", "57", "58"} else 400
     )
-
-
-class ServerThread:
-    """Runs an ASGI app on a free local port until stopped."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the PostgREST double did not start")
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)

@@ -10,18 +10,15 @@ Objects live in memory with their `updated_at`, which a test may move back in ti
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.conftest import free_port
+from bench.served_app import ServedApp
 
 PREFIX = "/storage/v1"
 
@@ -148,17 +145,9 @@ class StorageDouble:
         )
 
     def start(self) -> StorageDouble:
-        port = free_port()
-        config = uvicorn.Config(self.app(), host="127.0.0.1", port=port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self.url = f"http://127.0.0.1:{port}"
+        self._served = ServedApp(self.app(), what="the storage double").start(timeout=10)
+        self.url = self._served.url
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._served.stop()

@@ -16,7 +16,7 @@ from psycopg import errors as pg_errors
 
 from db.models import BotSession
 from db.store import Store
-from tests.db.postgrest_double import PostgrestDouble, ServerThread
+from tests.db.postgrest_double import PostgrestDouble
 
 NOW = datetime(2026, 11, 29, 19, 0, tzinfo=UTC)
 RACERS = 8
@@ -54,10 +54,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         else:
             from db.supabase_store import SupabaseStore
 
-            double = PostgrestDouble(url)
-            server = ServerThread(double.app())
-            double.url = server.url
-            server.start()
+            double = PostgrestDouble(url).start()
 
             def make() -> Store:
                 opened.append(SupabaseStore(double.url, double.service_role_key))
@@ -69,7 +66,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
                 for store in opened:
                     store.close()
                 opened.clear()
-                server.stop()
+                double.stop()
     for store in opened:
         store.close()
 

@@ -15,7 +15,7 @@ from db.postgres_store import PostgresStore
 from db.supabase_store import INSERT_BATCH_ROWS, SupabaseStore
 from settings import load_settings
 from tests.conftest import free_port
-from tests.db.postgrest_double import PostgrestDouble, ServerThread
+from tests.db.postgrest_double import PostgrestDouble
 
 pytestmark = pytest.mark.postgres
 
@@ -23,13 +23,11 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def serve(double: PostgrestDouble) -> Iterator[PostgrestDouble]:
-    server = ServerThread(double.app())
-    double.url = server.url
-    server.start()
+    double.start()
     try:
         yield double
     finally:
-        server.stop()
+        double.stop()
 
 
 @pytest.fixture

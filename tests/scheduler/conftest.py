@@ -122,18 +122,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         postgres.close()
         return
     from db.supabase_store import SupabaseStore
-    from tests.db.postgrest_double import PostgrestDouble, ServerThread
+    from tests.db.postgrest_double import PostgrestDouble
 
-    double = PostgrestDouble(url)
-    server = ServerThread(double.app())
-    double.url = server.url
-    server.start()
+    double = PostgrestDouble(url).start()
     supabase = SupabaseStore(double.url, double.service_role_key)
     try:
         yield supabase
     finally:
         supabase.close()
-        server.stop()
+        double.stop()
         postgres.close()
 
 

@@ -4,23 +4,20 @@ answers the statuses a test scripts (then 200)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from bench.served_app import ServedApp
 from protocols.webhook_signature import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from scheduler.tms_webhook import CallFinished
-from tests.conftest import free_port
 
 
-class TmsReceiver:
+class TmsReceiver(ServedApp):
     def __init__(self, secret: str, clock: Callable[[], datetime]) -> None:
         self.secret = secret
         self.clock = clock
@@ -29,15 +26,12 @@ class TmsReceiver:
         self.delivery_headers: list[str] = []
         self.refused_signatures = 0
         self.requests = 0
-        self.port = free_port()
         app = Starlette(routes=[Route("/hooks/dispatch", self._receive, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(app, what="the TMS receiver")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/dispatch"
+        return f"{super().url}/hooks/dispatch"
 
     async def _receive(self, request: Request) -> JSONResponse:
         self.requests += 1
@@ -51,16 +45,3 @@ class TmsReceiver:
         self.accepted.append(CallFinished.model_validate_json(body))
         self.delivery_headers.append(request.headers[DELIVERY_HEADER])
         return JSONResponse({"ok": True})
-
-    def start(self) -> TmsReceiver:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("receiver did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)

@@ -4,15 +4,14 @@ form checks, missing provider keys, an unreachable server, and a whole simulated
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-import uvicorn
 from streamlit.testing.v1 import AppTest
 
+from bench.served_app import ServedApp
 from db import Store
 from db.models import CallStatus, Provider
 from settings import get_settings, load_settings
@@ -35,22 +34,11 @@ def running_voice_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("DISPATCH_API_KEY", API_KEY)
     monkeypatch.setenv("DISPATCH_TRANSFER_NUMBER", TRANSFER_NUMBER)
     get_settings.cache_clear()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(load_settings()), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the voice server did not start"
-        time.sleep(0.05)
+    server = ServedApp(create_app(load_settings()), port, "the voice server").start(timeout=20)
     try:
         yield url
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        server.stop()
 
 
 @pytest.fixture

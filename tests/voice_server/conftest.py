@@ -2,51 +2,28 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from retell.lib.webhook_auth import symmetric
 
+from bench.served_app import ServedApp
 from settings import Settings, load_settings
-from tests.conftest import free_port
 
 API_KEY = "test-dispatch-key-0123456789"
 RETELL_KEY = "key_test_retell_0123456789abcdef"
 TRANSFER_NUMBER = "+15550001111"
 
 
-class RunningServer:
-    """uvicorn serving one app on 127.0.0.1 in a background thread."""
+class RunningServer(ServedApp):
+    """A voice server app (or a double of one) on uvicorn in a background thread."""
 
     def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(app, what="the server")
         self.app = app
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> RunningServer:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
     @property
     def store(self) -> Any:
