@@ -1,5 +1,5 @@
 """PostgreSQL backend (psycopg 3): every operation is one call to a SQL function from the
-migrations, the same functions SupabaseStore calls through PostgREST.
+migrations (db/function_store.py), the same functions SupabaseStore calls through PostgREST.
 
 Also works with a Supabase project's connection string (prepared statements are off, so the
 transaction pooler is fine).
@@ -30,38 +30,10 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.types.json import Jsonb
 
-from agent.vocabulary import EscalationStatus
 from db import migration_runner
-from db.function_bot_sessions import FunctionBotSessions
-from db.function_loads import FunctionLoads
-from db.function_payloads import (
-    check_call_key,
-    check_name,
-    check_page,
-    check_sort,
-    figure_filters_json,
-    filters_json,
-    update_json,
-)
-from db.histogram import MAX_BINS, NICE_WIDTHS_SECS, histogram_from
-from db.models import (
-    JSON_FIELDS,
-    RESULT_COLUMNS,
-    UPDATE_FIELDS,
-    AlertLogEntry,
-    Call,
-    CallFilters,
-    CallMetrics,
-    CallPage,
-    CallUpdate,
-    EmergencyAlert,
-    EmergencyAlertPage,
-    Event,
-    LatencyDay,
-    PipecatMetrics,
-    Provider,
-    SortKey,
-)
+from db.function_payloads import check_call_key
+from db.function_store import FunctionStore
+from db.models import JSON_FIELDS, RESULT_COLUMNS, UPDATE_FIELDS, CallUpdate, Provider
 from db.office_days import zone_named
 from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, WriteFailed
 
@@ -92,7 +64,7 @@ def redacted_url(database_url: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname', '')}"
 
 
-class PostgresStore(FunctionLoads, FunctionBotSessions):
+class PostgresStore(FunctionStore):
     backend = "postgres"
 
     def __init__(
@@ -227,9 +199,6 @@ class PostgresStore(FunctionLoads, FunctionBotSessions):
             conn.execute("select dispatch_key_rollups_to(%s)", (self.office_zone.key,))
             return applied
 
-    def _figure(self, filters: CallFilters) -> Jsonb:
-        return Jsonb(figure_filters_json(filters, self.office_zone.key))
-
     def check(self) -> None:
         with self._connection() as conn:
             pending = migration_runner.pending_migrations(conn)
@@ -237,87 +206,6 @@ class PostgresStore(FunctionLoads, FunctionBotSessions):
             raise NotMigrated(
                 f"The PostgreSQL schema is missing migrations {', '.join(pending)}: {MIGRATE_HINT}."
             )
-
-    # -- writes ----------------------------------------------------------------------------
-
-    def ensure_driver(self, name: str, phone: str | None = None) -> int:
-        name = check_name(name, "driver")
-        return self._call("select ensure_driver(%s, %s)", (name, phone), write=True)
-
-    def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
-        name = check_name(name, "agent")
-        return self._call(
-            "select ensure_agent(%s, %s, %s)",
-            (Provider(provider).value, name, external_id),
-            write=True,
-        )
-
-    def upsert_call(self, provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
-        check_call_key(provider_call_id)
-        row = self._call(
-            "select upsert_call(%s, %s, %s)",
-            (Provider(provider).value, provider_call_id, Jsonb(update_json(update))),
-            write=True,
-        )
-        return Call.model_validate(row)
-
-    def save_transcript(
-        self, provider: Provider, provider_call_id: str, transcript: list[dict[str, str]]
-    ) -> None:
-        self.upsert_call(provider, provider_call_id, CallUpdate(transcript=transcript))
-
-    # -- emergencies -----------------------------------------------------------------------
-
-    def set_escalation_status(
-        self, provider: Provider, provider_call_id: str, status: EscalationStatus
-    ) -> bool:
-        return bool(
-            self._call(
-                "select set_escalation_status(%s, %s, %s)",
-                (Provider(provider).value, provider_call_id, EscalationStatus(status).value),
-                write=True,
-            )
-        )
-
-    def raise_emergency_alert(self, provider: Provider, provider_call_id: str) -> bool:
-        return bool(
-            self._call(
-                "select raise_emergency_alert(%s, %s)",
-                (Provider(provider).value, provider_call_id),
-                write=True,
-            )
-        )
-
-    def open_emergency_alerts(self, *, limit: int = 20) -> EmergencyAlertPage:
-        page = self._call("select open_emergency_alerts(%s)", (limit,))
-        return EmergencyAlertPage.model_validate(page)
-
-    def acknowledge_emergency_alert(self, alert_id: int, by: str) -> EmergencyAlert | None:
-        if not (by or "").strip():
-            raise WriteFailed("Who acknowledges the alert must be named.")
-        row = self._call(
-            "select acknowledge_emergency_alert(%s, %s)", (alert_id, by.strip()), write=True
-        )
-        return EmergencyAlert.model_validate(row) if row is not None else None
-
-    def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
-        rows = self._call(
-            "select emergency_alert_log(%s, %s)", (Provider(provider).value, provider_call_id)
-        )
-        return [AlertLogEntry.model_validate(row) for row in rows or []]
-
-    def record_event(self, event: Event) -> bool:
-        return self._call(
-            "select record_event(%s, %s, %s, %s, %s)",
-            (
-                event.provider.value,
-                event.provider_call_id,
-                event.event_type,
-                event.idempotency_key,
-                Jsonb(event.model_dump(mode="json")["payload"]),
-            ),
-            write=True,
-        )
 
     def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
         """COPY into a session staging table, then insert what is new, a chunk per transaction.
@@ -341,77 +229,6 @@ class PostgresStore(FunctionLoads, FunctionBotSessions):
             if written >= VACUUM_AFTER_ROWS:
                 _refresh_visibility_and_statistics(conn)
         return written
-
-    # -- reads -----------------------------------------------------------------------------
-
-    def get_call(self, provider_call_id: str, provider: Provider | None = None) -> Call | None:
-        row = self._call(
-            "select get_call(%s, %s)",
-            (provider_call_id, Provider(provider).value if provider else None),
-        )
-        return Call.model_validate(row) if row is not None else None
-
-    def search_calls(
-        self,
-        filters: CallFilters,
-        *,
-        sort: SortKey = "-created_at",
-        page: int = 1,
-        page_size: int = 50,
-    ) -> CallPage:
-        check_sort(sort)
-        check_page(page, page_size)
-        result = self._call(
-            "select search_calls(%s, %s, %s, %s)",
-            (Jsonb(filters_json(filters)), sort, page, page_size),
-        )
-        return CallPage.model_validate(result)
-
-    def iter_calls(self, filters: CallFilters, *, batch_size: int = 1000) -> Iterator[Call]:
-        check_page(1, batch_size)
-        payload = Jsonb(filters_json(filters))
-        after_created_at: str | None = None
-        after_id: int | None = None
-        while True:
-            batch = self._call(
-                "select export_calls(%s, %s::timestamptz, %s, %s)",
-                (payload, after_created_at, after_id, batch_size),
-            )
-            for row in batch:
-                yield Call.model_validate(row)
-            if len(batch) < batch_size:
-                return
-            after_created_at, after_id = batch[-1]["created_at"], batch[-1]["id"]
-
-    def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
-        return dict(self._call("select on_time_counts(%s)", (self._figure(filters),)))
-
-    def retell_metrics(self, filters: CallFilters) -> CallMetrics:
-        result = self._call("select retell_metrics(%s)", (self._figure(filters),))
-        return CallMetrics.model_validate(result)
-
-    def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
-        result = self._call("select latency_trend(%s)", (self._figure(filters),))
-        return [LatencyDay.model_validate(day) for day in result]
-
-    def duration_histogram(
-        self, filters: CallFilters, *, max_bins: int = MAX_BINS
-    ) -> list[dict[str, float | int]]:
-        result = self._call(
-            "select duration_histogram(%s, %s, %s)",
-            (self._figure(filters), Jsonb(list(NICE_WIDTHS_SECS)), max_bins),
-        )
-        return histogram_from(result)
-
-    def pipecat_metrics(
-        self, filters: CallFilters, *, page: int = 1, page_size: int = 50
-    ) -> PipecatMetrics:
-        check_page(page, page_size)
-        result = self._call(
-            "select pipecat_metrics(%s, %s, %s)",
-            (self._figure(filters), page, page_size),
-        )
-        return PipecatMetrics.model_validate(result)
 
     def close(self) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """Supabase backend (supabase-py over PostgREST, with the service role key).
 
 Every operation is one `.rpc()` call to a SQL function from db/migrations, the same functions
-PostgresStore calls: aggregates and search run in the database, lists page with page arguments,
+PostgresStore calls (db/function_store.py): aggregates and search run in the database, lists page with page arguments,
 the export walks a keyset in batches, and nothing ever downloads rows to aggregate in Python
 (PostgREST caps a response at 1,000 rows). The schema is applied with the same migration files
 (Supabase SQL editor, or `python -m db migrate` with DATABASE_URL set to the project's
@@ -11,7 +11,7 @@ connection string), because PostgREST cannot run DDL.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import httpx
@@ -19,35 +19,10 @@ from postgrest.exceptions import APIError
 from pydantic_core import to_jsonable_python
 from supabase import ClientOptions, create_client
 
-from agent.vocabulary import EscalationStatus
-from db.function_bot_sessions import FunctionBotSessions
-from db.function_loads import FunctionLoads
-from db.function_payloads import (
-    check_call_key,
-    check_name,
-    check_page,
-    check_sort,
-    figure_filters_json,
-    filters_json,
-    update_json,
-)
-from db.histogram import MAX_BINS, NICE_WIDTHS_SECS, histogram_from
+from db.function_payloads import check_call_key, update_json
+from db.function_store import FunctionStore
 from db.migration_runner import migration_files
-from db.models import (
-    AlertLogEntry,
-    Call,
-    CallFilters,
-    CallMetrics,
-    CallPage,
-    CallUpdate,
-    EmergencyAlert,
-    EmergencyAlertPage,
-    Event,
-    LatencyDay,
-    PipecatMetrics,
-    Provider,
-    SortKey,
-)
+from db.models import CallUpdate, Provider
 from db.office_days import zone_named
 from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, WriteFailed
 
@@ -59,7 +34,7 @@ MIGRATE_HINT = (
 )
 
 
-class SupabaseStore(FunctionLoads, FunctionBotSessions):
+class SupabaseStore(FunctionStore):
     backend = "supabase"
 
     def __init__(
@@ -119,9 +94,6 @@ class SupabaseStore(FunctionLoads, FunctionBotSessions):
             return WriteFailed(f"Supabase rejected the write and kept nothing ({detail}).")
         return StoreError(f"Supabase query failed ({detail}).")
 
-    def _figure(self, filters: CallFilters) -> dict[str, Any]:
-        return figure_filters_json(filters, self.office_zone.key)
-
     def _function(self, name: str, params: dict[str, Any], *, write: bool = False) -> Any:
         return self._rpc(name, to_jsonable_python(params), write=write)
 
@@ -145,79 +117,6 @@ class SupabaseStore(FunctionLoads, FunctionBotSessions):
                 f"The Supabase schema lacks migrations {', '.join(pending)}: {MIGRATE_HINT}."
             )
 
-    # -- writes ----------------------------------------------------------------------------
-
-    def ensure_driver(self, name: str, phone: str | None = None) -> int:
-        name = check_name(name, "driver")
-        return self._rpc("ensure_driver", {"p_name": name, "p_phone": phone}, write=True)
-
-    def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
-        name = check_name(name, "agent")
-        params = {
-            "p_provider": Provider(provider).value,
-            "p_name": name,
-            "p_external_id": external_id,
-        }
-        return self._rpc("ensure_agent", params, write=True)
-
-    def upsert_call(self, provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
-        check_call_key(provider_call_id)
-        params = {
-            "p_provider": Provider(provider).value,
-            "p_provider_call_id": provider_call_id,
-            "p_patch": update_json(update),
-        }
-        return Call.model_validate(self._rpc("upsert_call", params, write=True))
-
-    def save_transcript(
-        self, provider: Provider, provider_call_id: str, transcript: list[dict[str, str]]
-    ) -> None:
-        self.upsert_call(provider, provider_call_id, CallUpdate(transcript=transcript))
-
-    def record_event(self, event: Event) -> bool:
-        params = {
-            "p_provider": event.provider.value,
-            "p_provider_call_id": event.provider_call_id,
-            "p_event_type": event.event_type,
-            "p_idempotency_key": event.idempotency_key,
-            "p_payload": event.model_dump(mode="json")["payload"],
-        }
-        return bool(self._rpc("record_event", params, write=True))
-
-    # -- emergencies -----------------------------------------------------------------------
-
-    def set_escalation_status(
-        self, provider: Provider, provider_call_id: str, status: EscalationStatus
-    ) -> bool:
-        params = {
-            "p_provider": Provider(provider).value,
-            "p_provider_call_id": provider_call_id,
-            "p_status": EscalationStatus(status).value,
-        }
-        return bool(self._rpc("set_escalation_status", params, write=True))
-
-    def raise_emergency_alert(self, provider: Provider, provider_call_id: str) -> bool:
-        params = {"p_provider": Provider(provider).value, "p_provider_call_id": provider_call_id}
-        return bool(self._rpc("raise_emergency_alert", params, write=True))
-
-    def open_emergency_alerts(self, *, limit: int = 20) -> EmergencyAlertPage:
-        return EmergencyAlertPage.model_validate(
-            self._rpc("open_emergency_alerts", {"p_limit": limit})
-        )
-
-    def acknowledge_emergency_alert(self, alert_id: int, by: str) -> EmergencyAlert | None:
-        if not (by or "").strip():
-            raise WriteFailed("Who acknowledges the alert must be named.")
-        row = self._rpc(
-            "acknowledge_emergency_alert", {"p_alert_id": alert_id, "p_by": by.strip()}, write=True
-        )
-        return EmergencyAlert.model_validate(row) if row is not None else None
-
-    def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
-        params = {"p_provider": Provider(provider).value, "p_provider_call_id": provider_call_id}
-        rows = self._rpc("emergency_alert_log", params) or []
-        return [AlertLogEntry.model_validate(row) for row in rows]
-
     def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
         """Batches of INSERT_BATCH_ROWS through insert_calls; existing calls are left alone."""
         written = 0
@@ -237,84 +136,6 @@ class SupabaseStore(FunctionLoads, FunctionBotSessions):
         if batch:
             written += self._rpc("insert_calls", {"p_calls": batch}, write=True)
         return written
-
-    # -- reads -----------------------------------------------------------------------------
-
-    def get_call(self, provider_call_id: str, provider: Provider | None = None) -> Call | None:
-        params = {
-            "p_provider_call_id": provider_call_id,
-            "p_provider": Provider(provider).value if provider else None,
-        }
-        row = self._rpc("get_call", params)
-        return Call.model_validate(row) if row is not None else None
-
-    def search_calls(
-        self,
-        filters: CallFilters,
-        *,
-        sort: SortKey = "-created_at",
-        page: int = 1,
-        page_size: int = 50,
-    ) -> CallPage:
-        check_sort(sort)
-        check_page(page, page_size)
-        params = {
-            "p_filters": filters_json(filters),
-            "p_sort": sort,
-            "p_page": page,
-            "p_page_size": page_size,
-        }
-        return CallPage.model_validate(self._rpc("search_calls", params))
-
-    def iter_calls(self, filters: CallFilters, *, batch_size: int = 1000) -> Iterator[Call]:
-        check_page(1, batch_size)
-        params: dict[str, Any] = {
-            "p_filters": filters_json(filters),
-            "p_after_created_at": None,
-            "p_after_id": None,
-            "p_limit": batch_size,
-        }
-        while True:
-            batch = self._rpc("export_calls", params)
-            for row in batch:
-                yield Call.model_validate(row)
-            if len(batch) < batch_size:
-                return
-            params["p_after_created_at"] = batch[-1]["created_at"]
-            params["p_after_id"] = batch[-1]["id"]
-
-    def on_time_counts(self, filters: CallFilters) -> dict[str, int]:
-        params = {"p_filters": self._figure(filters)}
-        return dict(self._rpc("on_time_counts", params) or {})
-
-    def retell_metrics(self, filters: CallFilters) -> CallMetrics:
-        result = self._rpc("retell_metrics", {"p_filters": self._figure(filters)})
-        return CallMetrics.model_validate(result)
-
-    def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
-        result = self._rpc("latency_trend", {"p_filters": self._figure(filters)})
-        return [LatencyDay.model_validate(day) for day in result]
-
-    def duration_histogram(
-        self, filters: CallFilters, *, max_bins: int = MAX_BINS
-    ) -> list[dict[str, float | int]]:
-        params = {
-            "p_filters": self._figure(filters),
-            "p_widths": list(NICE_WIDTHS_SECS),
-            "p_max_bins": max_bins,
-        }
-        return histogram_from(self._rpc("duration_histogram", params))
-
-    def pipecat_metrics(
-        self, filters: CallFilters, *, page: int = 1, page_size: int = 50
-    ) -> PipecatMetrics:
-        check_page(page, page_size)
-        params = {
-            "p_filters": self._figure(filters),
-            "p_page": page,
-            "p_page_size": page_size,
-        }
-        return PipecatMetrics.model_validate(self._rpc("pipecat_metrics", params))
 
     def close(self) -> None:
         self._http.close()
