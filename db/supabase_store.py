@@ -1,11 +1,11 @@
 """Supabase backend (supabase-py over PostgREST, with the service role key).
 
 Every operation is one `.rpc()` call to a SQL function from db/migrations, the same functions
-PostgresStore calls (db/function_store.py): aggregates and search run in the database, lists page with page arguments,
-the export walks a keyset in batches, and nothing ever downloads rows to aggregate in Python
-(PostgREST caps a response at 1,000 rows). The schema is applied with the same migration files
-(Supabase SQL editor, or `python -m db migrate` with DATABASE_URL set to the project's
-connection string), because PostgREST cannot run DDL.
+PostgresStore calls (db/function_store.py): aggregates and search run in the database, lists
+page with page arguments, the export walks a keyset in batches, and nothing ever downloads rows
+to aggregate in Python (PostgREST caps a response at 1,000 rows). The schema is applied with the
+same migration files (Supabase SQL editor, or `python -m db migrate` with DATABASE_URL set to the
+project's connection string), because PostgREST cannot run DDL.
 """
 
 from __future__ import annotations
