@@ -19,15 +19,7 @@ from agent import (
     opening,
     reminder_reply,
 )
-
-CONTEXT = CallContext(
-    driver_name="Mike Johnson",
-    load_number="7891-B",
-    origin="Dallas, TX",
-    destination="Phoenix, AZ",
-    appointment="8 am tomorrow",
-    transfer_number="+15550100200",
-)
+from bench.agent_bench import CONTEXT
 
 
 def test_opening_greets_by_first_name_names_the_load_and_asks_for_status() -> None:

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 
 import pytest
 
-from agent import CallContext, ReplyPart, RulesPolicy, Turn, make_policy, next_reply, opening
+from agent import ReplyPart, RulesPolicy, Turn, make_policy, next_reply, opening
 from agent.openai_policy import OpenAIPolicy
+from bench import agent_bench
 from tests.agent.openai_double import ChatCompletionsDouble, running_double
 from tests.conftest import free_port
 
-CONTEXT = CallContext(
-    driver_name="Mike Johnson",
-    load_number="7891-B",
-    origin="Dallas, TX",
-    destination="Phoenix, AZ",
-    transfer_number="+15550100200",
-)
+CONTEXT = replace(agent_bench.CONTEXT, appointment=None)
 CHECK_IN = [Turn("agent", opening(CONTEXT).text), Turn("user", "yeah i'm on i 40 near amarillo")]
 EMERGENCY = [
     Turn("agent", opening(CONTEXT).text),

@@ -17,19 +17,12 @@ import pytest
 
 from bench.engine_double import EngineDouble
 from bench.processes import stop
+from bench.scheduler_bench import ONE_SLOT_PLAN  # each load has one slot: before delivery
 from db.postgres_store import PostgresStore
 from tests.conftest import ROOT
 from tests.scheduler.conftest import a_load
 
 API_KEY = "scheduler-test-key"
-ONE_SLOT_PLAN = {  # each load has one slot, the before-delivery call, due a minute ago
-    "every_hours": 0,
-    "after_delivery_minutes": 0,
-    "before_delivery_minutes": 60,
-    "quiet_start": "00:00",
-    "quiet_end": "00:00",
-    "engine": "retell",
-}
 
 
 @pytest.fixture
