@@ -71,5 +71,5 @@ def check_call_key(provider_call_id: str) -> None:
 
 def check_name(name: str, what: str) -> str:
     if not name or not name.strip():
-        raise ValueError(f"A {what} needs a name.")
+        raise ValueError(f"{what} needs a name.")
     return name.strip()

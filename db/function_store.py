@@ -51,13 +51,13 @@ class FunctionStore(FunctionLoads, FunctionBotSessions):
     # -- writes ----------------------------------------------------------------------------
 
     def ensure_driver(self, name: str, phone: str | None = None) -> int:
-        params = {"p_name": check_name(name, "driver"), "p_phone": phone}
+        params = {"p_name": check_name(name, "A driver"), "p_phone": phone}
         return self._function("ensure_driver", params, write=True)
 
     def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
         params = {
             "p_provider": Provider(provider).value,
-            "p_name": check_name(name, "agent"),
+            "p_name": check_name(name, "An agent"),
             "p_external_id": external_id,
         }
         return self._function("ensure_agent", params, write=True)

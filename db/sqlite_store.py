@@ -25,7 +25,7 @@ from db import models
 from db import sqlite_alerts as alerts
 from db import sqlite_bot_sessions as bot_sessions
 from db import sqlite_queries as q
-from db.function_payloads import check_page
+from db.function_payloads import check_name, check_page
 from db.histogram import MAX_BINS
 from db.models import (
     AlertLogEntry,
@@ -375,10 +375,8 @@ class SqliteStore(SqliteLoads):
     # -- drivers and agents ----------------------------------------------------------------
 
     def ensure_driver(self, name: str, phone: str | None = None) -> int:
-        name = name.strip()
+        name = check_name(name, "A driver")
         phone = (phone or "").strip() or None
-        if not name:
-            raise ValueError("A driver needs a name.")
 
         def work(conn: sqlite3.Connection) -> int:
             if phone is not None:
@@ -400,10 +398,8 @@ class SqliteStore(SqliteLoads):
 
     def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
         provider = Provider(provider)
-        name = name.strip()
+        name = check_name(name, "An agent")
         external_id = (external_id or "").strip() or None
-        if not name:
-            raise ValueError("An agent needs a name.")
 
         def work(conn: sqlite3.Connection) -> int:
             if external_id is not None:

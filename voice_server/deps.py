@@ -9,6 +9,7 @@ The settings, the Store and the agent's policy are built once in the app's lifes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -138,6 +139,23 @@ async def call_filters(
 
 
 CallFiltersDep = Annotated[CallFilters, Depends(call_filters)]
+
+
+@dataclass(frozen=True, slots=True)
+class Paging:
+    page: int
+    page_size: int
+
+
+async def paging(
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Paging:
+    """The list APIs' page parameters, with the same bounds everywhere."""
+    return Paging(page, page_size)
+
+
+PagingDep = Annotated[Paging, Depends(paging)]
 
 
 def declared_query_names(dependant: Dependant) -> frozenset[str]:

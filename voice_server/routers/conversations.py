@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from db.csv_export import csv_chunks
 from db.models import CallPage, SortKey
-from voice_server.deps import CallFiltersDep, DispatchKeyDep, SettingsDep, StoreDep
+from voice_server.deps import CallFiltersDep, DispatchKeyDep, PagingDep, SettingsDep, StoreDep
 
 router = APIRouter(tags=["conversations"])
 
@@ -27,12 +26,11 @@ def search_conversations(
     _auth: DispatchKeyDep,
     store: StoreDep,
     filters: CallFiltersDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    paging: PagingDep,
     sort: SortKey = "-created_at",
 ) -> CallPage:
     """Calls matching every given filter (full text in `query`), newest first by default."""
-    return store.search_calls(filters, sort=sort, page=page, page_size=page_size)
+    return store.search_calls(filters, sort=sort, page=paging.page, page_size=paging.page_size)
 
 
 @router.get(

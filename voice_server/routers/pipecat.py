@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -25,6 +25,7 @@ from voice_server.deps import (
     AlertsDep,
     CallFiltersDep,
     DispatchKeyDep,
+    PagingDep,
     PipecatKeyDep,
     SettingsDep,
     StoreDep,
@@ -181,12 +182,11 @@ def pipecat_metrics(
     _auth: DispatchKeyDep,
     store: StoreDep,
     filters: CallFiltersDep,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=500)] = 50,
+    paging: PagingDep,
 ) -> PipecatMetrics:
     """Per-session items (one page, newest first) and aggregates over the matching sessions."""
     filters = filters.model_copy(update={"provider": Provider.PIPECAT})
-    return store.pipecat_metrics(filters, page=page, page_size=page_size)
+    return store.pipecat_metrics(filters, page=paging.page, page_size=paging.page_size)
 
 
 @router.post("/api/v1/voice/start", status_code=201)
