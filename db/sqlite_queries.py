@@ -147,8 +147,12 @@ def rollups_zone(conn: sqlite3.Connection) -> str:
 
 def key_rollups_to(conn: sqlite3.Connection, zone: ZoneInfo) -> bool:
     """Key the rollups on days in `zone`, rebuilt from the calls; False when they already are.
+    Also builds rollups never built (a migration made the tables after the calls were stored).
     Runs inside the caller's write transaction: readers see the old rollups or the new ones."""
-    if rollups_zone(conn) == zone.key:
+    unbuilt = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM calllog) AND NOT EXISTS (SELECT 1 FROM calllog_daily)"
+    ).fetchone()[0]
+    if rollups_zone(conn) == zone.key and not unbuilt:
         return False
     conn.execute("UPDATE calllog_rollup_zone SET zone = ?", (zone.key,))
     conn.execute(f"DELETE FROM {ROLLUP_OFFSETS}")

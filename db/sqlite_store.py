@@ -9,6 +9,7 @@ share one `SqliteStore`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -50,7 +51,9 @@ from db.sqlite_loads import SqliteLoads
 from db.store import NotMigrated, StoreError, StoreUnavailable, WriteFailed
 
 SCHEMA_PATH = Path(__file__).with_name("sqlite_schema.sql")
-# (name, file) applied in order and recorded in schema_migrations; append, never edit.
+# (name, file) applied in order, once each, and recorded in schema_migrations: what must run once
+# (tables, columns, indexes, data changes). Append a new file; never edit an applied one. Triggers
+# and views are edited in place in DEFINITIONS_PATH, applied after these in the same transaction.
 MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0001_initial", SCHEMA_PATH),
     ("0002_metric_columns", SCHEMA_PATH.with_name("sqlite_0002_metric_columns.sql")),
@@ -64,6 +67,14 @@ MIGRATIONS: tuple[tuple[str, Path], ...] = (
     ("0014_bot_sessions", SCHEMA_PATH.with_name("sqlite_0014_bot_sessions.sql")),
     ("0015_office_days", SCHEMA_PATH.with_name("sqlite_0015_office_days.sql")),
 )
+DEFINITIONS_PATH = SCHEMA_PATH.with_name("sqlite_definitions.sql")
+
+
+def definitions_name() -> str:
+    """The schema_migrations name of the definitions file as it is now."""
+    digest = hashlib.sha256(DEFINITIONS_PATH.read_bytes()).hexdigest()
+    return f"definitions@{digest[:16]}"
+
 
 BULK_CHUNK_ROWS = 20_000
 STATUS_RANK = {
@@ -332,40 +343,36 @@ class SqliteStore(SqliteLoads):
     # -- schema ----------------------------------------------------------------------------
 
     def migrate(self) -> list[str]:
-        self._write(
-            lambda c: c.execute(
+        """Apply the pending migrations and the definitions file in one transaction, so no writer
+        ever sees tables without their triggers; the names of the migrations applied now."""
+        migrations = [(name, _split_statements(path.read_text())) for name, path in MIGRATIONS]
+        definitions = _split_statements(DEFINITIONS_PATH.read_text())
+        definitions_record = definitions_name()
+
+        def apply(c: sqlite3.Connection) -> list[str]:
+            c.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
             )
-        )
-        applied: list[str] = []
-        for name, path in MIGRATIONS:
-            statements = _split_statements(path.read_text())
+            done = {row[0] for row in c.execute("SELECT name FROM schema_migrations")}
+            pending = [(name, statements) for name, statements in migrations if name not in done]
+            for name, statements in pending:
+                _run(c, name, statements)
+            if pending or definitions_record not in done:
+                _run(c, definitions_record, definitions)
+            # Rollups never built, or keyed to another zone than the office's: rebuilt from calls.
+            q.key_rollups_to(c, self.office_zone)
+            return [name for name, _ in pending]
 
-            def apply(c: sqlite3.Connection, name: str = name, statements=statements) -> bool:
-                seen = c.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (name,))
-                if seen.fetchone():
-                    return False  # another process applied it first
-                for statement in statements:
-                    c.execute(statement)
-                c.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                    (name, _now()),
-                )
-                return True
-
-            if self._write(apply):
-                applied.append(name)
-        # Days in the office's zone: rollups keyed to another zone are rebuilt from the calls.
-        self._write(lambda c: q.key_rollups_to(c, self.office_zone))
-        return applied
+        return self._write(apply)
 
     def check(self) -> None:
         def applied_names(conn: sqlite3.Connection) -> set[str]:
             return {row[0] for row in conn.execute("SELECT name FROM schema_migrations")}
 
         names = self._read(applied_names)
-        missing = [name for name, _ in MIGRATIONS if name not in names]
+        expected = [name for name, _ in MIGRATIONS] + [definitions_name()]
+        missing = [name for name in expected if name not in names]
         if missing:
             raise NotMigrated(
                 f"The SQLite database at {self.path} lacks migrations {missing}: "
@@ -694,6 +701,14 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     if code is not None:
         return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
     return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _run(conn: sqlite3.Connection, name: str, statements: list[str]) -> None:
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute(
+        "INSERT OR REPLACE INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, _now())
+    )
 
 
 def _split_statements(script: str) -> list[str]:

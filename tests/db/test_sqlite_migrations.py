@@ -5,9 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from db.models import CallFilters, CallUpdate, Provider
 from db.sqlite_queries import ROLLUP_ADD_NEW_CALLS
-from db.sqlite_store import MIGRATIONS, SqliteStore, _split_statements
+from db.sqlite_store import MIGRATIONS, SqliteStore, _split_statements, definitions_name
+from db.store import NotMigrated
 
 
 def test_upgrading_a_first_version_database_backfills_the_metric_columns(tmp_path: Path) -> None:
@@ -74,7 +77,9 @@ def migrated_up_to(path: Path, last: str) -> None:
     """A database as the SQLite migrations up to and including `last` left it."""
     names = [name for name, _ in MIGRATIONS]
     with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        conn.execute(
+            "CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+        )
         for name, file in MIGRATIONS[: names.index(last) + 1]:
             for statement in _split_statements(file.read_text()):
                 conn.execute(statement)
@@ -108,6 +113,17 @@ def test_calls_without_a_duration_move_to_bucket_minus_one_as_on_postgresql(
                 "'2026-01-01T00:00:00.000000Z', '2026-01-01', ?, '{\"traffic\": 1}')",
                 (f"c{n}", duration),
             )
+        # The rollups as 0013's triggers kept them: no duration in bucket -2^63.
+        conn.execute(
+            "INSERT INTO calllog_daily SELECT provider, substr(created_at, 1, 10), status, '', '', "
+            "'', coalesce(CAST(duration_secs / 60 AS INTEGER), -9223372036854775808), count(*), "
+            "count(duration_secs), coalesce(sum(duration_secs), 0), 0, 0, 0, 0, 0, 0, 0, 0 "
+            "FROM calllog GROUP BY 1, 2, 3, 7"
+        )
+        conn.execute(
+            "INSERT INTO calllog_daily_keywords SELECT provider, substr(created_at, 1, 10), "
+            "status, '', '', '', 'traffic', count(*), count(*), 0 FROM calllog GROUP BY 1, 2, 3"
+        )
         before = rollup_rows(conn)
     assert [row[6] for row in before] == [-(2**63), 0, 2]
 
@@ -139,4 +155,70 @@ def test_calls_without_a_duration_move_to_bucket_minus_one_as_on_postgresql(
     metrics = store.retell_metrics(CallFilters())
     assert (metrics.total_calls, metrics.avg_sentiment) == (4, 0.5)
     assert metrics.keyword_totals == {"traffic": 3}
+    store.close()
+
+
+def schema_of(path: Path) -> list[tuple]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    return sorted(
+        (kind, name, table, " ".join((sql or "").split())) for kind, name, table, sql in rows
+    )
+
+
+@pytest.mark.parametrize("last", [name for name, _ in MIGRATIONS])
+def test_a_database_migrated_up_to_any_migration_upgrades_to_the_fresh_schema_and_rollups(
+    tmp_path: Path, last: str
+) -> None:
+    """From each recorded prefix (the triggers of the time not reproduced): the schema of a fresh
+    database, and rollups built from the calls stored before them, kept exact afterwards."""
+    fresh = SqliteStore(tmp_path / "fresh.db")
+    fresh.migrate()
+    fresh.close()
+    path = tmp_path / "old.db"
+    migrated_up_to(path, last)
+    with sqlite3.connect(path) as conn:
+        for n, duration in enumerate([None, 45.0, 130.0]):
+            conn.execute(
+                "INSERT INTO calllog (provider, provider_call_id, status, created_at, updated_at, "
+                "duration_secs, keyword_hits) VALUES ('retell', ?, 'ended', ?, '2026-01-02', ?, "
+                "'{\"traffic\": 2}')",
+                (f"c{n}", f"2026-01-0{n + 1}T12:00:00.000000Z", duration),
+            )
+
+    store = SqliteStore(path)
+    names = [name for name, _ in MIGRATIONS]
+    assert store.migrate() == names[names.index(last) + 1 :]
+    store.check()
+    assert schema_of(path) == schema_of(tmp_path / "fresh.db")
+    store.upsert_call(Provider.RETELL, "c0", CallUpdate(duration_secs=61.0))
+    with sqlite3.connect(path) as conn:
+        assert rollup_rows(conn) == rebuilt_rollup_rows(conn)
+        assert sum(row[7] for row in rollup_rows(conn)) == 3
+    metrics = store.retell_metrics(CallFilters())
+    assert (metrics.total_calls, metrics.keyword_totals) == (3, {"traffic": 6})
+    store.close()
+
+
+def test_triggers_older_than_the_definitions_file_fail_check_and_are_replaced_by_migrate(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "dispatch.db")
+    store.migrate()
+    store.check()
+    with sqlite3.connect(store.path) as conn:  # as an older version of the file left it
+        conn.execute("DROP TRIGGER calllog_daily_after_insert")
+        conn.execute(
+            "UPDATE schema_migrations SET name = 'definitions@0000000000000000' WHERE name = ?",
+            (definitions_name(),),
+        )
+    with pytest.raises(NotMigrated, match=definitions_name()):
+        store.check()
+
+    assert store.migrate() == []
+    store.check()
+    store.upsert_call(Provider.RETELL, "c0", CallUpdate(duration_secs=61.0))
+    with sqlite3.connect(store.path) as conn:
+        assert rollup_rows(conn) == rebuilt_rollup_rows(conn) != []
+    assert store.retell_metrics(CallFilters()).total_calls == 1
     store.close()
