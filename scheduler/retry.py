@@ -9,11 +9,17 @@ follow-up on an open emergency) until the slot's last attempt; then the load is 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from agent.vocabulary import CallOutcome
-from db.load_models import AttemptOutcome, CallPlan, OpenAttempt, Settlement, SlotKind
-from scheduler.plans import after_quiet_hours
+from db.load_models import (
+    AttemptOutcome,
+    CallPlan,
+    ClaimedAttempt,
+    OpenAttempt,
+    Settlement,
+    SlotKind,
+)
+from scheduler.plans import after_quiet_hours, driver_zone
 
 # Retell's disconnection_reason values, Twilio's call statuses / answering-machine results
 # (Pipecat's phone transport), and the simulated engine's (it uses Retell's).
@@ -67,13 +73,10 @@ def call_outcome(attempt: OpenAttempt) -> AttemptOutcome:
 
 
 def settlement(
-    *,
+    attempt: OpenAttempt | ClaimedAttempt,
     outcome: AttemptOutcome,
-    attempt: int,
-    max_attempts: int,
-    kind: SlotKind,
+    *,
     plan: CallPlan,
-    zone: ZoneInfo,
     now: datetime,
     detail: str | None = None,
     not_before: datetime | None = None,
@@ -86,11 +89,11 @@ def settlement(
             detail=detail,
             arrival_confirmed=call_result == CallOutcome.ARRIVAL_CONFIRMATION.value,
         )
-    if attempt >= max_attempts:
+    if attempt.attempt >= attempt.max_attempts:
         return Settlement(outcome=outcome, detail=detail, unreachable=True)
-    retry_at = now + timedelta(minutes=plan.retry_minutes * 2 ** (attempt - 1))
+    retry_at = now + timedelta(minutes=plan.retry_minutes * 2 ** (attempt.attempt - 1))
     if not_before is not None:
         retry_at = max(retry_at, not_before)
-    if kind not in QUIET_EXEMPT_KINDS:
-        retry_at = after_quiet_hours(retry_at, zone, plan)
+    if attempt.kind not in QUIET_EXEMPT_KINDS:
+        retry_at = after_quiet_hours(retry_at, driver_zone(attempt.load), plan)
     return Settlement(outcome=outcome, detail=detail, retry_at=retry_at)

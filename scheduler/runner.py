@@ -33,7 +33,7 @@ from db.load_models import (
 )
 from db.store import Store, StoreError
 from scheduler.dialers import Dialer, PlacementFailed
-from scheduler.plans import driver_zone, effective_plan, expand
+from scheduler.plans import effective_plan, expand
 from scheduler.retry import call_outcome, settlement
 from scheduler.tms_webhook import TmsWebhookSender
 
@@ -178,12 +178,9 @@ class Scheduler:
     ) -> bool:
         plan = effective_plan(attempt.load, self.defaults)
         decided = settlement(
-            outcome=outcome,
-            attempt=attempt.attempt,
-            max_attempts=attempt.max_attempts,
-            kind=attempt.kind,
+            attempt,
+            outcome,
             plan=plan,
-            zone=driver_zone(attempt.load),
             now=now,
             detail=detail,
             # Interrupted: it may have rung; give its result the time a placed call gets.
@@ -228,14 +225,7 @@ class Scheduler:
         now = self.clock()
         plan = effective_plan(claimed.load, self.defaults)
         decided = settlement(
-            outcome=AttemptOutcome.FAILED_START,
-            attempt=claimed.attempt,
-            max_attempts=claimed.max_attempts,
-            kind=claimed.kind,
-            plan=plan,
-            zone=driver_zone(claimed.load),
-            now=now,
-            detail=reason[:500],
+            claimed, AttemptOutcome.FAILED_START, plan=plan, now=now, detail=reason[:500]
         )
         self.store.settle_attempt(claimed.attempt_id, decided, now)
 

@@ -103,18 +103,20 @@ class UpdateOnlyRequest(_Message):
     turntaking: Literal["agent_turn", "user_turn"] | None = None
 
 
-class ResponseRequiredRequest(_Message):
+class _ReplyRequired(_Message):
+    """Retell waits for a reply to `response_id` (the driver spoke, or has been silent)."""
+
+    response_id: StrictInt
+    transcript: list[Utterance]
+    transcript_with_tool_calls: list[dict[str, Any]] | None = None
+
+
+class ResponseRequiredRequest(_ReplyRequired):
     interaction_type: Literal["response_required"]
-    response_id: StrictInt
-    transcript: list[Utterance]
-    transcript_with_tool_calls: list[dict[str, Any]] | None = None
 
 
-class ReminderRequiredRequest(_Message):
+class ReminderRequiredRequest(_ReplyRequired):
     interaction_type: Literal["reminder_required"]
-    response_id: StrictInt
-    transcript: list[Utterance]
-    transcript_with_tool_calls: list[dict[str, Any]] | None = None
 
 
 RetellRequest = Annotated[
@@ -142,27 +144,29 @@ class ConfigResponse(_Message):
     config: AgentConfig = Field(default_factory=AgentConfig)
 
 
-class ResponseResponse(_Message):
-    """One frame of a reply. A reply is several frames, the last with `content_complete`."""
+class _Speech(_Message):
+    """One frame of what the agent says; it is several frames, the last with `content_complete`."""
+
+    content: str
+    content_complete: StrictBool
+    end_call: StrictBool | None = None
+    transfer_number: str | None = None
+    no_interruption_allowed: StrictBool | None = None
+
+
+class ResponseResponse(_Speech):
+    """A reply to the request with this `response_id`."""
 
     response_type: Literal["response"] = "response"
     response_id: StrictInt
-    content: str
-    content_complete: StrictBool
-    end_call: StrictBool | None = None
-    transfer_number: str | None = None
-    no_interruption_allowed: StrictBool | None = None
     digit_to_press: str | None = None
 
 
-class AgentInterruptResponse(_Message):
+class AgentInterruptResponse(_Speech):
+    """Speech the agent starts on its own, over the driver."""
+
     response_type: Literal["agent_interrupt"] = "agent_interrupt"
     interrupt_id: StrictInt
-    content: str
-    content_complete: StrictBool
-    no_interruption_allowed: StrictBool | None = None
-    end_call: StrictBool | None = None
-    transfer_number: str | None = None
 
 
 class PingPongResponse(_Message):
