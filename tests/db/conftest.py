@@ -1,12 +1,16 @@
-"""The `store` fixture: every contract test runs once per backend, on a fresh migrated database."""
+"""The `store` fixture: every contract test runs once per backend, on a fresh migrated database;
+`database_url` and `postgres` for the tests of one PostgreSQL-based backend."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import errors as pg_errors
 
+from db.postgres_store import PostgresStore
 from db.store import Store
 
 BACKENDS = ["sqlite", "postgres"]
@@ -25,8 +29,6 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
             opened.append(SqliteStore(path))
             return opened[-1]
     else:
-        from db.postgres_store import PostgresStore
-
         url = request.getfixturevalue("postgres_database")()
 
         def make() -> Store:
@@ -43,3 +45,27 @@ def store(make_store: Callable[[], Store]) -> Store:
     store = make_store()
     store.migrate()
     return store
+
+
+@pytest.fixture
+def database_url(postgres_database: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database."""
+    return postgres_database()
+
+
+@pytest.fixture
+def postgres(database_url: str) -> Iterator[PostgresStore]:
+    """A PostgresStore on `database_url`, migrated."""
+    store = PostgresStore(database_url)
+    store.migrate()
+    yield store
+    store.close()
+
+
+def assert_refused_as(role: str, conn: psycopg.Connection, statements: Iterable[str]) -> None:
+    """Each statement, run as `role`, fails for want of a privilege."""
+    for statement in statements:
+        conn.execute(f"set role {role}")  # type: ignore[arg-type]
+        with pytest.raises(pg_errors.InsufficientPrivilege):
+            conn.execute(statement)  # type: ignore[arg-type]
+        conn.execute("reset role")

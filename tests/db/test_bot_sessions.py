@@ -12,10 +12,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import errors as pg_errors
 
 from db.models import BotSession
 from db.store import Store
+from tests.db.conftest import assert_refused_as
 from tests.db.postgrest_double import PostgrestDouble
 
 NOW = datetime(2026, 11, 29, 19, 0, tzinfo=UTC)
@@ -159,25 +159,15 @@ def test_sessions_expired_for_over_a_day_are_dropped_when_one_registers(
 @pytest.mark.postgres
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
 def test_supabase_public_roles_can_neither_read_nor_join_sessions(
-    postgres_database: Callable[[], str], role: str
+    postgres: Store, database_url: str, role: str
 ) -> None:
-    from db.postgres_store import PostgresStore
-
-    url = postgres_database()
-    store = PostgresStore(url)
-    store.migrate()
-    registered = session()
-    store.register_bot_session(registered)
-    store.close()
-    with psycopg.connect(url, autocommit=True) as conn:
+    postgres.register_bot_session(session())
+    with psycopg.connect(database_url, autocommit=True) as conn:
         assert conn.execute(
             "select relrowsecurity from pg_class where relname = 'bot_sessions'"
         ).fetchone() == (True,)
-        for sql in (
-            "select count(*) from bot_sessions",
-            "select join_bot_session('x', 'y', now())",
-        ):
-            conn.execute(f"set role {role}")
-            with pytest.raises(pg_errors.InsufficientPrivilege):
-                conn.execute(sql)  # type: ignore[arg-type]
-            conn.execute("reset role")
+        assert_refused_as(
+            role,
+            conn,
+            ["select count(*) from bot_sessions", "select join_bot_session('x', 'y', now())"],
+        )

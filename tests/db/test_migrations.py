@@ -10,7 +10,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import errors as pg_errors
 
 from db.migration_runner import (
     MigrationFailed,
@@ -20,6 +19,7 @@ from db.migration_runner import (
 )
 from db.models import CallUpdate, Provider
 from db.postgres_store import PostgresStore
+from tests.db.conftest import assert_refused_as
 
 pytestmark = pytest.mark.postgres
 
@@ -131,27 +131,17 @@ def test_every_table_has_row_level_security(postgres_database: Callable[[], str]
 
 @pytest.mark.parametrize("role", ["anon", "authenticated"])
 def test_public_roles_can_neither_read_write_nor_call_functions(
-    postgres_database: Callable[[], str], role: str
+    postgres: PostgresStore, database_url: str, role: str
 ) -> None:
-    url = postgres_database()
-    store = PostgresStore(url)
-    try:
-        store.migrate()
-        store.upsert_call(Provider.RETELL, "call-1", CallUpdate(load_number="L-1"))
-    finally:
-        store.close()
+    postgres.upsert_call(Provider.RETELL, "call-1", CallUpdate(load_number="L-1"))
     attempts = [
         "select count(*) from calllog",
         "insert into drivers (name) values ('Mallory')",
         "select search_calls('{}')",
         "select upsert_call('retell', 'call-2', '{}')",
     ]
-    with connect(url) as conn:
-        for sql in attempts:
-            conn.execute(f"set role {role}")
-            with pytest.raises(pg_errors.InsufficientPrivilege):
-                conn.execute(sql)  # type: ignore[arg-type]
-            conn.execute("reset role")
+    with connect(database_url) as conn:
+        assert_refused_as(role, conn, attempts)
         assert conn.execute("select count(*) from drivers").fetchone() == (0,)
         assert conn.execute("select count(*) from calllog").fetchone() == (1,)
 

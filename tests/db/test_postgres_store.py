@@ -4,7 +4,6 @@ functions' own guards, atomic merges under concurrency, and bulk COPY."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -21,16 +20,8 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def database_url(postgres_database: Callable[[], str]) -> str:
-    return postgres_database()
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[PostgresStore]:
-    store = PostgresStore(database_url)
-    store.migrate()
-    yield store
-    store.close()
+def store(postgres: PostgresStore) -> PostgresStore:
+    return postgres
 
 
 def turns(count: int) -> list[dict[str, str]]:

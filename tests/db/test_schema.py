@@ -100,30 +100,25 @@ def postgres_columns(conn: psycopg.Connection) -> dict[str, tuple[str, bool]]:
     return {name: (kind, nullable == "YES") for name, kind, nullable in rows}
 
 
-def test_sqlite_has_the_models_columns_with_their_types_and_nullability(
-    sqlite_conn: sqlite3.Connection,
+DATABASES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+COLUMNS_AND_TYPES: dict[str, tuple[Callable[[Any], dict[str, tuple[str, bool]]], Any]] = {
+    "sqlite": (sqlite_columns, {kind: {name} for kind, name in SQLITE_TYPES.items()}),
+    "postgres": (postgres_columns, POSTGRES_TYPES),
+}
+
+
+@pytest.mark.parametrize("backend", DATABASES)
+def test_each_database_has_the_models_columns_with_their_types_and_nullability(
+    backend: str, request: pytest.FixtureRequest
 ) -> None:
-    actual = sqlite_columns(sqlite_conn)
+    columns_of, types = COLUMNS_AND_TYPES[backend]
+    actual = columns_of(request.getfixturevalue(f"{backend}_conn"))
     expected = model_columns()
 
-    assert set(actual) - DERIVED["sqlite"] == set(expected)
+    assert set(actual) - DERIVED[backend] == set(expected)
     for name, (kind, nullable) in expected.items():
-        assert actual[name][0] == SQLITE_TYPES[kind], name
+        assert actual[name][0] in types[kind], name
         if actual[name][1]:  # a NULL the table may hold, the model must read
-            assert nullable, name
-
-
-@pytest.mark.postgres
-def test_postgres_has_the_models_columns_with_their_types_and_nullability(
-    postgres_conn: psycopg.Connection,
-) -> None:
-    actual = postgres_columns(postgres_conn)
-    expected = model_columns()
-
-    assert set(actual) - DERIVED["postgres"] == set(expected)
-    for name, (kind, nullable) in expected.items():
-        assert actual[name][0] in POSTGRES_TYPES[kind], name
-        if actual[name][1]:
             assert nullable, name
 
 

@@ -4,7 +4,7 @@ request, results identical to PostgresStore's, and every failure as a typed erro
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -31,21 +31,9 @@ def serve(double: PostgrestDouble) -> Iterator[PostgrestDouble]:
 
 
 @pytest.fixture
-def database_url(postgres_database: Callable[[], str]) -> str:
-    return postgres_database()
-
-
-@pytest.fixture
-def postgres(database_url: str) -> Iterator[PostgresStore]:
-    """The same database seen directly, for arranging data and comparing results."""
-    store = PostgresStore(database_url)
-    store.migrate()
-    yield store
-    store.close()
-
-
-@pytest.fixture
 def postgrest(postgres: PostgresStore, database_url: str) -> Iterator[PostgrestDouble]:
+    """The project's REST API on the database `postgres` sees directly (for arranging data and
+    comparing results)."""
     yield from serve(PostgrestDouble(database_url))
 
 
