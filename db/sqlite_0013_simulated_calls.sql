@@ -1,16 +1,15 @@
 -- Simulated calls (the Trigger page's, where a manager types as the driver) are stored as
 -- Retell calls with call_type 'simulated'; figures leave them out unless asked to include
--- them. The daily rollups gain `simulated` (1 or 0) as one more key column, so metrics keep
--- reading them for whole days with or without simulated calls: the tables of
--- sqlite_0003_daily_rollup.sql with that key, rebuilt from the calls by the Store's migrate.
--- PostgreSQL does the same in migrations/0014_simulated_calls.sql. The triggers an older
--- database has write the old tables' columns: they go with them (sqlite_definitions.sql
--- creates today's in the same transaction).
+-- them. The daily rollups (sqlite_0003_daily_rollup.sql) gain `simulated` (1 or 0) as one more
+-- key column, so metrics keep reading them for whole days with or without simulated calls;
+-- the Store's migrate rebuilds them from the calls. PostgreSQL does the same in
+-- migrations/0014_simulated_calls.sql. The tables an older database has, and the triggers that
+-- write their columns, go (sqlite_definitions.sql creates today's in the same transaction).
 DROP TRIGGER IF EXISTS calllog_daily_after_insert;
 DROP TRIGGER IF EXISTS calllog_daily_after_delete;
 DROP TRIGGER IF EXISTS calllog_daily_after_update;
-DROP TABLE calllog_daily;
-DROP TABLE calllog_daily_keywords;
+DROP TABLE IF EXISTS calllog_daily;
+DROP TABLE IF EXISTS calllog_daily_keywords;
 
 CREATE TABLE calllog_daily (
     provider          TEXT NOT NULL,
