@@ -42,6 +42,7 @@ from pydantic import BaseModel, Field
 
 from db import Store, StoreError, open_store
 from db.models import BotSession
+from protocols.asgi_body import read_body, replaying
 from protocols.bearer_auth import bearer_key
 from protocols.call_clock import call_local_time
 from settings import Settings
@@ -258,12 +259,9 @@ class SessionBodyMiddleware:
             await self.app(scope, receive, send)
             return
 
-        raw = b""
-        more = True
-        while more:
-            message = await receive()
-            raw += message.get("body", b"")
-            more = message.get("more_body", False)
+        raw = await read_body(receive)
+        if raw is None:  # the client left: nothing to answer
+            return
         try:
             payload = json.loads(raw or b"{}")
         except json.JSONDecodeError:
@@ -273,17 +271,7 @@ class SessionBodyMiddleware:
             raw = json.dumps(payload).encode()
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(raw)).encode()))
-        scope = dict(scope, headers=headers)
-        delivered = False
-
-        async def replay() -> dict:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": raw, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(dict(scope, headers=headers), replaying(raw, receive), send)
 
 
 def _session_from_referer(scope: dict) -> str | None:

@@ -46,7 +46,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_for_futures
@@ -56,25 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.vocabulary import EscalationStatus
-from db.histogram import MAX_BINS
-from db.load_models import AttemptRow, BoardFilters, BoardRow, Load, LoadIn, LoadPatch, SlotRow
-from db.models import (
-    AlertLogEntry,
-    BotSession,
-    Call,
-    CallFilters,
-    CallMetrics,
-    CallPage,
-    CallStatus,
-    CallUpdate,
-    EmergencyAlert,
-    EmergencyAlertPage,
-    Event,
-    LatencyDay,
-    PipecatMetrics,
-    Provider,
-    SortKey,
-)
+from db.models import Call, CallStatus, CallUpdate, Event, Provider
 from db.process_files import MAX_SIBLING_FILES, claim_first_free, orphaned_siblings
 from db.store import Store, StoreError, StoreUnavailable, WriteFailed
 
@@ -86,6 +68,36 @@ STUCK_AFTER_SECS = 1.0  # an attempt running this long means the database is stu
 FIRST_ATTEMPT_THREADS = 16
 COMPACT_AFTER_SUPERSEDED = 64  # and more superseded lines on disk than live ones
 TRANSCRIPT_OPS = ("save_transcript", "upsert_call")
+# Store methods that go straight to the wrapped Store, never queued: reads and the lifecycle;
+# an agent id is needed at once by its caller (agents are created at setup); acknowledging an
+# alert has a person waiting; demo data fails loudly; a TMS pushing loads while the database
+# is down gets an error and resends the batch (upserts are all-or-nothing and idempotent).
+PASSED_THROUGH = frozenset(
+    {
+        "migrate",
+        "check",
+        "ensure_agent",
+        "bulk_insert_calls",
+        "search_calls",
+        "iter_calls",
+        "retell_metrics",
+        "pipecat_metrics",
+        "latency_trend",
+        "duration_histogram",
+        "open_emergency_alerts",
+        "acknowledge_emergency_alert",
+        "emergency_alert_log",
+        "upsert_loads",
+        "get_load",
+        "update_load",
+        "load_attempts",
+        "load_slots",
+        "dispatch_board",
+        "register_bot_session",
+        "join_bot_session",
+        "waiting_bot_session",
+    }
+)
 
 
 @dataclass(eq=False)  # entries are compared by identity: two equal writes are two writes
@@ -376,10 +388,6 @@ class OutboxStore:
             lambda: provisional,
         )
 
-    def ensure_agent(self, provider: Provider, name: str, external_id: str | None = None) -> int:
-        # An agent id is needed at once by its caller and agents are created at setup: no queue.
-        return self.inner.ensure_agent(provider, name, external_id)
-
     def upsert_call(self, provider: Provider, provider_call_id: str, update: CallUpdate) -> Call:
         update = self._with_real_driver(update)
 
@@ -454,18 +462,6 @@ class OutboxStore:
             lambda: self.inner.raise_emergency_alert(provider, provider_call_id),
             lambda: True,
         )
-
-    def open_emergency_alerts(self, *, limit: int = 20) -> EmergencyAlertPage:
-        return self.inner.open_emergency_alerts(limit=limit)
-
-    def acknowledge_emergency_alert(self, alert_id: int, by: str) -> EmergencyAlert | None:
-        return self.inner.acknowledge_emergency_alert(alert_id, by)  # a person waits: no queue
-
-    def emergency_alert_log(self, provider: Provider, provider_call_id: str) -> list[AlertLogEntry]:
-        return self.inner.emergency_alert_log(provider, provider_call_id)
-
-    def bulk_insert_calls(self, rows: Iterable[tuple[Provider, str, CallUpdate]]) -> int:
-        return self.inner.bulk_insert_calls(rows)  # demo data: fails loudly, not queued
 
     def _with_real_driver(self, update: CallUpdate) -> CallUpdate:
         real = self._real_driver_ids.get(update.driver_id or 0)
@@ -575,13 +571,7 @@ class OutboxStore:
         self._real_driver_ids[provisional] = real
         return update.model_copy(update={"driver_id": real})
 
-    # -- reads and lifecycle pass through --------------------------------------------------------
-
-    def migrate(self) -> list[str]:
-        return self.inner.migrate()
-
-    def check(self) -> None:
-        self.inner.check()
+    # -- reads --------------------------------------------------------------------------------
 
     def get_call(self, provider_call_id: str, provider: Provider | None = None) -> Call | None:
         """The read on a call's path (a socket opening, a webhook): bounded like a first write,
@@ -592,64 +582,10 @@ class OutboxStore:
             lambda: self.inner.get_call(provider_call_id, provider), write=False
         )
 
-    def search_calls(
-        self,
-        filters: CallFilters,
-        *,
-        sort: SortKey = "-created_at",
-        page: int = 1,
-        page_size: int = 50,
-    ) -> CallPage:
-        return self.inner.search_calls(filters, sort=sort, page=page, page_size=page_size)
-
-    def iter_calls(self, filters: CallFilters, *, batch_size: int = 1000) -> Iterator[Call]:
-        return self.inner.iter_calls(filters, batch_size=batch_size)
-
-    def retell_metrics(self, filters: CallFilters) -> CallMetrics:
-        return self.inner.retell_metrics(filters)
-
-    def pipecat_metrics(
-        self, filters: CallFilters, *, page: int = 1, page_size: int = 50
-    ) -> PipecatMetrics:
-        return self.inner.pipecat_metrics(filters, page=page, page_size=page_size)
-
-    def latency_trend(self, filters: CallFilters) -> list[LatencyDay]:
-        return self.inner.latency_trend(filters)
-
-    def duration_histogram(
-        self, filters: CallFilters, *, max_bins: int = MAX_BINS
-    ) -> list[dict[str, float | int]]:
-        return self.inner.duration_histogram(filters, max_bins=max_bins)
-
-    # Loads pass through too: a TMS pushing loads while the database is down gets an error and
-    # resends the batch (upserts are all-or-nothing and idempotent), so nothing waits here.
-
-    def upsert_loads(self, loads: Sequence[LoadIn]) -> int:
-        return self.inner.upsert_loads(loads)
-
-    def get_load(self, load_number: str) -> Load | None:
-        return self.inner.get_load(load_number)
-
-    def update_load(self, load_number: str, patch: LoadPatch) -> Load | None:
-        return self.inner.update_load(load_number, patch)
-
-    def load_attempts(self, load_number: str) -> list[AttemptRow]:
-        return self.inner.load_attempts(load_number)
-
-    def load_slots(self, load_number: str) -> list[SlotRow]:
-        return self.inner.load_slots(load_number)
-
-    def dispatch_board(self, filters: BoardFilters) -> list[BoardRow]:
-        return self.inner.dispatch_board(filters)
-
-    def register_bot_session(self, session: BotSession) -> None:
-        self.inner.register_bot_session(session)
-
-    def join_bot_session(self, token: str, joined_by: str, now: datetime) -> BotSession | None:
-        return self.inner.join_bot_session(token, joined_by, now)
-
-    def waiting_bot_session(self, provider_call_id: str, now: datetime) -> BotSession | None:
-        return self.inner.waiting_bot_session(provider_call_id, now)
+    def __getattr__(self, name: str) -> Any:
+        if name in PASSED_THROUGH:
+            return getattr(self.inner, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def close(self) -> None:
         self._attempts.shutdown(wait=False, cancel_futures=True)

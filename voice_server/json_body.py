@@ -18,7 +18,9 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from protocols.asgi_body import read_body, replaying
 
 MAX_DEPTH = 32
 INT_RANGE = (-(2**63), 2**63 - 1)  # what a BIGINT column and every JSON parser hold
@@ -162,15 +164,9 @@ class StrictJSONBody:
         if scope["type"] != "http" or scope["method"] not in _METHODS_WITH_BODY:
             await self.app(scope, receive, send)
             return
-        chunks: list[bytes] = []
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left: nothing to answer
-                return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        body = await read_body(receive)
+        if body is None:  # the client left: nothing to answer
+            return
         if body and not _takes_a_form(scope):
             headers = dict(scope["headers"])
             content_type = headers.get(b"content-type")
@@ -185,17 +181,7 @@ class StrictJSONBody:
                 error = {"type": kind, "loc": ["body"], "msg": problem, "input": None}
                 await JSONResponse({"detail": [error]}, status_code=422)(scope, receive, send)
                 return
-
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
 
 def _finite(value: Any) -> Any:
