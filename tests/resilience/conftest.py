@@ -23,6 +23,7 @@ import pytest
 
 from db import open_store
 from db.models import Call, Provider
+from db.sqlite_store import SqliteStore
 from settings import load_settings
 from tests.conftest import ROOT, free_port
 from tests.voice_server.conftest import (  # noqa: F401  (fixtures re-exported for this folder)
@@ -46,6 +47,26 @@ def sqlite_write_locked(path: Path) -> Iterator[None]:
     finally:
         conn.execute("ROLLBACK")
         conn.close()
+
+
+@pytest.fixture
+def serve_unwritable(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Callable[..., tuple[Any, Any, Path]]:
+    """`serve_unwritable(**settings)` -> (server, settings, blocked): an in-process server whose
+    outbox cannot append (its folder is the file `blocked`; unlink it to give the disk back), on a
+    SQLite store that gives up after 0.2 s on a database `sqlite_write_locked` holds."""
+    serve_app = request.getfixturevalue("serve")
+    settings_of = request.getfixturevalue("make_settings")
+
+    def start(**overrides: Any) -> tuple[Any, Any, Path]:
+        blocked = tmp_path / "outbox-folder"
+        blocked.write_text("a file where the outbox's folder should be: every append fails")
+        settings = settings_of(outbox_path=str(blocked / "outbox.jsonl"), **overrides)
+        store = SqliteStore(settings.sqlite_path, busy_timeout_secs=0.2)
+        return serve_app(settings, store=store), settings, blocked
+
+    return start
 
 
 class ServerProcess:
@@ -195,8 +216,9 @@ class PrivatePostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def private_postgres() -> Iterator[PrivatePostgres]:
+@contextmanager
+def running_cluster() -> Iterator[PrivatePostgres]:
+    """A started PrivatePostgres, destroyed afterwards (the test skips where one cannot run)."""
     if not (PG_BIN / "initdb").exists() or shutil.which("runuser") is None:
         pytest.skip("PostgreSQL 15 binaries or runuser not available")
     cluster = PrivatePostgres().init()
@@ -205,6 +227,12 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    with running_cluster() as cluster:
+        yield cluster
 
 
 def auth() -> dict[str, str]:

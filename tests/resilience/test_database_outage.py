@@ -17,6 +17,7 @@ import httpx
 from db.models import CallStatus, Provider
 from db.postgres_store import PostgresStore
 from db.sqlite_store import SqliteStore
+from tests.resilience import traffic
 from tests.resilience.conftest import (
     PIPECAT_KEY,
     PrivatePostgres,
@@ -24,16 +25,6 @@ from tests.resilience.conftest import (
     eventually,
     read_call,
     sqlite_write_locked,
-)
-from tests.resilience.traffic import (
-    DRIVER_TURNS,
-    count_rows,
-    pipecat_summary,
-    post_pipecat,
-    post_webhook,
-    retell_call,
-    signed,
-    webhook_body,
 )
 
 DELIVERIES = 3
@@ -56,14 +47,17 @@ def health(server_url: str) -> dict[str, Any]:
 async def traffic_during_outage(server_url: str, tag: str) -> dict[str, Any]:
     """One Retell call, one webhook and one Pipecat summary (each delivered three times)."""
     ids = {"call": f"call_out_{tag}", "webhook": f"call_hook_{tag}", "pipecat": f"pc_out_{tag}"}
-    caller = await retell_call(server_url, ids["call"])
+    caller = await traffic.retell_call(server_url, ids["call"])
     assert caller.protocol_errors == []
-    body = webhook_body(ids["webhook"])
-    hooks = [await asyncio.to_thread(post_webhook, server_url, body, signed(body))]
-    hooks += [await asyncio.to_thread(post_webhook, server_url, body, signed(body))]
-    hooks += [await asyncio.to_thread(post_webhook, server_url, body, signed(body))]
-    summary = pipecat_summary(ids["pipecat"])
-    events = [await asyncio.to_thread(post_pipecat, server_url, summary) for _ in range(DELIVERIES)]
+    body = traffic.webhook_body(ids["webhook"])
+    hooks = [await asyncio.to_thread(traffic.post_webhook, server_url, body)]
+    hooks += [await asyncio.to_thread(traffic.post_webhook, server_url, body)]
+    hooks += [await asyncio.to_thread(traffic.post_webhook, server_url, body)]
+    summary = traffic.pipecat_summary(ids["pipecat"])
+    events = [
+        await asyncio.to_thread(traffic.post_pipecat, server_url, summary)
+        for _ in range(DELIVERIES)
+    ]
     assert [r.status_code for r in hooks + events] == [200] * (2 * DELIVERIES), [
         r.text for r in hooks + events
     ]
@@ -76,7 +70,7 @@ def assert_everything_landed(database_url: str, sent: dict[str, Any]) -> None:
     call = read_call(database_url, sent["call"])
     assert call is not None and call.status == CallStatus.ENDED
     assert call.transcript == sent["transcript"]
-    assert len(call.transcript) == 1 + 2 * len(DRIVER_TURNS)
+    assert len(call.transcript) == 1 + 2 * len(traffic.DRIVER_TURNS)
     assert call.structured and call.driver_name == "Maria Lopez"
     hooked = read_call(database_url, sent["webhook"])
     assert hooked.status == CallStatus.ENDED and hooked.duration_secs == 95.5
@@ -85,9 +79,9 @@ def assert_everything_landed(database_url: str, sent: dict[str, Any]) -> None:
     assert pipecat.status == CallStatus.ENDED and pipecat.tokens_estimated == 812
     assert pipecat.driver_name == "Bo Chen"
     for key in ("call", "webhook", "pipecat"):
-        assert count_rows(database_url, "calllog", sent[key]) == 1
-    assert count_rows(database_url, "call_events", sent["webhook"]) == 1
-    assert count_rows(database_url, "call_events", sent["pipecat"]) == 1
+        assert traffic.count_rows(database_url, "calllog", sent[key]) == 1
+    assert traffic.count_rows(database_url, "call_events", sent["webhook"]) == 1
+    assert traffic.count_rows(database_url, "call_events", sent["pipecat"]) == 1
 
 
 async def test_sqlite_locked_by_another_writer_loses_nothing(
@@ -102,7 +96,7 @@ async def test_sqlite_locked_by_another_writer_loses_nothing(
         status = await eventually(lambda: (h := health(server.url))["outbox_depth"] and h)
         assert status["status"] == "degraded"
         assert (tmp_path / "ob.jsonl").exists()
-        assert count_rows(settings.database_url, "call_events", sent["webhook"]) == 0
+        assert traffic.count_rows(settings.database_url, "call_events", sent["webhook"]) == 0
     await eventually(lambda: health(server.url)["status"] == "ok")
     assert health(server.url)["outbox_depth"] == 0
     assert_everything_landed(settings.database_url, sent)
@@ -140,27 +134,24 @@ async def test_postgres_stopped_and_started_loses_nothing(
 
 
 async def test_a_write_nobody_can_take_is_refused_so_retell_retries(
-    serve: Callable[..., Any], make_settings: Callable[..., Any], tmp_path: Path
+    serve_unwritable: Callable[..., Any],
 ) -> None:
-    not_a_folder = tmp_path / "blocked"
-    not_a_folder.write_text("the outbox's folder is a file: appending fails")
-    settings = make_settings(
-        pipecat_api_key=PIPECAT_KEY, outbox_path=str(not_a_folder / "ob.jsonl")
-    )
-    server = serve(settings, store=SqliteStore(settings.sqlite_path, busy_timeout_secs=0.3))
-    body = webhook_body("call_refused")
+    server, settings, _ = serve_unwritable(pipecat_api_key=PIPECAT_KEY)
+    body = traffic.webhook_body("call_refused")
     with sqlite_write_locked(settings.sqlite_path):
-        hook = await asyncio.to_thread(post_webhook, server.url, body, signed(body))
-        event = await asyncio.to_thread(post_pipecat, server.url, pipecat_summary("pc_refused"))
+        hook = await asyncio.to_thread(traffic.post_webhook, server.url, body)
+        event = await asyncio.to_thread(
+            traffic.post_pipecat, server.url, traffic.pipecat_summary("pc_refused")
+        )
     assert hook.status_code == 503 and event.status_code == 503
     assert "retry" in hook.json()["detail"]
     # Nothing half-written: the refused deliveries left no rows behind.
-    assert count_rows(settings.database_url, "calllog", "call_refused") == 0
-    assert count_rows(settings.database_url, "call_events", "pc_refused") == 0
+    assert traffic.count_rows(settings.database_url, "calllog", "call_refused") == 0
+    assert traffic.count_rows(settings.database_url, "call_events", "pc_refused") == 0
     # Retell's retry after the outage is taken in full.
-    retry = await asyncio.to_thread(post_webhook, server.url, body, signed(body))
+    retry = await asyncio.to_thread(traffic.post_webhook, server.url, body)
     assert retry.status_code == 200 and retry.json()["duplicate"] is False
-    assert count_rows(settings.database_url, "call_events", "call_refused") == 1
+    assert traffic.count_rows(settings.database_url, "call_events", "call_refused") == 1
 
 
 async def test_a_webhook_is_answered_before_retells_timeout_while_sqlite_stays_locked(
@@ -169,18 +160,18 @@ async def test_a_webhook_is_answered_before_retells_timeout_while_sqlite_stays_l
     # The store as configured (SQLite retries a busy lock for 30 s) and the default deadline.
     settings = make_settings(outbox_path=str(tmp_path / "ob.jsonl"))
     server = serve(settings)
-    body = webhook_body("call_slow_db")
+    body = traffic.webhook_body("call_slow_db")
     with sqlite_write_locked(settings.sqlite_path):
         hook = await asyncio.to_thread(
             httpx.post,
             f"{server.url}/api/v1/retell/webhook",
             content=body.encode(),
-            headers=signed(body),
+            headers=traffic.signed(body),
             timeout=RETELL_WEBHOOK_TIMEOUT_SECS,  # Retell gives up, and retries, after this
         )
         assert hook.status_code == 200 and hook.json()["duplicate"] is False
         assert health(server.url)["outbox_depth"] > 0
     await eventually(lambda: health(server.url)["outbox_depth"] == 0)
-    assert count_rows(settings.database_url, "calllog", "call_slow_db") == 1
-    assert count_rows(settings.database_url, "call_events", "call_slow_db") == 1
+    assert traffic.count_rows(settings.database_url, "calllog", "call_slow_db") == 1
+    assert traffic.count_rows(settings.database_url, "call_events", "call_slow_db") == 1
     assert read_call(settings.database_url, "call_slow_db").driver_name == "Ana Ruiz"

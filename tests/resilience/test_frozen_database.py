@@ -24,7 +24,7 @@ import pytest
 from db import StoreUnavailable
 from db.models import CallStatus, CallUpdate, Provider
 from db.postgres_store import PostgresStore
-from tests.resilience.conftest import PG_BIN, PrivatePostgres, eventually, read_call
+from tests.resilience.conftest import PrivatePostgres, eventually, read_call, running_cluster
 from tests.resilience.traffic import count_rows, retell_call, signed, webhook_body
 
 RETELL_WEBHOOK_TIMEOUT_SECS = 10
@@ -33,15 +33,11 @@ RETELL_WEBHOOK_TIMEOUT_SECS = 10
 @pytest.fixture
 def own_cluster() -> Iterator[PrivatePostgres]:
     """A cluster only this test freezes (the session's shared one stays untouched)."""
-    if not (PG_BIN / "initdb").exists():
-        pytest.skip("PostgreSQL 15 binaries not available")
-    cluster = PrivatePostgres().init()
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        thaw(cluster)
-        cluster.destroy()
+    with running_cluster() as cluster:
+        try:
+            yield cluster
+        finally:
+            thaw(cluster)
 
 
 def cluster_pids(cluster: PrivatePostgres) -> list[int]:

@@ -17,16 +17,8 @@ from websockets.asyncio.client import connect
 
 from db.models import CallStatus, CallUpdate, Provider
 from protocols.retell.caller import RetellCaller, llm_socket_url, simulated_call_details
+from tests.resilience import traffic
 from tests.resilience.conftest import API_KEY, PIPECAT_KEY, RETELL_KEY, auth
-from tests.resilience.traffic import (
-    count_rows,
-    pipecat_summary,
-    post_pipecat,
-    post_webhook,
-    retell_call,
-    signed,
-    webhook_body,
-)
 from tests.voice_server.retell_api_double import RetellApiDouble
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -138,7 +130,7 @@ def test_wrong_or_missing_keys_are_refused_and_nothing_is_written_or_shown(
     )
     before = all_rows(server)
     for method, path in PROTECTED:
-        body = pipecat_summary("pc_intruder") if "pipecat/event" in path else START_BODY
+        body = traffic.pipecat_summary("pc_intruder") if "pipecat/event" in path else START_BODY
         response = httpx.request(
             method, server.url + path, headers=credentials, json=body if method == "POST" else None
         )
@@ -153,27 +145,27 @@ def test_wrong_or_missing_keys_are_refused_and_nothing_is_written_or_shown(
 
 
 def test_forged_expired_tampered_and_replayed_webhooks_write_nothing_new(server: Any) -> None:
-    body = webhook_body("call_hooked")
+    body = traffic.webhook_body("call_hooked")
     old = int(time.time() * 1000) - 6 * 60 * 1000  # Retell's tolerance is five minutes
     future = int(time.time() * 1000) + 6 * 60 * 1000
-    genuine = signed(body)
+    genuine = traffic.signed(body)
     refused = {
-        "forged with another key": signed(body, key="key_attacker_guess"),
-        "expired": signed(body, timestamp=old),
-        "from the future": signed(body, timestamp=future),
+        "forged with another key": traffic.signed(body, key="key_attacker_guess"),
+        "expired": traffic.signed(body, timestamp=old),
+        "from the future": traffic.signed(body, timestamp=future),
         "missing": {"content-type": "application/json"},
         "garbage": {"x-retell-signature": "v=1,d=zz", "content-type": "application/json"},
         "empty": {"x-retell-signature": "", "content-type": "application/json"},
     }
     for name, headers in refused.items():
-        response = post_webhook(server.url, body, headers)
+        response = traffic.post_webhook(server.url, body, headers)
         assert response.status_code == 401, (name, response.text)
     tampered = body.replace("agent_hangup", "user_hangup")
-    assert post_webhook(server.url, tampered, genuine).status_code == 401
+    assert traffic.post_webhook(server.url, tampered, genuine).status_code == 401
     assert all_rows(server) == (0, 0)
 
-    assert post_webhook(server.url, body, genuine).json()["duplicate"] is False
-    replay = post_webhook(server.url, body, genuine)  # captured and resent within 5 minutes
+    assert traffic.post_webhook(server.url, body, genuine).json()["duplicate"] is False
+    replay = traffic.post_webhook(server.url, body, genuine)  # captured and resent within 5 minutes
     assert replay.status_code == 200 and replay.json()["duplicate"] is True
     assert all_rows(server) == (1, 1)
 
@@ -240,7 +232,7 @@ async def test_abusive_frames_leave_the_call_working_and_other_calls_unharmed(
         reply_timeout=20,
     )
     async with caller:
-        bystander = asyncio.create_task(retell_call(server.url, "call_bystander"))
+        bystander = asyncio.create_task(traffic.retell_call(server.url, "call_bystander"))
         for frame in frames:
             await caller.send_raw(frame)
         reply = await caller.say("I'm on I-10 near Tucson.")
@@ -260,7 +252,7 @@ async def test_a_frame_over_the_socket_limit_closes_only_that_call_cleanly(serve
             for _ in range(5):
                 await asyncio.wait_for(socket.recv(), 10)
         assert socket.close_code in {1009, 1006, 1011}
-    caller = await retell_call(server.url, "call_after_huge")
+    caller = await traffic.retell_call(server.url, "call_after_huge")
     assert caller.protocol_errors == [] and len(caller.transcript) == 7
     assert httpx.get(server.url + "/healthz").json()["status"] == "ok"
 
@@ -316,9 +308,13 @@ def test_search_strings_with_sql_and_full_text_operators_are_plain_words(
 
 
 def test_events_with_the_dispatch_key_instead_of_the_bots_are_refused(server: Any) -> None:
-    response = post_pipecat(server.url, pipecat_summary("pc_wrong_key"), key=API_KEY)
+    response = traffic.post_pipecat(
+        server.url, traffic.pipecat_summary("pc_wrong_key"), key=API_KEY
+    )
     assert response.status_code == 401
-    assert count_rows(server.app.state.settings.database_url, "calllog", "pc_wrong_key") == 0
+    assert (
+        traffic.count_rows(server.app.state.settings.database_url, "calllog", "pc_wrong_key") == 0
+    )
 
 
 # --- hostile JSON bodies and query strings, against every route of the OpenAPI spec ------------
@@ -374,7 +370,7 @@ def test_hostile_bodies_get_422_naming_the_problem_on_every_route(server: Any, n
             continue
         headers = {**credentials_for(path), "content-type": content_type}
         if path == "/api/v1/retell/webhook":
-            headers["x-retell-signature"] = signed(raw.decode("utf-8", "replace"))[
+            headers["x-retell-signature"] = traffic.signed(raw.decode("utf-8", "replace"))[
                 "x-retell-signature"
             ]
         response = httpx.post(server.url + path, content=raw, headers=headers)
@@ -394,10 +390,10 @@ NON_FINITE_STRINGS = ["NaN", "Infinity", "-Infinity", "inf", "1e309"]
 def test_non_finite_numbers_spelled_as_strings_are_refused_where_a_number_is_due(
     server: Any, value: str
 ) -> None:
-    event = pipecat_summary("pc_nonfinite")
+    event = traffic.pipecat_summary("pc_nonfinite")
     event["data"]["duration_secs"] = value
     event["data"]["speaking_secs"] = {"bot": value}
-    response = post_pipecat(server.url, event)
+    response = traffic.post_pipecat(server.url, event)
     assert response.status_code == 422, response.text
     assert {tuple(e["loc"][-2:]) for e in response.json()["detail"]} >= {("data", "duration_secs")}
     assert all_rows(server) == (0, 0)

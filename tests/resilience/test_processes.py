@@ -10,6 +10,7 @@ import httpx
 
 from db.models import Call, CallStatus, Provider
 from protocols.retell.caller import RetellCaller, llm_socket_url
+from tests.resilience import traffic
 from tests.resilience.conftest import (
     PrivatePostgres,
     ServerProcess,
@@ -17,22 +18,12 @@ from tests.resilience.conftest import (
     read_call,
     server_env,
 )
-from tests.resilience.traffic import (
-    DRIVER_TURNS,
-    call_details,
-    count_rows,
-    pipecat_summary,
-    post_pipecat,
-    post_webhook,
-    signed,
-    webhook_body,
-)
 
 
 def caller_for(server_url: str, call_id: str) -> RetellCaller:
     return RetellCaller(
         llm_socket_url(server_url, call_id),
-        call_details=call_details(call_id),
+        call_details=traffic.call_details(call_id),
         ping_interval=None,
         reply_timeout=15,
     )
@@ -67,17 +58,17 @@ async def test_a_killed_server_restarted_continues_the_call_on_reconnect(
 
     first = caller_for(server.url, call_id)
     await first.connect()
-    await first.say(DRIVER_TURNS[0])
+    await first.say(traffic.DRIVER_TURNS[0])
     server.kill()  # no finalization, maybe not even the last transcript flush
     await asyncio.wait_for(first.closed.wait(), 10)
 
     restarted = spawn_server(env, port=server.port)
     second = await reconnect(restarted.url, call_id, first.transcript)
-    for text in DRIVER_TURNS[1:]:
+    for text in traffic.DRIVER_TURNS[1:]:
         await second.say(text)
     await second.hang_up()
 
-    turns = 1 + 2 * len(DRIVER_TURNS)
+    turns = 1 + 2 * len(traffic.DRIVER_TURNS)
     call = await eventually(ended_with(database_url, call_id, turns))
     assert call.transcript == second.transcript
     assert call.transcript[:3] == first.transcript
@@ -88,7 +79,7 @@ async def test_a_killed_server_restarted_continues_the_call_on_reconnect(
 
 
 def _calls_with_id(database_url: str, call_id: str) -> int:
-    return count_rows(database_url, "calllog", call_id)
+    return traffic.count_rows(database_url, "calllog", call_id)
 
 
 async def one_turn_per_connection(
@@ -101,7 +92,7 @@ async def one_turn_per_connection(
     await first.connect()
     transcript = list(first.transcript)
     await first.hang_up()
-    for number, text in enumerate(DRIVER_TURNS):
+    for number, text in enumerate(traffic.DRIVER_TURNS):
         await eventually(ended_with(database_url, call_id, len(transcript)))
         server = servers[(number + 1) % len(servers)]
         caller = await reconnect(server.url, call_id, transcript)
@@ -128,10 +119,10 @@ async def test_two_servers_on_one_postgres_alternating_turns_make_one_complete_c
     # The same conversation on a single server, for the reference result.
     alone = caller_for(servers[0].url, "call_single")
     async with alone:
-        for text in DRIVER_TURNS:
+        for text in traffic.DRIVER_TURNS:
             await alone.say(text)
 
-    turns = 1 + 2 * len(DRIVER_TURNS)
+    turns = 1 + 2 * len(traffic.DRIVER_TURNS)
     balanced = await eventually(ended_with(database_url, "call_balanced", turns))
     single = await eventually(ended_with(database_url, "call_single", turns))
     assert balanced.transcript == transcript
@@ -151,12 +142,12 @@ async def test_writes_queued_during_an_outage_survive_a_kill_and_land_after_rest
     database_url = private_postgres.create_database()
     env = server_env(database_url, tmp_path / "outbox.jsonl")
     server = spawn_server(env)
-    body = webhook_body("call_queued_then_killed")
-    summary = pipecat_summary("pc_queued_then_killed")
+    body = traffic.webhook_body("call_queued_then_killed")
+    summary = traffic.pipecat_summary("pc_queued_then_killed")
     private_postgres.stop()
     try:
-        assert post_webhook(server.url, body, signed(body)).status_code == 200
-        assert post_pipecat(server.url, summary).status_code == 200
+        assert traffic.post_webhook(server.url, body).status_code == 200
+        assert traffic.post_pipecat(server.url, summary).status_code == 200
         assert httpx.get(server.url + "/healthz").json()["outbox_depth"] > 0
         server.kill()  # acknowledged, queued, and the process is gone
     finally:
@@ -169,5 +160,5 @@ async def test_writes_queued_during_an_outage_survive_a_kill_and_land_after_rest
     pipecat_call = read_call(database_url, "pc_queued_then_killed", Provider.PIPECAT)
     assert pipecat_call.tokens_estimated == 812
     for call_id in ("call_queued_then_killed", "pc_queued_then_killed"):
-        assert count_rows(database_url, "calllog", call_id) == 1
-        assert count_rows(database_url, "call_events", call_id) == 1
+        assert traffic.count_rows(database_url, "calllog", call_id) == 1
+        assert traffic.count_rows(database_url, "call_events", call_id) == 1

@@ -9,15 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.resilience import traffic
 from tests.resilience.conftest import PIPECAT_KEY
-from tests.resilience.traffic import (
-    count_rows,
-    pipecat_summary,
-    post_pipecat,
-    post_webhook,
-    signed,
-    webhook_body,
-)
 
 DELIVERIES = 3
 
@@ -33,28 +26,25 @@ def server(request, serve: Callable[..., Any], make_settings: Callable[..., Any]
 async def test_three_simultaneous_deliveries_of_each_webhook_keep_one_row(server: Any) -> None:
     database_url = server.app.state.settings.database_url
     for event in ("call_started", "call_ended", "call_analyzed"):
-        body = webhook_body("call_thrice", event)
+        body = traffic.webhook_body("call_thrice", event)
         answers = await asyncio.gather(
-            *(
-                asyncio.to_thread(post_webhook, server.url, body, signed(body))
-                for _ in range(DELIVERIES)
-            )
+            *(asyncio.to_thread(traffic.post_webhook, server.url, body) for _ in range(DELIVERIES))
         )
         assert [a.status_code for a in answers] == [200] * DELIVERIES
         assert sorted(a.json()["duplicate"] for a in answers) == [False, True, True]
-    assert count_rows(database_url, "calllog", "call_thrice") == 1
-    assert count_rows(database_url, "call_events", "call_thrice") == 3  # one per event type
+    assert traffic.count_rows(database_url, "calllog", "call_thrice") == 1
+    assert traffic.count_rows(database_url, "call_events", "call_thrice") == 3  # one per event type
 
 
 async def test_three_simultaneous_deliveries_of_a_pipecat_summary_keep_one_row(
     server: Any,
 ) -> None:
     database_url = server.app.state.settings.database_url
-    summary = pipecat_summary("pc_thrice")
+    summary = traffic.pipecat_summary("pc_thrice")
     answers = await asyncio.gather(
-        *(asyncio.to_thread(post_pipecat, server.url, summary) for _ in range(DELIVERIES))
+        *(asyncio.to_thread(traffic.post_pipecat, server.url, summary) for _ in range(DELIVERIES))
     )
     assert [a.status_code for a in answers] == [200] * DELIVERIES
     assert sorted(a.json()["duplicate"] for a in answers) == [False, True, True]
-    assert count_rows(database_url, "calllog", "pc_thrice") == 1
-    assert count_rows(database_url, "call_events", "pc_thrice") == 1
+    assert traffic.count_rows(database_url, "calllog", "pc_thrice") == 1
+    assert traffic.count_rows(database_url, "call_events", "pc_thrice") == 1

@@ -11,15 +11,8 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import free_port
+from tests.resilience import traffic
 from tests.resilience.conftest import PrivatePostgres, ServerProcess, eventually, server_env
-from tests.resilience.traffic import (
-    pipecat_summary,
-    post_pipecat,
-    post_webhook,
-    retell_call,
-    signed,
-    webhook_body,
-)
 
 
 def fresh_keys() -> dict[str, str]:
@@ -37,17 +30,19 @@ async def exercise(server: ServerProcess, keys: dict[str, str]) -> list[str]:
     for path in ("/healthz", "/api/v1/calls/nope", "/api/v1/conversations", "/api/v1/metrics"):
         for headers in (bearer, {"Authorization": "Bearer wrong"}, {}):
             answers.append(httpx.get(server.url + path, headers=headers, timeout=15).text)
-    body = webhook_body(f"call_{secrets.token_hex(4)}")
-    answers.append(post_webhook(server.url, body, signed(body, keys["RETELL_API_KEY"])).text)
-    answers.append(post_webhook(server.url, body, signed(body, "key_wrong")).text)
-    event = pipecat_summary(f"pc_{secrets.token_hex(4)}")
-    answers.append(post_pipecat(server.url, event, keys["PIPECAT_API_KEY"]).text)
-    answers.append(post_pipecat(server.url, event, "wrong").text)
+    body = traffic.webhook_body(f"call_{secrets.token_hex(4)}")
+    answers.append(
+        traffic.post_webhook(server.url, body, traffic.signed(body, keys["RETELL_API_KEY"])).text
+    )
+    answers.append(traffic.post_webhook(server.url, body, traffic.signed(body, "key_wrong")).text)
+    event = traffic.pipecat_summary(f"pc_{secrets.token_hex(4)}")
+    answers.append(traffic.post_pipecat(server.url, event, keys["PIPECAT_API_KEY"]).text)
+    answers.append(traffic.post_pipecat(server.url, event, "wrong").text)
     bad_start = {"vendor": "retell", "mode": "phone", "driver_name": "X", "load_number": "1"}
     answers.append(
         httpx.post(f"{server.url}/api/v1/calls/start", json=bad_start, headers=bearer).text
     )
-    caller = await retell_call(server.url, f"call_{secrets.token_hex(4)}")
+    caller = await traffic.retell_call(server.url, f"call_{secrets.token_hex(4)}")
     answers.append(repr(caller.transcript))
     return answers
 

@@ -148,12 +148,10 @@ async def test_a_silent_socket_creates_no_call_and_is_closed_when_idle(
 
 
 async def test_a_reconnect_is_not_greeted_again_before_any_write_landed(
-    serve: Callable[..., Any], make_settings: Callable[..., Any], tmp_path: Path
+    serve_unwritable: Callable[..., Any],
 ) -> None:
-    blocked = tmp_path / "outbox-folder"
-    blocked.write_text("no outbox either: the greeting is known to this process only")
-    settings = make_settings(outbox_path=str(blocked / "outbox.jsonl"))
-    server = serve(settings, store=SqliteStore(settings.sqlite_path, busy_timeout_secs=0.2))
+    # No outbox either: the greeting is known to this process only.
+    server, settings, blocked = serve_unwritable()
     with sqlite_write_locked(settings.sqlite_path):
         first = await retell_call(server.url, "call_reconnects", turns=DRIVER_TURNS[:1])
         assert "Maria" in first.begin.text

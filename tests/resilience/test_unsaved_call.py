@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from db.models import CallStatus
-from db.sqlite_store import SqliteStore
 from tests.resilience.conftest import eventually, read_call, sqlite_write_locked
 from tests.resilience.traffic import DRIVER_TURNS, retell_call
 
@@ -25,12 +23,9 @@ def health(server_url: str) -> httpx.Response:
 
 
 async def test_an_ended_call_nobody_can_take_waits_in_memory_and_lands_later(
-    serve: Callable[..., Any], make_settings: Callable[..., Any], tmp_path: Path
+    serve_unwritable: Callable[..., Any],
 ) -> None:
-    blocked = tmp_path / "outbox-folder"
-    blocked.write_text("a file where the outbox's folder should be: every append fails")
-    settings = make_settings(outbox_path=str(blocked / "outbox.jsonl"))
-    server = serve(settings, store=SqliteStore(settings.sqlite_path, busy_timeout_secs=0.2))
+    server, settings, blocked = serve_unwritable()
     with sqlite_write_locked(settings.sqlite_path):
         caller = await retell_call(server.url, "call_unsaved")
         held = await eventually(lambda: (h := health(server.url)).status_code == 503 and h)

@@ -11,14 +11,13 @@ import psycopg
 
 from protocols.retell.caller import RetellCaller, llm_socket_url, simulated_call_details
 from tests.resilience.conftest import PIPECAT_KEY
-from tests.voice_server.conftest import signed  # noqa: F401  (re-exported for this folder)
+from tests.voice_server.conftest import retell_call_object, signed
 
 DRIVER_TURNS = (
     "Hi, yes, this is Maria.",
     "I'm on I-10 near Tucson, about two hours out.",
     "No issues, should make the appointment.",
 )
-START_MS = 1_764_000_000_000
 
 
 def call_details(call_id: str) -> dict[str, Any]:
@@ -43,28 +42,15 @@ async def retell_call(server_url: str, call_id: str, turns: tuple[str, ...] = DR
 
 
 def webhook_body(call_id: str, event: str = "call_ended") -> str:
-    call = {
-        "call_id": call_id,
-        "agent_id": "agent_1",
-        "call_type": "phone_call",
-        "call_status": "ended",
-        "direction": "outbound",
-        "from_number": "+15550002222",
-        "to_number": "+14155550188",
-        "retell_llm_dynamic_variables": {"driver_name": "Ana Ruiz", "load_number": "LD-77"},
-        "start_timestamp": START_MS,
-        "end_timestamp": START_MS + 95_500,
-        "duration_ms": 95_500,
-        "disconnection_reason": "agent_hangup",
-        "transcript_object": [
-            {"role": "agent", "content": "Hi Ana, checking on LD-77.", "words": []},
-            {"role": "user", "content": "Driving, near Reno.", "words": []},
-        ],
-    }
+    call = retell_call_object(call_id, to_number="+14155550188")
     return json.dumps({"event": event, "call": call})
 
 
-def post_webhook(server_url: str, body: str, headers: dict[str, str]) -> httpx.Response:
+def post_webhook(
+    server_url: str, body: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """POST a Retell webhook, signed with the server's Retell key unless `headers` are given."""
+    headers = signed(body) if headers is None else headers
     return httpx.post(f"{server_url}/api/v1/retell/webhook", content=body.encode(), headers=headers)
 
 

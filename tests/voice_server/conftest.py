@@ -16,6 +16,7 @@ from settings import Settings, load_settings
 API_KEY = "test-dispatch-key-0123456789"
 RETELL_KEY = "key_test_retell_0123456789abcdef"
 TRANSFER_NUMBER = "+15550001111"
+START_MS = 1_764_000_000_000  # a Retell call's start_timestamp
 
 
 class RunningServer(ServedApp):
@@ -70,6 +71,36 @@ def signed(body: str, key: str = RETELL_KEY, timestamp: int | None = None) -> di
         "x-retell-signature": symmetric["sign"](body, key, timestamp),
         "content-type": "application/json",
     }
+
+
+def retell_call_object(call_id: str = "call_abc123", **changes: Any) -> dict[str, Any]:
+    """A call object as Retell sends it in webhooks and from get-call, with `changes`."""
+    call = {
+        "call_id": call_id,
+        "agent_id": "agent_1",
+        "call_type": "phone_call",
+        "call_status": "ended",
+        "direction": "outbound",
+        "from_number": "+15550002222",
+        "to_number": "+14155550123",
+        "retell_llm_dynamic_variables": {"driver_name": "Ana Ruiz", "load_number": "LD-77"},
+        "start_timestamp": START_MS,
+        "end_timestamp": START_MS + 95_500,
+        "duration_ms": 95_500,
+        "disconnection_reason": "agent_hangup",
+        "recording_url": "https://example.invalid/rec.wav",
+        "transcript_object": [
+            {"role": "agent", "content": "Hi Ana, checking on LD-77.", "words": []},
+            {"role": "user", "content": "Driving, near Reno.", "words": []},
+        ],
+        "latency": {
+            "e2e": {"p50": 812.0, "p90": 1200.0, "values": [800, 812]},
+            "llm": {"p50": 300},
+        },
+        "call_cost": {"combined_cost": 12.5, "product_costs": [], "total_duration_seconds": 95},
+    }
+    call.update(changes)
+    return call
 
 
 def auth() -> dict[str, str]:

@@ -11,39 +11,9 @@ import httpx
 import pytest
 
 from db.models import CallStatus, CallUpdate, Provider
-from tests.voice_server.conftest import signed
+from tests.voice_server.conftest import START_MS, retell_call_object, signed
 
 WEBHOOK = "/api/v1/retell/webhook"
-START_MS = 1_764_000_000_000
-
-
-def call_object(call_id: str = "call_abc123", **changes: Any) -> dict[str, Any]:
-    call = {
-        "call_id": call_id,
-        "agent_id": "agent_1",
-        "call_type": "phone_call",
-        "call_status": "ended",
-        "direction": "outbound",
-        "from_number": "+15550002222",
-        "to_number": "+14155550123",
-        "retell_llm_dynamic_variables": {"driver_name": "Ana Ruiz", "load_number": "LD-77"},
-        "start_timestamp": START_MS,
-        "end_timestamp": START_MS + 95_500,
-        "duration_ms": 95_500,
-        "disconnection_reason": "agent_hangup",
-        "recording_url": "https://example.invalid/rec.wav",
-        "transcript_object": [
-            {"role": "agent", "content": "Hi Ana, checking on LD-77.", "words": []},
-            {"role": "user", "content": "Driving, near Reno.", "words": []},
-        ],
-        "latency": {
-            "e2e": {"p50": 812.0, "p90": 1200.0, "values": [800, 812]},
-            "llm": {"p50": 300},
-        },
-        "call_cost": {"combined_cost": 12.5, "product_costs": [], "total_duration_seconds": 95},
-    }
-    call.update(changes)
-    return call
 
 
 def post(server: Any, body: str, headers: dict[str, str]) -> httpx.Response:
@@ -61,7 +31,7 @@ def server(serve, make_settings):
 
 
 def test_signed_call_ended_creates_the_call_with_retells_data(server):
-    body = json.dumps({"event": "call_ended", "call": call_object()})
+    body = json.dumps({"event": "call_ended", "call": retell_call_object()})
     response = post(server, body, signed(body))
     assert response.status_code == 200, response.text
     assert response.json()["duplicate"] is False
@@ -87,7 +57,8 @@ def test_call_analyzed_adds_retells_analysis(server):
         "user_sentiment": "Positive",
         "call_successful": True,
     }
-    body = json.dumps({"event": "call_analyzed", "call": call_object(call_analysis=analysis)})
+    call = retell_call_object(call_analysis=analysis)
+    body = json.dumps({"event": "call_analyzed", "call": call})
     assert post(server, body, signed(body)).status_code == 200
     assert server.store.get_call("call_abc123").call_analysis == analysis
 
@@ -99,13 +70,13 @@ def test_the_transcript_from_our_socket_is_kept(server):
         {"role": "agent", "content": "Where are you?"},
     ]
     server.store.upsert_call(Provider.RETELL, "call_abc123", CallUpdate(transcript=ours))
-    body = json.dumps({"event": "call_ended", "call": call_object()})
+    body = json.dumps({"event": "call_ended", "call": retell_call_object()})
     assert post(server, body, signed(body)).status_code == 200
     assert server.store.get_call("call_abc123").transcript == ours
 
 
 def test_the_same_delivery_twice_is_one_event_and_changes_nothing(server):
-    body = json.dumps({"event": "call_ended", "call": call_object()})
+    body = json.dumps({"event": "call_ended", "call": retell_call_object()})
     assert post(server, body, signed(body)).json()["duplicate"] is False
     before = server.store.get_call("call_abc123").model_dump(exclude={"updated_at"})
     again = post(server, body, signed(body))
@@ -115,7 +86,7 @@ def test_the_same_delivery_twice_is_one_event_and_changes_nothing(server):
 
 
 def test_unknown_events_are_acknowledged_and_stored_only_as_events(server):
-    body = json.dumps({"event": "transfer_started", "call": call_object("call_xfer")})
+    body = json.dumps({"event": "transfer_started", "call": retell_call_object("call_xfer")})
     response = post(server, body, signed(body))
     assert response.status_code == 200
     assert event_rows(server) == [("transfer_started", "call_xfer")]
@@ -133,7 +104,7 @@ def test_unknown_events_are_acknowledged_and_stored_only_as_events(server):
     ],
 )
 def test_bad_signatures_are_refused_and_nothing_is_written(server, headers):
-    body = json.dumps({"event": "call_ended", "call": call_object()})
+    body = json.dumps({"event": "call_ended", "call": retell_call_object()})
     if headers == "wrong-key":
         headers = signed(body, key="key_someone_else")
     elif headers == "expired":
@@ -148,7 +119,7 @@ def test_bad_signatures_are_refused_and_nothing_is_written(server, headers):
 
 def test_without_retell_api_key_webhooks_are_unavailable(serve, make_settings):
     server = serve(make_settings(retell_api_key=None))
-    body = json.dumps({"event": "call_ended", "call": call_object()})
+    body = json.dumps({"event": "call_ended", "call": retell_call_object()})
     response = post(server, body, signed(body))
     assert response.status_code == 503
     assert "RETELL_API_KEY" in response.json()["detail"]
@@ -163,7 +134,7 @@ def test_a_signed_body_without_a_call_id_is_a_field_error(server):
 
 
 def test_bodies_over_the_limit_are_refused(server):
-    body = json.dumps({"event": "call_ended", "call": call_object(padding="x" * 1_100_000)})
+    body = json.dumps({"event": "call_ended", "call": retell_call_object(padding="x" * 1_100_000)})
     response = post(server, body, signed(body))
     assert response.status_code == 413
     assert event_rows(server) == []
@@ -190,7 +161,7 @@ def test_signed_but_malformed_webhooks_are_field_errors_and_write_nothing(server
 
 
 def test_signed_oddities_that_are_still_valid_are_stored(server):
-    call = call_object("c2", latency={"e2e": "n/a"}, call_cost={"combined_cost": "free"})
+    call = retell_call_object("c2", latency={"e2e": "n/a"}, call_cost={"combined_cost": "free"})
     body = json.dumps({"event": "call_ended", "call": call})
     assert post(server, body, signed(body)).status_code == 200
     saved = server.store.get_call("c2")
@@ -198,7 +169,7 @@ def test_signed_oddities_that_are_still_valid_are_stored(server):
 
 
 def test_an_end_before_the_start_leaves_the_duration_unknown_not_negative(server):
-    call = call_object("call_clock_skew", end_timestamp=START_MS - 5_000)
+    call = retell_call_object("call_clock_skew", end_timestamp=START_MS - 5_000)
     del call["duration_ms"]
     body = json.dumps({"event": "call_ended", "call": call})
 
