@@ -4,7 +4,7 @@ database: SQLite.
 A zone is written as its UTC offsets over time, one row per change (`starts_at` is the UTC
 instant the offset starts, as calllog.created_at stores instants; the first row starts at ''
 and so covers everything before). SQLite reads such a table to key a call on its day in the
-office: the rollup triggers (sqlite_0015_office_days.sql) and the Store's scans read the same
+office: the rollup triggers (sqlite_definitions.sql) and the Store's scans read the same
 offsets, so whole days from the rollups and days scanned from the calls always agree.
 """
 

@@ -1,10 +1,11 @@
--- Triggers and views, each in its final form, applied after the numbered migrations (in the
--- same transaction) whenever this file changed or a numbered migration ran: the Store records
--- it in schema_migrations as definitions@<its hash>. The rule: a numbered file (sqlite_NNNN_*.sql,
--- MIGRATIONS in db/sqlite_store.py) holds what must run once (tables, columns, indexes, data
--- changes), is applied once and never edited; a trigger or view is edited here, in place (a
--- new one is added here too, and one still created by an older numbered file is changed by
--- redefining it here). Each starts with its DROP ... IF EXISTS, so the file runs on any schema.
+-- Triggers and views, each once and in its final form. The Store's migrate runs this file after
+-- the numbered migrations, in the same transaction, whenever it changed or a migration ran, and
+-- records it in schema_migrations as definitions@<first 16 hex digits of its sha256>.
+-- The rule: a numbered file (MIGRATIONS in db/sqlite_store.py) holds what must run once (tables,
+-- columns, indexes, data changes); it is applied once and never edited from now on. A trigger or
+-- view is edited here, in place; a new one is added here, and one an older numbered file still
+-- creates is changed by defining it here. Each begins with DROP ... IF EXISTS, so the file runs
+-- on any version of the schema.
 
 -- The daily rollups (sqlite_0003_daily_rollup.sql, sqlite_0013_simulated_calls.sql) are kept
 -- exact by triggers on calllog. The rollup work is written once, in the view
