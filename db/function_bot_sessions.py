@@ -1,4 +1,4 @@
-"""Bot sessions through the SQL functions of db/migrations/0015_bot_sessions.sql: one
+"""Bot sessions through the SQL functions of db/migrations/definitions/bot_sessions.sql: one
 implementation for PostgresStore (psycopg) and SupabaseStore (PostgREST `.rpc()`)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Loads, call slots, attempts and the webhook outbox through the SQL functions of
-db/migrations/0010_loads_scheduler.sql: one implementation for PostgresStore (psycopg) and
+db/migrations/definitions/loads.sql: one implementation for PostgresStore (psycopg) and
 SupabaseStore (PostgREST `.rpc()`), which differ only in how they call a function.
 """
 

@@ -1,4 +1,4 @@
-"""The JSON the PostgreSQL functions (db/migrations/0002_functions.sql) take and return.
+"""The JSON the PostgreSQL functions (db/migrations/definitions/) take and return.
 
 Shared by PostgresStore (psycopg) and SupabaseStore (PostgREST `.rpc()`), which call the same
 functions, so both backends send identical arguments and read results the same way.

@@ -1,6 +1,6 @@
 """Loads, call slots, attempts and the webhook outbox on SQLite (mixed into `SqliteStore`).
 
-The same behaviour as the SQL functions of db/migrations/0010_loads_scheduler.sql. Every write
+The same behaviour as the SQL functions of db/migrations/definitions/loads.sql. Every write
 runs in one `BEGIN IMMEDIATE` transaction, so a claim is atomic across processes; the scheduler
 still runs alone on a SQLite file (it holds a lock file), as the database has no SKIP LOCKED.
 """

@@ -21,7 +21,7 @@ from supabase import ClientOptions, create_client
 
 from db.function_payloads import check_call_key, update_json
 from db.function_store import FunctionStore
-from db.migration_runner import migration_files
+from db.migration_runner import migration_names
 from db.models import CallUpdate, Provider
 from db.office_days import zone_named
 from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, WriteFailed
@@ -29,8 +29,8 @@ from db.store import NotMigrated, StoreAuthError, StoreError, StoreUnavailable, 
 INSERT_BATCH_ROWS = 500  # calls per insert_calls request (keeps request bodies small)
 NOT_FOUND_CODES = {"PGRST202", "PGRST205", "42883", "42P01"}  # function / table missing
 MIGRATE_HINT = (
-    "apply db/migrations/*.sql to the Supabase project (SQL editor, or run "
-    "`python -m db migrate` with DATABASE_URL set to the project's connection string)"
+    "run `python -m db migrate` with DATABASE_URL set to the Supabase project's connection "
+    "string (it applies db/migrations and records what it applied)"
 )
 
 
@@ -101,7 +101,7 @@ class SupabaseStore(FunctionStore):
 
     def _pending_migrations(self) -> list[str]:
         applied = set(self._rpc("dispatch_schema_version", {}) or [])
-        return [path.name for path in migration_files() if path.name not in applied]
+        return [name for name in migration_names() if name not in applied]
 
     def migrate(self) -> list[str]:
         """PostgREST cannot run DDL: succeed (nothing applied) when current, else say how. Keys

@@ -7,7 +7,6 @@ last; the old "Connected to Human Dispatcher" rows are mapped when the schema is
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -16,10 +15,11 @@ import psycopg
 import pytest
 
 from agent.vocabulary import LEGACY_CONNECTED_TO_HUMAN, EscalationStatus
-from db.migration_runner import MIGRATIONS_DIR, apply_migrations, migration_files
+from db.migration_runner import apply_migrations, migration_files
 from db.models import CallUpdate, Provider
 from db.sqlite_store import MIGRATIONS, SqliteStore, _split_statements
 from db.store import Store, WriteFailed
+from tests.db.older_schema import apply_numbered_files
 
 Status = EscalationStatus
 
@@ -192,22 +192,17 @@ def test_upgrading_sqlite_maps_the_old_connected_value(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_upgrading_postgres_maps_the_old_connected_value(
-    postgres_database: Callable[[], str], tmp_path: Path
+    postgres_database: Callable[[], str],
 ) -> None:
     url = postgres_database()
-    older = tmp_path / "older"
-    older.mkdir()
-    for file in migration_files():
-        if file.name < "0006":
-            shutil.copy(file, older / file.name)
     with psycopg.connect(url, autocommit=True) as conn:
-        apply_migrations(conn, older)
+        apply_numbered_files(conn, [f.name for f in migration_files() if f.name < "0006"])
         conn.execute(
             "insert into calllog (provider, provider_call_id, status, structured) values "
             "('retell', 'old', 'ended', %s::jsonb)",
             (f'{{"escalation_status": "{LEGACY_CONNECTED_TO_HUMAN}", "load_secure": true}}',),
         )
-        apply_migrations(conn, MIGRATIONS_DIR)
+        apply_migrations(conn)
         [(structured,)] = conn.execute(
             "select structured from calllog where provider_call_id = 'old'"
         ).fetchall()

@@ -2,7 +2,11 @@
 -- PostgresStore calls these with psycopg; SupabaseStore calls them with `.rpc()`, so nothing is
 -- ever aggregated in Python and PostgREST's 1,000-row response cap never truncates a result.
 -- Filters are one JSON object shaped like db.models.CallFilters; results are JSON shaped like
--- db.models (Call, CallPage, RetellMetrics, PipecatMetrics).
+-- db.models (Call, CallPage, CallMetrics, PipecatMetrics).
+--
+-- These files (db/migrations/definitions/) hold every function and trigger in its current
+-- form, edited in place; the migration runner applies them again after any migration and
+-- whenever they change. Numbered migrations hold tables, columns, indexes and data changes.
 
 -- Status only moves forward: registered < ongoing < ended = error.
 create or replace function dispatch_status_rank(p_status text)
@@ -56,9 +60,9 @@ begin
 end
 $$;
 
--- The WHERE clause (over calllog c) for a CallFilters object. Values are quoted literals, so
--- every query is planned for its actual filters; the full-text query is plain text
--- (plainto_tsquery: every word must occur), never raw tsquery operators.
+-- The WHERE clause (over `c`, a calllog row or a rollup row) for a filter object shaped like
+-- db.models.CallFilters; unknown filters are rejected. `timezone` is the zone of a figure's
+-- days (it filters nothing); `simulated` false leaves simulated calls out.
 create or replace function dispatch_call_filter(p_filters jsonb)
 returns text language plpgsql stable as $$
 declare
@@ -75,7 +79,8 @@ begin
     from jsonb_object_keys(f) as k
     where k <> all (array[
         'query', 'provider', 'status', 'call_outcome', 'driver_status', 'emergency_type',
-        'driver_id', 'driver_name', 'load_number', 'created_from', 'created_to']);
+        'driver_id', 'driver_name', 'load_number', 'created_from', 'created_to',
+        'failed_start', 'on_time_status', 'simulated', 'timezone']);
     if unknown is not null then
         raise exception using errcode = '22023', message = format('unknown filter(s): %s', unknown);
     end if;
@@ -91,7 +96,8 @@ begin
         end if;
     end if;
     foreach column_name in array array[
-        'provider', 'status', 'call_outcome', 'driver_status', 'emergency_type', 'load_number']
+        'provider', 'status', 'call_outcome', 'driver_status', 'emergency_type', 'load_number',
+        'on_time_status']
     loop
         if f ->> column_name is not null then
             clauses := clauses || format('c.%I = %L', column_name, f ->> column_name);
@@ -113,6 +119,14 @@ begin
     if f ->> 'created_to' is not null then
         clauses := clauses || format(
             'c.created_at < %L::timestamptz', (f ->> 'created_to')::timestamptz);
+    end if;
+    if f ->> 'failed_start' is not null then
+        clauses := clauses || format(
+            'c.status %s ''error''',
+            case when (f ->> 'failed_start')::boolean then '=' else '<>' end);
+    end if;
+    if f ->> 'simulated' is not null then
+        clauses := clauses || format('c.simulated = %L', (f ->> 'simulated')::boolean);
     end if;
     return array_to_string(clauses, ' and ');
 end
@@ -402,123 +416,6 @@ begin
         '  order by c.created_at desc, c.id desc limit %s) as page',
         where_sql, p_limit) into batch;
     return batch;
-end
-$$;
-
--- Aggregates over the calls matching the filters, shaped like db.models.RetellMetrics.
--- Two passes, both answerable from the covering index calllog_provider_created_at: totals and
--- every categorical count in one GROUPING SETS scan, then keyword totals.
-create or replace function dispatch_call_aggregates(p_filters jsonb)
-returns jsonb language plpgsql stable
--- Enough memory to group a million calls without spilling sorts to disk.
-set work_mem = '64MB'
-as $$
-declare
-    where_sql text := dispatch_call_filter(p_filters);
-    groups jsonb;
-    keywords jsonb;
-begin
-    execute 'with grouped as ('
-        '  select grouping(call_outcome, status, driver_status, emergency_type, day, bucket)'
-        '             as g,'
-        '         call_outcome, status, driver_status, emergency_type, day, bucket,'
-        '         count(*) as calls,'
-        '         count(*) filter (where status = ''ended'') as ended_calls,'
-        '         avg(duration_secs) as avg_duration_secs,'
-        '         avg(sentiment) as avg_sentiment,'
-        '         avg(interruptions_est)::double precision as avg_interruptions,'
-        '         coalesce(sum(tokens_estimated), 0) as total_tokens,'
-        '         count(*) filter (where call_outcome = ''Emergency Escalation'') as emergencies,'
-        '         count(*) filter (where driver_status = ''Delayed'') as delays,'
-        '         count(*) filter (where call_outcome = ''Incomplete'') as incomplete,'
-        '         avg(e2e_latency_ms) as avg_latency_ms'
-        '  from (select c.call_outcome, c.status, c.driver_status, c.emergency_type,'
-        '           c.duration_secs, c.sentiment, c.interruptions_est, c.tokens_estimated,'
-        '           c.e2e_latency_ms,'
-        '           (c.created_at at time zone ''UTC'')::date as day,'
-        '           floor(c.duration_secs / 60)::integer as bucket'
-        '        from calllog c where ' || where_sql || ') as c'
-        '  group by grouping sets ((), (call_outcome), (status), (driver_status),'
-        '                          (emergency_type), (day, call_outcome), (bucket))'
-        ') select jsonb_build_object('
-        '  ''by_outcome'', coalesce(jsonb_object_agg(call_outcome, calls)'
-        '      filter (where g = 31 and call_outcome is not null), ''{}''),'
-        '  ''by_status'', coalesce(jsonb_object_agg(status, calls) filter (where g = 47), ''{}''),'
-        '  ''by_driver_status'', coalesce(jsonb_object_agg(driver_status, calls)'
-        '      filter (where g = 55 and driver_status is not null), ''{}''),'
-        '  ''by_emergency_type'', coalesce(jsonb_object_agg(emergency_type, calls)'
-        '      filter (where g = 59 and emergency_type is not null), ''{}''),'
-        '  ''per_day'', coalesce(jsonb_agg(jsonb_build_object('
-        '      ''day'', to_char(day, ''YYYY-MM-DD''), ''call_outcome'', call_outcome,'
-        '      ''calls'', calls) order by day, call_outcome nulls first) filter (where g = 29),'
-        '      ''[]''),'
-        '  ''duration_histogram'', coalesce(jsonb_agg(jsonb_build_object('
-        '      ''bucket_start_secs'', bucket * 60, ''bucket_end_secs'', (bucket + 1) * 60,'
-        '      ''calls'', calls) order by bucket) filter (where g = 62 and bucket is not null),'
-        '      ''[]'')) || coalesce(('
-        '    select jsonb_build_object(''total_calls'', calls, ''ended_calls'', ended_calls,'
-        '      ''avg_duration_secs'', avg_duration_secs, ''avg_sentiment'', avg_sentiment,'
-        '      ''avg_interruptions'', avg_interruptions, ''total_tokens'', total_tokens,'
-        '      ''emergencies'', emergencies, ''delays'', delays, ''incomplete'', incomplete,'
-        '      ''avg_latency_ms'', avg_latency_ms)'
-        '    from grouped where g = 63), ''{}'')'
-        ' from grouped'
-        into groups;
-
-    execute 'select coalesce(jsonb_object_agg(keyword, hits), ''{}'') from ('
-        '  select hit.key as keyword, sum(hit.value::numeric)::bigint as hits'
-        '  from calllog c cross join lateral jsonb_each(c.keyword_hits) as hit'
-        '  where ' || where_sql || ' and jsonb_typeof(hit.value) = ''number'''
-        '  group by hit.key) as totals'
-        into keywords;
-
-    return groups || jsonb_build_object('keyword_totals', keywords);
-end
-$$;
-
--- Retell metrics: the filter's provider defaults to retell.
-create or replace function retell_metrics(p_filters jsonb default '{}')
-returns jsonb language plpgsql stable as $$
-declare
-    f jsonb := coalesce(p_filters, '{}'::jsonb);
-begin
-    if f ->> 'provider' is null then
-        f := f || '{"provider": "retell"}';
-    end if;
-    return dispatch_call_aggregates(f);
-end
-$$;
-
--- Pipecat metrics: one page of per-call items (newest first), the exact total and the
--- aggregates, always over pipecat calls.
-create or replace function pipecat_metrics(
-    p_filters jsonb default '{}', p_page integer default 1, p_page_size integer default 50
-)
-returns jsonb language plpgsql stable as $$
-declare
-    f jsonb := coalesce(p_filters, '{}'::jsonb) || '{"provider": "pipecat"}';
-    where_sql text := dispatch_call_filter(f);
-    total bigint;
-    items jsonb;
-begin
-    perform dispatch_check_page(p_page, p_page_size);
-    execute format(
-        'select count(*) from calllog c where %s',
-        where_sql) into total;
-    execute format(
-        'select coalesce(jsonb_agg(page.item order by page.n), ''[]''::jsonb) from ('
-        '  select jsonb_build_object(''id'', c.id, ''provider_call_id'', c.provider_call_id,'
-        '      ''driver_id'', c.driver_id, ''load_number'', c.load_number,'
-        '      ''created_at'', c.created_at, ''duration_secs'', c.duration_secs,'
-        '      ''interruptions_est'', c.interruptions_est,'
-        '      ''tokens_estimated'', c.tokens_estimated, ''keyword_hits'', c.keyword_hits)'
-        '      as item, row_number() over (order by c.created_at desc, c.id desc) as n'
-        '  from calllog c where %s'
-        '  order by c.created_at desc, c.id desc limit %s offset %s) as page',
-        where_sql, p_page_size, (p_page - 1)::bigint * p_page_size) into items;
-    return jsonb_build_object(
-        'items', items, 'total', total, 'page', p_page, 'page_size', p_page_size,
-        'aggregates', dispatch_call_aggregates(f));
 end
 $$;
 
