@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -13,12 +16,31 @@ from hypothesis import settings as hypothesis_settings
 from bench.processes import free_port as free_port  # what the tests import from here
 
 ROOT = Path(__file__).resolve().parent.parent
+CLOUD_PREFIXES = ("RETELL_", "SUPABASE_", "OPENAI_", "DEEPGRAM_", "CARTESIA_", "TWILIO_")
 
 # `make test` (and so CI) tries the same generated cases every run, so a red run is a real,
 # reproducible failure; HYPOTHESIS_PROFILE=explore searches new cases, as worth doing locally.
 hypothesis_settings.register_profile("repeatable", derandomize=True)
 hypothesis_settings.register_profile("explore", derandomize=False)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
+
+
+def without_cloud_keys(environment: Mapping[str, str]) -> dict[str, str]:
+    """`environment` minus every cloud service's variables: for the processes a test starts
+    before `_isolated_environment` runs (module-scoped fixtures)."""
+    return {key: value for key, value in environment.items() if not key.startswith(CLOUD_PREFIXES)}
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 20, every: float = 0.05) -> Any:
+    """Poll `check` (in a thread) until it returns something truthy; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await asyncio.to_thread(check)
+        if last:
+            return last
+        await asyncio.sleep(every)
+    raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +51,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setitem(Settings.model_config, "env_file", None)
     monkeypatch.setenv("DISPATCH_ENV_FILE", "")  # subprocesses started by tests skip `.env` too
     for name in list(os.environ):
-        cloud = ("RETELL_", "SUPABASE_", "OPENAI_", "DEEPGRAM_", "CARTESIA_", "TWILIO_")
-        if name.startswith(cloud) or name in {
+        if name.startswith(CLOUD_PREFIXES) or name in {
             "DATABASE_URL",
             "DISPATCH_API_KEY",
             "PIPECAT_API_KEY",

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,14 +41,16 @@ from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 from pipecat.workers.runner import WorkerRunner
 
 from agent import make_policy
-from bench.processes import stop
+from bench.processes import stop, wait_until_up
 from bot.bot import DispatchSession, dispatch_session
 from bot.call_control import CallControl
 from bot.event_client import EventClient
 from bot.sessions import SessionSpec
 from bot.tts_espeak import EspeakTTSService
+from db.models import Call
+from db.store import Store
 from settings import Settings, load_settings
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, eventually, free_port
 from tests.voice_server.conftest import RunningServer
 
 SAMPLE_RATE = 16000
@@ -105,6 +107,11 @@ class BotCall:
                 await asyncio.sleep(0.01)
 
         await asyncio.wait_for(reached(), timeout)
+
+    async def answer(self) -> None:
+        """The pipeline runs and the client connects: the agent greets the driver."""
+        await self.start()
+        await self.greet()
 
     async def greet(self) -> None:
         """The client connected: the agent speaks first."""
@@ -276,15 +283,43 @@ def start_pipecat_session(voice_url: str, **call: str) -> dict[str, str]:
     return response.json()
 
 
+async def ended_call(store: Store, call_id: str, timeout: float = 60) -> Call:
+    """The call's row once the voice server has it ended."""
+
+    def ended() -> Call | None:
+        call = store.get_call(call_id)
+        return call if call is not None and call.status == "ended" else None
+
+    try:
+        return await eventually(ended, timeout=timeout)
+    except AssertionError:
+        last = store.get_call(call_id)
+        raise AssertionError(f"{call_id} not ended within {timeout} s: {last!r}") from None
+
+
+@dataclass
+class BotProcess:
+    url: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def joined_by(self) -> str:
+        return f"{socket.gethostname()}:{self.process.pid}"
+
+
 @pytest.fixture
-def bot_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """`bot_process(voice_server_url=..., port=..., **env)`: `python -m bot`, ready to serve.
+def bot_processes(tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
+    """`bot_processes(voice_server_url=..., port=None, **env)`: one more `python -m bot`, ready
+    to serve, on this test's PIPECAT_SPOOL_PATH (as N processes on one host run).
 
-    Only the variables given reach the process (no .env): with none, no key at all.
+    Only the variables given reach the process (no .env): with none, no key but the bot's own.
     """
-    processes: list[subprocess.Popen] = []
+    started: list[BotProcess] = []
 
-    def start(*, voice_server_url: str, port: int, **env: str) -> str:
+    def start(*, voice_server_url: str, port: int | None = None, **env: str) -> BotProcess:
+        port = port or free_port()
         environment = {
             "PATH": os.environ["PATH"],
             "HOME": os.environ.get("HOME", str(tmp_path)),
@@ -294,29 +329,33 @@ def bot_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
             "VOICE_SERVER_URL": voice_server_url,
             "PIPECAT_SPOOL_PATH": str(tmp_path / "bot_spool.jsonl"),
             "RECORDINGS_DIR": str(tmp_path / "recordings"),
-            "DISPATCH_TRANSFER_NUMBER": TRANSFER_NUMBER,
         } | env
-        log_path = tmp_path / f"bot-{port}.log"
-        log = log_path.open("w")
+        log = tmp_path / f"bot-{port}.log"
         process = subprocess.Popen(
             [sys.executable, "-m", "bot", "--host", "127.0.0.1", "--port", str(port)],
             cwd=ROOT,
             env=environment,
-            stdout=log,
+            stdout=log.open("w"),
             stderr=subprocess.STDOUT,
         )
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(log_path.read_text()[-2000:])
-            try:
-                if httpx.get(f"{url}/status").status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise RuntimeError("the bot runner did not start: " + log_path.read_text()[-2000:])
+        bot = BotProcess(f"http://127.0.0.1:{port}", port, process, log)
+        started.append(bot)
+        try:
+            wait_until_up(f"{bot.url}/dispatch/health", process, "the bot", timeout=120)
+        except RuntimeError as error:
+            raise RuntimeError(f"{error}: {log.read_text()[-3000:]}") from error
+        return bot
 
     yield start
-    stop(*processes, timeout=10)
+    stop(*(bot.process for bot in started), timeout=10)
+
+
+@pytest.fixture
+def bot_process(bot_processes: Callable[..., BotProcess]) -> Callable[..., str]:
+    """`bot_process(voice_server_url=..., port=..., **env)` -> its URL: a bot process with a
+    transfer line (DISPATCH_TRANSFER_NUMBER) unless `env` says otherwise."""
+
+    def start(**options: str) -> str:
+        return bot_processes(**({"DISPATCH_TRANSFER_NUMBER": TRANSFER_NUMBER} | options)).url
+
+    return start

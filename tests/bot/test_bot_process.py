@@ -21,7 +21,7 @@ import websockets
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from bench.phone_caller import PhoneCall
-from tests.bot.conftest import start_pipecat_session
+from tests.bot.conftest import ended_call, start_pipecat_session
 from tests.conftest import free_port
 from tests.voice_server.conftest import RunningServer
 
@@ -78,12 +78,7 @@ async def test_a_phone_session_greets_the_driver_over_twilio_and_reports_the_cal
     assert sum(1 for b in greeting if b not in MULAW_SILENCE) > len(greeting) // 4
     assert deepgram_audio, "the driver's audio reached the speech-to-text service"
 
-    deadline = time.monotonic() + 30
-    call = voice.store.get_call(call_id)
-    while (call is None or call.status != "ended") and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-        call = voice.store.get_call(call_id)
-    assert call is not None and call.status == "ended"
+    call = await ended_call(voice.store, call_id, timeout=30)
     assert call.call_type == "twilio"
     assert call.driver_name == "Ann Brook"
     assert call.transcript[0]["role"] == "agent"
@@ -187,12 +182,7 @@ async def test_a_browser_joins_over_webrtc_hears_the_agent_and_the_call_is_repor
 
     assert loud_frames >= 25
 
-    deadline = time.monotonic() + 30
-    call = voice.store.get_call(call_id)
-    while (call is None or call.status != "ended") and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-        call = voice.store.get_call(call_id)
-    assert call is not None and call.status == "ended"
+    call = await ended_call(voice.store, call_id, timeout=30)
     assert call.call_type == "webrtc"
     assert call.transcript and call.transcript[0]["role"] == "agent"
     assert "Maria" in call.transcript[0]["content"]

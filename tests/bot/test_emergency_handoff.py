@@ -4,7 +4,6 @@ the session's alert reaches the voice server once, and its webhook is delivered 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ import httpx
 
 from bot.call_control import TwilioTransfer
 from tests.bot.conftest import PIPECAT_KEY, TRANSFER_NUMBER, BotCall
+from tests.conftest import eventually
 from tests.voice_server.alert_receiver import ALERT_SECRET, AlertReceiver
 from tests.voice_server.conftest import RunningServer
 
@@ -44,32 +44,32 @@ def twilio(status: int, requests: list[httpx.Request]) -> TwilioTransfer:
 
 
 async def report_emergency(call: BotCall, answers: tuple[str, ...] = CRASH) -> None:
-    await call.start()
-    await call.greet()
+    await call.answer()
     for answer in answers:
         if call.session.agent._ending:
             break
         await call.driver_says(answer)
 
 
+async def emergency_on_a_twilio_line(
+    make_call: Callable[..., BotCall], call_id: str, status: int
+) -> tuple[BotCall, list[httpx.Request]]:
+    """The driver reports the crash on a phone line whose transfer Twilio answers `status` to;
+    the call and the requests Twilio got."""
+    requests: list[httpx.Request] = []
+    call = make_call(call_id, call_control=twilio(status, requests))
+    await report_emergency(call)
+    return call, requests
+
+
 def agent_lines(summary: dict[str, Any]) -> list[str]:
     return [t["content"] for t in summary["transcript"] if t["role"] == "agent"]
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (value := check()):
-        assert asyncio.get_running_loop().time() < deadline, f"not true within {timeout}s"
-        await asyncio.sleep(0.02)
-    return value
 
 
 async def test_with_a_twilio_line_the_agent_transfers_after_the_essentials(
     make_call: Callable[..., BotCall],
 ) -> None:
-    requests: list[httpx.Request] = []
-    call = make_call("pc_transfer", call_control=twilio(200, requests))
-    await report_emergency(call)
+    call, requests = await emergency_on_a_twilio_line(make_call, "pc_transfer", 200)
     # The transfer goes out once the hand-off line has been spoken.
     [request] = await eventually(lambda: requests)
     form = dict(httpx.QueryParams(request.content.decode()))
@@ -94,9 +94,7 @@ async def test_with_a_twilio_line_the_agent_transfers_after_the_essentials(
 async def test_a_transfer_twilio_refuses_falls_back_to_a_callback_and_ends(
     make_call: Callable[..., BotCall],
 ) -> None:
-    requests: list[httpx.Request] = []
-    call = make_call("pc_refused", call_control=twilio(400, requests))
-    await report_emergency(call)
+    call, requests = await emergency_on_a_twilio_line(make_call, "pc_refused", 400)
     await eventually(lambda: requests)
     # The agent tells the driver instead of leaving them on a dead line: the greeting, one reply
     # per answer (the last one the hand-off), then the fallback.

@@ -17,8 +17,7 @@ from tests.voice_server.conftest import RunningServer
 
 
 async def check_in(call: BotCall) -> None:
-    await call.start()
-    await call.greet()
+    await call.answer()
     await call.driver_says("Driving on I-35 near San Antonio, heavy traffic, ETA 6 PM.")
     while not call.session.agent._ending:
         await call.driver_says("Traffic, that's all. Yes, I'll send the POD.")
@@ -106,8 +105,7 @@ async def test_with_the_server_down_the_summary_waits_in_the_spool_until_it_is_b
 
     # The next session's first send flushes what the spool kept, oldest first.
     second = make_call("pc_next", voice_server_url=server.url, spool="shared")
-    await second.start()
-    await second.greet()
+    await second.answer()
     await second.hang_up()
     await second.wait_finished()
 
@@ -150,8 +148,7 @@ async def test_the_transcript_reaches_the_voice_server_while_the_call_goes_on(
                 return stored.transcript
             await asyncio.sleep(0.05)
 
-    await call.start()
-    await call.greet()
+    await call.answer()
     live = await asyncio.wait_for(saved("agent"), 10)
     assert live[0]["role"] == "agent" and "Maria" in live[0]["content"]
     await call.driver_says("Hi, yes, this is Maria.")

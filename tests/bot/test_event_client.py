@@ -85,8 +85,7 @@ async def test_a_broken_spool_never_raises_into_the_pipeline(
     call = make_call("pc_broken")
     # The spool path is a directory: every write fails.
     call.session.observer._events.spool_path = tmp_path
-    await call.start()
-    await call.greet()
+    await call.answer()
     await call.driver_says("Driving near Austin, no problems.")
 
     await call.hang_up()

@@ -16,8 +16,7 @@ async def test_a_check_in_runs_to_the_end_and_the_summary_says_what_happened(
     make_call: Callable[..., BotCall],
 ) -> None:
     call = make_call("pc_checkin")
-    await call.start()
-    await call.greet()
+    await call.answer()
 
     await call.driver_says("I'm driving on I-35 near San Antonio, there's a lot of traffic.")
     await call.driver_says("I should get there around 6 PM, this traffic has me two hours late.")
@@ -67,8 +66,7 @@ async def test_an_emergency_with_a_barge_in_is_escalated_and_the_barge_in_counte
     make_call: Callable[..., BotCall],
 ) -> None:
     call = make_call("pc_emergency")
-    await call.start()
-    await call.greet()
+    await call.answer()
 
     # The driver talks over the agent's next question: one barge-in.
     await call.driver_says("Yeah I'm rolling, near Waco on I-35.", then_bot_speaks=False)
@@ -116,8 +114,7 @@ async def test_silence_brings_reminders_and_then_the_agent_ends_the_call(
     make_call: Callable[..., BotCall],
 ) -> None:
     call = make_call("pc_silence", silence_timeout_secs=0.2)
-    await call.start()
-    await call.greet()
+    await call.answer()
 
     replies = 1
     while not call.session.agent._ending:
@@ -139,8 +136,7 @@ async def test_a_hang_up_mid_call_still_sends_exactly_one_summary(
     make_call: Callable[..., BotCall],
 ) -> None:
     call = make_call("pc_hangup")
-    await call.start()
-    await call.greet()
+    await call.answer()
     await call.driver_says("Driving near Austin.")
 
     await call.hang_up()

@@ -12,26 +12,17 @@ call it was in.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 
-import httpx
 import psycopg
 import pytest
 
 from bench.phone_caller import PhoneCall
-from db.models import Call
 from db.postgres_store import PostgresStore
-from tests.bot.conftest import PIPECAT_KEY, start_pipecat_session
+from tests.bot.conftest import BotProcess, ended_call, start_pipecat_session
 from tests.bot.test_phone_call import CHECK_IN as PHONED_CHECK_IN
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
 from tests.voice_server.conftest import RunningServer
 from voice_server.engines.pipecat import stream_url
 
@@ -47,80 +38,6 @@ CUT_OFF = CHECK_IN | {
     "driver_phone": "+14155550188",
     "load_number": "A-2231",
 }
-
-
-@dataclass
-class BotProcess:
-    url: str
-    port: int
-    process: subprocess.Popen
-    log: Path
-
-    @property
-    def joined_by(self) -> str:
-        return f"{socket.gethostname()}:{self.process.pid}"
-
-
-@pytest.fixture
-def bot_processes(tmp_path: Path) -> Iterator[Callable[..., BotProcess]]:
-    """`start(database_url=..., voice_server_url=...)`: one more `python -m bot` on the same
-    database and the same PIPECAT_SPOOL_PATH, as N processes on one host run."""
-    started: list[BotProcess] = []
-
-    def start(*, database_url: str, voice_server_url: str, port: int | None = None) -> BotProcess:
-        port = port or free_port()
-        log = tmp_path / f"bot-{port}.log"
-        environment = {
-            "PATH": os.environ["PATH"],
-            "HOME": os.environ.get("HOME", str(tmp_path)),
-            "DISPATCH_ENV_FILE": "",
-            "DATABASE_URL": database_url,
-            "PIPECAT_API_KEY": PIPECAT_KEY,
-            "VOICE_SERVER_URL": voice_server_url,
-            "PIPECAT_SPOOL_PATH": str(tmp_path / "bot_spool.jsonl"),
-            "RECORDINGS_DIR": str(tmp_path / "recordings"),
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=environment,
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        bot = BotProcess(f"http://127.0.0.1:{port}", port, process, log)
-        started.append(bot)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(log.read_text()[-3000:])
-            try:
-                if httpx.get(f"{bot.url}/dispatch/health").status_code == 200:
-                    return bot
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise RuntimeError("the bot did not start: " + log.read_text()[-3000:])
-
-    yield start
-    for bot in started:
-        if bot.process.poll() is None:
-            bot.process.terminate()
-            try:
-                bot.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                bot.process.kill()
-                bot.process.wait()
-
-
-async def saved_when(
-    voice: RunningServer, call_id: str, done: Callable[[Call], bool], secs: float = 60
-) -> Call:
-    deadline = time.monotonic() + secs
-    saved = voice.store.get_call(call_id)
-    while (saved is None or not done(saved)) and time.monotonic() < deadline:
-        await asyncio.sleep(0.3)
-        saved = voice.store.get_call(call_id)
-    assert saved is not None and done(saved), saved
-    return saved
 
 
 def joined_by(database_url: str, token: str) -> str | None:
@@ -145,7 +62,7 @@ async def test_sessions_join_on_any_bot_process_once_and_survive_a_killed_one(
     first, second = await asyncio.gather(
         *(
             asyncio.to_thread(
-                bot_processes, database_url=database_url, voice_server_url=voice.url, port=port
+                bot_processes, DATABASE_URL=database_url, voice_server_url=voice.url, port=port
             )
             for port in ports
         )
@@ -168,7 +85,7 @@ async def test_sessions_join_on_any_bot_process_once_and_survive_a_killed_one(
         await call.wait_for_hang_up()
     assert joined_by(database_url, token) == other.joined_by
 
-    saved = await saved_when(voice, started["provider_call_id"], lambda c: c.status == "ended")
+    saved = await ended_call(voice.store, started["provider_call_id"])
     assert (saved.driver_name, saved.load_number) == ("Maria Lopez", "7731")
     result = saved.structured or {}
     assert result["call_outcome"] == "In-Transit Update", saved.transcript
@@ -199,9 +116,9 @@ async def test_sessions_join_on_any_bot_process_once_and_survive_a_killed_one(
     assert voice.store.get_call(cut["provider_call_id"]).status != "ended"
 
     successor = await asyncio.to_thread(
-        bot_processes, database_url=database_url, voice_server_url=voice.url
+        bot_processes, DATABASE_URL=database_url, voice_server_url=voice.url
     )
-    lost = await saved_when(voice, cut["provider_call_id"], lambda c: c.status == "ended")
+    lost = await ended_call(voice.store, cut["provider_call_id"])
     assert lost.disconnection_reason == "bot_process_lost"
     assert (lost.driver_name, lost.load_number) == ("Tom Becker", "A-2231")
     assert [t["role"] for t in lost.transcript][:2] == ["agent", "user"], lost.transcript

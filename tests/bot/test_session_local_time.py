@@ -15,6 +15,7 @@ from bot.sessions import SessionRefused, registry_for, session_router
 from settings import get_settings
 from tests.bot.conftest import PIPECAT_KEY, BotCall, bot_settings
 
+LOAD = {"driver_name": "Maria Lopez", "load_number": "7731"}
 ETA_LINE = "Driving on I-10 near Tucson, should be there in 2 hours."
 
 
@@ -41,8 +42,7 @@ def resolve(body: dict[str, str], timezone: str = "UTC"):
 async def on_time_of(make_call: Callable[..., BotCall], context: dict[str, str], spool: str):
     """The driver gives an ETA in the real pipeline; the summary's structured result."""
     call = make_call("pc_on_time", context=context, spool=spool)
-    await call.start()
-    await call.greet()
+    await call.answer()
     await call.driver_says(ETA_LINE)
     await call.hang_up()
     await call.wait_finished()
@@ -54,12 +54,7 @@ async def test_an_eta_in_2_hours_is_late_against_the_appointment_on_every_join(
 ) -> None:
     # What the voice server registers: the local time it fixed when the call started.
     token = register(
-        {
-            "driver_name": "Maria Lopez",
-            "load_number": "7731",
-            "appointment": "Thu Nov 26, 1:30 PM CST",
-            "local_time": "2026-11-26T12:00:00-06:00",
-        }
+        LOAD | {"appointment": "Thu Nov 26, 1:30 PM CST", "local_time": "2026-11-26T12:00:00-06:00"}
     )
     first = resolve({"session": token})
     assert first.context["local_time"] == "2026-11-26T12:00:00-06:00"
@@ -75,14 +70,9 @@ async def test_an_eta_in_2_hours_is_late_against_the_appointment_on_every_join(
 async def test_a_session_registered_without_a_local_time_is_given_one_once(
     make_call: Callable[..., BotCall],
 ) -> None:
+    # Dated, years ahead: in 2 hours is on time whenever the test runs.
     token = register(
-        {
-            "driver_name": "Maria Lopez",
-            "load_number": "7731",
-            # Dated, years ahead: in 2 hours is on time whenever the test runs.
-            "appointment": "2030-01-02 8:00 AM PST",
-        },
-        dispatch_timezone="America/Chicago",
+        LOAD | {"appointment": "2030-01-02 8:00 AM PST"}, dispatch_timezone="America/Chicago"
     )
     spec = resolve({"session": token})
     fixed = spec.context["local_time"]

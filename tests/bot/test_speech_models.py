@@ -32,6 +32,15 @@ def phone_audio(text: str, *, silence_after: float = 0.9) -> np.ndarray:
     )
 
 
+def heard(model, line: str, prompt: str) -> str:  # type: ignore[no-untyped-def]
+    """What the bot's Whisper on `model` makes of `line` said on a phone line, given the call's
+    prompt."""
+    segments, _ = CallWhisper(model).transcribe(
+        phone_audio(line), language="en", initial_prompt=prompt
+    )
+    return " ".join(s.text for s in segments)
+
+
 @pytest.fixture(scope="module")
 def windowed():  # type: ignore[no-untyped-def]
     return shared_model(default_model_dir(), window_secs=10.0)
@@ -57,43 +66,29 @@ def test_a_line_longer_than_the_window_is_encoded_whole(windowed) -> None:  # ty
 
 
 def test_the_windowed_model_hears_a_driver_line_with_the_call_prompt(windowed) -> None:  # type: ignore[no-untyped-def]
-    whisper = CallWhisper(windowed)
-
-    segments, _ = whisper.transcribe(
-        phone_audio("I'm on I 40 near Amarillo."),
-        language="en",
-        initial_prompt="Dispatch check call from Oklahoma City to Albuquerque. Passing Amarillo. "
-        "On I-40.",
+    text = heard(
+        windowed,
+        "I'm on I 40 near Amarillo.",
+        "Dispatch check call from Oklahoma City to Albuquerque. Passing Amarillo. On I-40.",
     )
-
-    text = " ".join(s.text for s in segments)
     assert "Amarillo" in text and "40" in text
 
 
 def test_the_windowed_model_hears_a_breakdown_as_a_breakdown(windowed) -> None:  # type: ignore[no-untyped-def]
     # Greedy decoding in the 10 s window heard "My truck, road down" here; 5 beams do not.
-    whisper = CallWhisper(windowed)
-
-    segments, _ = whisper.transcribe(
-        phone_audio("My truck broke down near Oklahoma City, at mile marker 125."),
-        language="en",
-        initial_prompt="Dispatch check call with Tom Becker from Memphis, TN to Amarillo, TX. "
+    text = heard(
+        windowed,
+        "My truck broke down near Oklahoma City, at mile marker 125.",
+        "Dispatch check call with Tom Becker from Memphis, TN to Amarillo, TX. "
         "Passing Little Rock, Oklahoma City. ETA, mile marker, breakdown, tow truck.",
     )
-
-    assert "broke down" in " ".join(s.text for s in segments).lower()
+    assert "broke down" in text.lower()
 
 
 def test_a_short_line_is_transcribed_once_not_decoded_again_from_its_last_timestamp(
     windowed,
 ) -> None:  # type: ignore[no-untyped-def]
-    whisper = CallWhisper(windowed)
-
-    segments, _ = whisper.transcribe(
-        phone_audio("Probably 5 PM."), language="en", initial_prompt="Dispatch check call."
-    )
-
-    text = " ".join(s.text for s in segments).lower()
+    text = heard(windowed, "Probably 5 PM.", "Dispatch check call.").lower()
     assert text.count("5") == 1 and text.count("probably") == 1
 
 

@@ -49,11 +49,21 @@ HOLDER = textwrap.dedent(
 )
 
 
+Holders = Callable[[str, str], tuple[subprocess.Popen, Path]]
+
+
 @pytest.fixture
-def holders(tmp_path: Path) -> Iterator[Callable[..., tuple[subprocess.Popen, Path]]]:
+def spool(tmp_path: Path) -> Path:
+    return tmp_path / "bot_spool.jsonl"
+
+
+@pytest.fixture
+def holders(spool: Path) -> Iterator[Holders]:
+    """`holders(finished_call, running_call)` -> (process, its spool file): a process that claims
+    a file of `spool`, spools one call's summary and checkpoints the other's, and keeps running."""
     started: list[subprocess.Popen] = []
 
-    def start(spool: Path, finished_call: str, running_call: str) -> tuple[subprocess.Popen, Path]:
+    def start(finished_call: str, running_call: str) -> tuple[subprocess.Popen, Path]:
         dead_server = f"http://127.0.0.1:{free_port()}"
         process = subprocess.Popen(
             [sys.executable, "-c", HOLDER, str(spool), dead_server, finished_call, running_call],
@@ -81,12 +91,9 @@ def calls_in(path: Path) -> list[tuple[str, str]]:
     return [(e["provider_call_id"], e["event_type"]) for e in EventClient("x", "", path).pending()]
 
 
-def test_each_running_process_holds_its_own_spool_file(
-    tmp_path: Path, holders: Callable[..., tuple[subprocess.Popen, Path]]
-) -> None:
-    spool = tmp_path / "bot_spool.jsonl"
-    _, first = holders(spool, "pc_a", "pc_a_live")
-    _, second = holders(spool, "pc_b", "pc_b_live")
+def test_each_running_process_holds_its_own_spool_file(spool: Path, holders: Holders) -> None:
+    _, first = holders("pc_a", "pc_a_live")
+    _, second = holders("pc_b", "pc_b_live")
     assert (first, second) == (spool, spool.with_name("bot_spool.jsonl.1"))
 
     mine = claim_spool(spool)
@@ -97,11 +104,10 @@ def test_each_running_process_holds_its_own_spool_file(
 
 
 def test_a_starting_process_adopts_the_spool_and_the_cut_off_call_of_a_killed_one(
-    tmp_path: Path, holders: Callable[..., tuple[subprocess.Popen, Path]]
+    spool: Path, holders: Holders
 ) -> None:
-    spool = tmp_path / "bot_spool.jsonl"
-    _, alive_path = holders(spool, "pc_alive_done", "pc_alive_live")
-    killed, killed_path = holders(spool, "pc_done", "pc_cut_off")
+    _, alive_path = holders("pc_alive_done", "pc_alive_live")
+    killed, killed_path = holders("pc_done", "pc_cut_off")
     assert killed_path == spool.with_name("bot_spool.jsonl.1")
     killed.send_signal(signal.SIGKILL)
     killed.wait()
@@ -121,11 +127,10 @@ def test_a_starting_process_adopts_the_spool_and_the_cut_off_call_of_a_killed_on
 
 
 def test_a_process_adopts_spool_files_no_running_process_holds(
-    tmp_path: Path, holders: Callable[..., tuple[subprocess.Popen, Path]]
+    spool: Path, holders: Holders
 ) -> None:
-    spool = tmp_path / "bot_spool.jsonl"
-    first, _ = holders(spool, "pc_1", "pc_1_live")
-    second, second_path = holders(spool, "pc_2", "pc_2_live")
+    first, _ = holders("pc_1", "pc_1_live")
+    second, second_path = holders("pc_2", "pc_2_live")
     for process in (first, second):  # both stopped, say the host was scaled down
         process.send_signal(signal.SIGKILL)
         process.wait()
@@ -147,8 +152,7 @@ async def test_a_call_in_progress_keeps_a_checkpoint_of_its_summary_until_it_end
 ) -> None:
     call = make_call("pc_checkpointed")
     checkpoints = call.session.observer._events.live_dir
-    await call.start()
-    await call.greet()
+    await call.answer()
     await call.driver_says("I'm on I-35 near San Antonio.")  # the agent asks for the ETA
     [checkpoint] = await wait_for_files(checkpoints)
     lost = json.loads(checkpoint.read_text())

@@ -10,6 +10,7 @@ Objects live in memory with their `updated_at`, which a test may move back in ti
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,6 +22,7 @@ from starlette.routing import Route
 from bench.served_app import ServedApp
 
 PREFIX = "/storage/v1"
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _error(status: int, error: str, message: str) -> JSONResponse:
@@ -47,15 +49,18 @@ class StorageDouble:
         return request.headers.get("apikey") == self.service_role_key
 
     def app(self) -> Starlette:
-        async def guard(request: Request) -> Response | None:
-            self.requests.append((request.method, request.url.path))
-            if not self._authorized(request):
-                return _error(403, "Unauthorized", "Invalid Compact JWS")
-            return None
+        def guarded(handler: Handler) -> Handler:
+            """Every request is recorded; one without the service role key is refused."""
+
+            async def route(request: Request) -> Response:
+                self.requests.append((request.method, request.url.path))
+                if not self._authorized(request):
+                    return _error(403, "Unauthorized", "Invalid Compact JWS")
+                return await handler(request)
+
+            return route
 
         async def get_bucket(request: Request) -> Response:
-            if (refused := await guard(request)) is not None:
-                return refused
             bucket = request.path_params["bucket"]
             if bucket not in self.buckets:
                 return _error(404, "Bucket not found", "Bucket not found")
@@ -67,8 +72,6 @@ class StorageDouble:
             )
 
         async def create_bucket(request: Request) -> Response:
-            if (refused := await guard(request)) is not None:
-                return refused
             body = await request.json()
             if body["id"] in self.buckets:
                 return _error(409, "Duplicate", "The resource already exists")
@@ -76,8 +79,6 @@ class StorageDouble:
             return JSONResponse({"name": body["id"]})
 
         async def upload(request: Request) -> Response:
-            if (refused := await guard(request)) is not None:
-                return refused
             bucket, path = request.path_params["bucket"], request.path_params["path"]
             if bucket not in self.buckets:
                 return _error(404, "Bucket not found", "Bucket not found")
@@ -91,8 +92,6 @@ class StorageDouble:
             return JSONResponse({"Id": path, "Key": f"{bucket}/{path}"})
 
         async def download(request: Request) -> Response:
-            if (refused := await guard(request)) is not None:
-                return refused
             bucket, path = request.path_params["bucket"], request.path_params["path"]
             stored = self.buckets.get(bucket, {}).get(path)
             if stored is None:
@@ -100,8 +99,6 @@ class StorageDouble:
             return Response(stored.data, media_type=stored.content_type)
 
         async def list_objects(request: Request) -> Response:
-            if (refused := await guard(request)) is not None:
-                return refused
             bucket = request.path_params["bucket"]
             if bucket not in self.buckets:
                 return _error(404, "Bucket not found", "Bucket not found")
@@ -123,8 +120,6 @@ class StorageDouble:
             )
 
         async def remove(request: Request) -> Response:
-            if (refused := await guard(request)) is not None:
-                return refused
             bucket = request.path_params["bucket"]
             body = await request.json()
             removed = []
@@ -135,12 +130,12 @@ class StorageDouble:
 
         return Starlette(
             routes=[
-                Route(PREFIX + "/bucket/{bucket}", get_bucket, methods=["GET"]),
-                Route(PREFIX + "/bucket", create_bucket, methods=["POST"]),
-                Route(PREFIX + "/object/list/{bucket}", list_objects, methods=["POST"]),
-                Route(PREFIX + "/object/{bucket}", remove, methods=["DELETE"]),
-                Route(PREFIX + "/object/{bucket}/{path:path}", upload, methods=["POST"]),
-                Route(PREFIX + "/object/{bucket}/{path:path}", download, methods=["GET"]),
+                Route(PREFIX + "/bucket/{bucket}", guarded(get_bucket), methods=["GET"]),
+                Route(PREFIX + "/bucket", guarded(create_bucket), methods=["POST"]),
+                Route(PREFIX + "/object/list/{bucket}", guarded(list_objects), methods=["POST"]),
+                Route(PREFIX + "/object/{bucket}", guarded(remove), methods=["DELETE"]),
+                Route(PREFIX + "/object/{bucket}/{path:path}", guarded(upload), methods=["POST"]),
+                Route(PREFIX + "/object/{bucket}/{path:path}", guarded(download), methods=["GET"]),
             ]
         )
 

@@ -3,7 +3,6 @@ the helpers every resilience test shares. In-process servers come from tests/voi
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import shutil
@@ -25,7 +24,7 @@ from db import open_store
 from db.models import Call, Provider
 from db.sqlite_store import SqliteStore
 from settings import load_settings
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, eventually, free_port  # noqa: F401  (eventually re-exported)
 from tests.voice_server.conftest import (  # noqa: F401  (fixtures re-exported for this folder)
     API_KEY,
     RETELL_KEY,
@@ -250,15 +249,3 @@ def read_call(database_url: str, call_id: str, provider: Provider = Provider.RET
         return store.get_call(call_id, provider)
     finally:
         store.close()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 15, every: float = 0.1) -> Any:
-    """Poll `check` (in a thread) until it returns something truthy; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await asyncio.to_thread(check)
-        if last:
-            return last
-        await asyncio.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")

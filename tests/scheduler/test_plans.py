@@ -7,25 +7,22 @@ from zoneinfo import ZoneInfo
 
 from db.load_models import CallPlan, Load, LoadStatus, SlotKind
 from scheduler.plans import after_quiet_hours, effective_plan, expand, in_quiet_hours
+from tests.scheduler.conftest import a_load
 
 CHICAGO = ZoneInfo("America/Chicago")
 
 
 def load(**fields: object) -> Load:
-    values: dict[str, object] = {
-        "load_number": "L-1",
-        "driver_name": "Sam",
-        "origin": "A",
-        "destination": "B",
-        "pickup_at": datetime(2026, 3, 7, 14, 0, tzinfo=UTC),
-        "pickup_tz": "America/Chicago",
-        "delivery_at": datetime(2026, 3, 9, 15, 0, tzinfo=UTC),
-        "delivery_tz": "America/New_York",
-        "created_at": datetime(2026, 3, 1, tzinfo=UTC),
-        "updated_at": datetime(2026, 3, 1, tzinfo=UTC),
-    }
-    values.update(fields)
-    return Load.model_validate(values)
+    """A load across Chicago's spring-forward change (2026-03-08), delivered in New York."""
+    planned = a_load(
+        "L-1",
+        pickup_at=datetime(2026, 3, 7, 14, 0, tzinfo=UTC),
+        delivery_at=datetime(2026, 3, 9, 15, 0, tzinfo=UTC),
+        delivery_tz="America/New_York",
+        **fields,
+    )
+    added = datetime(2026, 3, 1, tzinfo=UTC)
+    return Load.model_validate(planned.model_dump() | {"created_at": added, "updated_at": added})
 
 
 def test_every_n_hours_is_elapsed_time_across_the_spring_forward_change() -> None:

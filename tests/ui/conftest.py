@@ -35,6 +35,22 @@ def store() -> Iterator[Store]:
 AddCall = Callable[..., str]
 
 
+def greeted(driver: str, load: str, answer: str) -> list[dict[str, str]]:
+    """A transcript: the agent asks the driver about the load, the driver answers."""
+    return [
+        {"role": "agent", "content": f"Hi {driver.split()[0]}, how is load {load}?"},
+        {"role": "user", "content": answer},
+    ]
+
+
+def save_call(
+    store: Store, provider: Provider, call_id: str, driver: str, load: str, **fields: Any
+) -> None:
+    """Upsert the call of `driver` (added if new) about `load`, with `fields` of CallUpdate."""
+    update = CallUpdate(driver_id=store.ensure_driver(driver), load_number=load, **fields)
+    store.upsert_call(provider, call_id, update)
+
+
 @pytest.fixture
 def add_call(store: Store) -> AddCall:
     """Insert one ended call; returns its provider_call_id."""
@@ -48,6 +64,7 @@ def add_call(store: Store) -> AddCall:
         outcome: str | None = "In-Transit Update",
         driver_status: str | None = "Driving",
         emergency_type: str | None = None,
+        emergency: str | None = None,
         age: timedelta = timedelta(hours=1),
         duration: float = 90.0,
         interruptions: int = 1,
@@ -57,35 +74,33 @@ def add_call(store: Store) -> AddCall:
         call_id: str | None = None,
     ) -> str:
         call_id = call_id or f"{provider.value}-call-{next(counter)}"
+        if emergency is not None:  # an emergency escalation of that type, no driver status
+            outcome, emergency_type, driver_status = "Emergency Escalation", emergency, None
         structured: dict[str, Any] = {
             "call_outcome": outcome,
             "driver_status": driver_status,
             "emergency_type": emergency_type,
             "current_location": "I-10 near Indio",
         }
-        store.upsert_call(
+        save_call(
+            store,
             provider,
             call_id,
-            CallUpdate(
-                driver_id=store.ensure_driver(driver),
-                load_number=load,
-                origin="Phoenix, AZ",
-                destination="Los Angeles, CA",
-                status=CallStatus.ENDED,
-                call_type="web_call",
-                created_at=NOW - age,
-                duration_secs=duration,
-                interruptions_est=interruptions,
-                keyword_hits=keyword_hits or {},
-                sentiment=0.2,
-                transcript=transcript
-                or [
-                    {"role": "agent", "content": f"Hi {driver.split()[0]}, how is load {load}?"},
-                    {"role": "user", "content": "Driving on I-10, should be there by 4 pm."},
-                ],
-                structured=structured if outcome else None,
-                latency={"e2e_p50_ms": latency_ms} if latency_ms is not None else None,
-            ),
+            driver,
+            load,
+            origin="Phoenix, AZ",
+            destination="Los Angeles, CA",
+            status=CallStatus.ENDED,
+            call_type="web_call",
+            created_at=NOW - age,
+            duration_secs=duration,
+            interruptions_est=interruptions,
+            keyword_hits=keyword_hits or {},
+            sentiment=0.2,
+            transcript=transcript
+            or greeted(driver, load, "Driving on I-10, should be there by 4 pm."),
+            structured=structured if outcome else None,
+            latency={"e2e_p50_ms": latency_ms} if latency_ms is not None else None,
         )
         return call_id
 

@@ -19,7 +19,7 @@ from bench.processes import stop, wait_until_up
 from db import open_store
 from db.models import CallFilters, Provider
 from settings import load_settings
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, without_cloud_keys
 
 pytestmark = pytest.mark.browser
 
@@ -55,11 +55,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     database_url = f"sqlite:///{tmp / 'dispatch.db'}"
     seed_database(database_url)
     voice_port, app_port = free_port(), free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("RETELL_", "SUPABASE_", "OPENAI_", "DEEPGRAM_", "CARTESIA_"))
-    }
+    env = without_cloud_keys(os.environ)
     env.update(
         DATABASE_URL=database_url,
         DISPATCH_API_KEY=API_KEY,

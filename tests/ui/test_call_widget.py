@@ -28,7 +28,7 @@ from db import Store, open_store
 from db.models import CallStatus, Provider
 from protocols.retell.caller import SyncRetellCaller, llm_socket_url, simulated_call_details
 from settings import load_settings
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, without_cloud_keys
 from tests.ui.test_browser import CHROMIUM, IDLE, SCREENSHOTS, seed_database, wait_until_up
 from tests.voice_server.retell_api_double import RetellApiDouble
 
@@ -79,11 +79,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     seed_database(database_url)
     retell = RetellApiDouble().start()
     voice_port, bot_port, app_port = free_port(), free_port(), free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("RETELL_", "SUPABASE_", "OPENAI_", "DEEPGRAM_", "CARTESIA_"))
-    }
+    env = without_cloud_keys(os.environ)
     env.update(
         DATABASE_URL=database_url,
         DISPATCH_API_KEY=API_KEY,

@@ -7,14 +7,19 @@ from protocols.start_call import StartedCall
 from ui.call_widget import WidgetCall, WidgetOutcome
 
 
-def test_a_pipecat_web_session_is_joined_through_the_bots_start_endpoint() -> None:
-    started = StartedCall(
+def pipecat_session(call_id: str, join_url: str, transport: str) -> StartedCall:
+    """A registered Pipecat session as the voice server reports it (its token: tok_123)."""
+    return StartedCall(
         provider="pipecat",
-        provider_call_id="pc_1",
+        provider_call_id=call_id,
         status="registered",
-        join_url="http://10.0.0.5:7860/client/?session=tok_123",
-        details={"transport": "webrtc", "session": "tok_123"},
+        join_url=join_url,
+        details={"transport": transport, "session": "tok_123"},
     )
+
+
+def test_a_pipecat_web_session_is_joined_through_the_bots_start_endpoint() -> None:
+    started = pipecat_session("pc_1", "http://10.0.0.5:7860/client/?session=tok_123", "webrtc")
     assert WidgetCall.of(started) == WidgetCall(
         "pipecat", "pc_1", start_url="http://10.0.0.5:7860/start", session="tok_123"
     )
@@ -26,13 +31,7 @@ def test_a_retell_web_call_gets_its_access_token_and_phone_calls_no_widget() -> 
     )
     assert WidgetCall.of(web) == WidgetCall("retell", "call_1", access_token="eyJ.x")
     phone = StartedCall(provider="retell", provider_call_id="call_2", status="registered")
-    twilio = StartedCall(
-        provider="pipecat",
-        provider_call_id="pc_2",
-        status="registered",
-        join_url="ws://bot/ws",
-        details={"transport": "twilio", "session": "t"},
-    )
+    twilio = pipecat_session("pc_2", "ws://bot/ws", "twilio")
     assert WidgetCall.of(phone) is None and WidgetCall.of(twilio) is None
 
 

@@ -24,9 +24,7 @@ def run_page(page: str, **query_params: str) -> AppTest:
 
 def emergency_call(add_call: AddCall, store: Store, driver: str, load: str) -> str:
     call_id = add_call(
-        outcome="Emergency Escalation",
-        emergency_type="Accident",
-        driver_status=None,
+        emergency="Accident",
         driver=driver,
         load=load,
     )

@@ -9,8 +9,8 @@ from datetime import timedelta
 from streamlit.testing.v1 import AppTest
 
 from db import Store
-from db.models import CallStatus, CallUpdate, Provider
-from tests.ui.conftest import NOW, AddCall
+from db.models import CallStatus, Provider
+from tests.ui.conftest import NOW, AddCall, greeted, save_call
 from tests.ui.test_pages import run_page
 
 
@@ -20,22 +20,22 @@ def ongoing(
     call_id: str,
     driver: str,
     load: str,
-    transcript: list[dict[str, str]],
+    answer: str | None = None,
     *,
     age: timedelta = timedelta(seconds=75),
 ) -> None:
-    store.upsert_call(
+    """A call in progress for `age`: the agent's question and the driver's `answer`, if any."""
+    save_call(
+        store,
         provider,
         call_id,
-        CallUpdate(
-            driver_id=store.ensure_driver(driver),
-            load_number=load,
-            status=CallStatus.ONGOING,
-            call_type="web_call" if provider is Provider.RETELL else "webrtc",
-            created_at=NOW - age,
-            started_at=NOW - age,
-            transcript=transcript,
-        ),
+        driver,
+        load,
+        status=CallStatus.ONGOING,
+        call_type="web_call" if provider is Provider.RETELL else "webrtc",
+        created_at=NOW - age,
+        started_at=NOW - age,
+        transcript=greeted(driver, load, answer) if answer else [],
     )
 
 
@@ -48,18 +48,10 @@ def test_the_dashboard_lists_calls_in_progress_on_every_engine_and_no_finished_c
 ) -> None:
     add_call(driver="Ended Driver", load="DONE-1")
     ongoing(
-        store,
-        Provider.RETELL,
-        "live-retell",
-        "Rita Road",
-        "R-100",
-        [
-            {"role": "agent", "content": "Hi Rita, how is load R-100 going?"},
-            {"role": "user", "content": "Rolling on I-40 near Amarillo"},
-        ],
+        store, Provider.RETELL, "live-retell", "Rita Road", "R-100", "Rolling on I-40 near Amarillo"
     )
-    ongoing(store, Provider.PIPECAT, "live-pipecat", "Paco Pipe", "P-200", [])
-    ongoing(store, Provider.RETELL, "forgotten", "Stale Sam", "S-1", [], age=timedelta(hours=5))
+    ongoing(store, Provider.PIPECAT, "live-pipecat", "Paco Pipe", "P-200")
+    ongoing(store, Provider.RETELL, "forgotten", "Stale Sam", "S-1", age=timedelta(hours=5))
 
     shown = panel_text(run_page(app, "dashboard"))
 
@@ -77,17 +69,14 @@ def test_an_emergency_stands_out_while_the_call_is_still_going(
     store: Store, add_call: AddCall, app: AppTest
 ) -> None:
     add_call()
-    ongoing(store, Provider.RETELL, "calm", "Calm Carl", "C-1", [])
+    ongoing(store, Provider.RETELL, "calm", "Calm Carl", "C-1")
     ongoing(
         store,
         Provider.PIPECAT,
         "crash",
         "Erin Emergency",
         "E-911",
-        [
-            {"role": "agent", "content": "Hi Erin, how is load E-911?"},
-            {"role": "user", "content": "I just had an accident, I hit the guardrail"},
-        ],
+        "I just had an accident, I hit the guardrail",
         age=timedelta(seconds=20),
     )
 

@@ -79,9 +79,7 @@ def test_an_invalid_configuration_names_the_variable(monkeypatch, app: AppTest) 
 def test_dashboard_compares_the_period_with_the_one_before(add_call: AddCall, app: AppTest) -> None:
     add_call(
         Provider.RETELL,
-        outcome="Emergency Escalation",
-        emergency_type="Accident",
-        driver_status=None,
+        emergency="Accident",
         driver="Ana Silva",
     )
     add_call(Provider.RETELL, outcome="In-Transit Update", driver_status="Delayed")
@@ -143,9 +141,7 @@ def test_dashboard_links_latest_emergencies_and_incomplete_calls_to_the_call(
     add_call: AddCall, app: AppTest
 ) -> None:
     emergency = add_call(
-        outcome="Emergency Escalation",
-        emergency_type="Breakdown",
-        driver_status=None,
+        emergency="Breakdown",
         driver="Ana Silva",
     )
     incomplete = add_call(Provider.PIPECAT, outcome="Incomplete", driver_status=None)
@@ -174,9 +170,7 @@ def test_conversations_filters_change_the_rows(add_call: AddCall, app: AppTest) 
         Provider.RETELL,
         driver="Ana Silva",
         load="L-1",
-        outcome="Emergency Escalation",
-        emergency_type="Medical",
-        driver_status=None,
+        emergency="Medical",
     )
     add_call(
         Provider.PIPECAT,
@@ -221,9 +215,7 @@ def test_conversations_full_text_search_finds_words_in_transcripts(
 
 
 def test_conversation_filters_come_from_the_url(add_call: AddCall, app: AppTest) -> None:
-    add_call(
-        load="A-1", outcome="Emergency Escalation", emergency_type="Accident", driver_status=None
-    )
+    add_call(load="A-1", emergency="Accident")
     add_call(load="B-2", outcome="Incomplete", driver_status=None)
     run_page(app, "conversations", emergency="Accident")
     assert list(table(app)["Load"]) == ["A-1"]
@@ -281,9 +273,7 @@ def test_conversations_paginate_in_sql(add_call: AddCall, app: AppTest) -> None:
 def test_analytics_charts_carry_the_aggregates(add_call: AddCall, app: AppTest) -> None:
     add_call(
         Provider.RETELL,
-        outcome="Emergency Escalation",
-        emergency_type="Accident",
-        driver_status=None,
+        emergency="Accident",
         keyword_hits={"accident": 2},
         duration=45,
     )
@@ -340,9 +330,7 @@ def test_analytics_compare_tab_puts_the_engines_side_by_side(
     add_call(Provider.RETELL, latency_ms=600)
     add_call(
         Provider.PIPECAT,
-        outcome="Emergency Escalation",
-        emergency_type="Medical",
-        driver_status=None,
+        emergency="Medical",
     )
     shown = run_page(app, "analytics", tab="Compare")
     rates, per_day, latency, trend = figures(shown)

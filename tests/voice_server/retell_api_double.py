@@ -38,19 +38,15 @@ class RetellApiDouble:
                 body = json.loads(self.rfile.read(length) or b"{}")
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 double.requests.append(RecordedRequest("POST", self.path, headers, body))
-                status, answer = double.answer(self.path, body)
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self.reply(*double.answer(self.path, body))
 
             def do_GET(self) -> None:  # noqa: N802
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 double.requests.append(RecordedRequest("GET", self.path, headers, {}))
                 call = double.calls.get(self.path.removeprefix("/v2/get-call/"))
-                status, answer = (200, call) if call else (404, {"message": "Call not found"})
+                self.reply(*((200, call) if call else (404, {"message": "Call not found"})))
+
+            def reply(self, status: int, answer: dict[str, Any]) -> None:
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -92,18 +88,13 @@ class RetellApiDouble:
             self.calls[call_id] = web_call
             return 201, web_call
         if path == "/v2/create-phone-call":
-            self.calls[call_id] = {
+            phone_call = {
                 **common,
                 "call_type": "phone_call",
                 "direction": "outbound",
                 "from_number": body["from_number"],
                 "to_number": body["to_number"],
             }
-            return 201, {
-                **common,
-                "call_type": "phone_call",
-                "direction": "outbound",
-                "from_number": body["from_number"],
-                "to_number": body["to_number"],
-            }
+            self.calls[call_id] = phone_call
+            return 201, phone_call
         return 404, {"status": "error", "message": f"no route {path}"}

@@ -22,6 +22,7 @@ from protocols.retell.caller import (
     new_simulated_call_id,
     simulated_call_details,
 )
+from tests.conftest import eventually
 from tests.voice_server.alert_receiver import ALERT_SECRET, AlertReceiver
 from tests.voice_server.conftest import TRANSFER_NUMBER, RunningServer, signed
 
@@ -52,6 +53,14 @@ def settings_with_alerts(make_settings: Callable[..., Any], receiver_url: str):
     return make
 
 
+@pytest.fixture
+def serve_alerting(
+    serve: Callable[..., RunningServer], settings_with_alerts: Callable[..., Any]
+) -> Callable[..., RunningServer]:
+    """`serve_alerting(**settings)`: a server whose emergency alerts go to the receiver."""
+    return lambda **overrides: serve(settings_with_alerts(**overrides))
+
+
 def caller(server: RunningServer, call_id: str, **details: Any) -> RetellCaller:
     details.setdefault("driver_name", "Maria Lopez")
     details.setdefault("load_number", "LD-1001")
@@ -61,17 +70,6 @@ def caller(server: RunningServer, call_id: str, **details: Any) -> RetellCaller:
         ping_interval=None,
         reply_timeout=10,
     )
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = await asyncio.to_thread(check)
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not true within {timeout}s: {check}")
-        await asyncio.sleep(0.05)
 
 
 async def saved(server: RunningServer, call_id: str, condition: Callable[[Call], bool]) -> Call:
@@ -110,11 +108,9 @@ def open_alerts(server: RunningServer) -> list[Any]:
 
 
 async def test_a_crash_without_a_transfer_line_ends_with_a_callback_and_one_alert(
-    serve: Callable[..., RunningServer],
-    settings_with_alerts: Callable[..., Any],
-    receiver: AlertReceiver,
+    serve_alerting: Callable[..., RunningServer], receiver: AlertReceiver
 ) -> None:
-    server = serve(settings_with_alerts(dispatch_transfer_number=None))
+    server = serve_alerting(dispatch_transfer_number=None)
     call_id = new_simulated_call_id()
     async with caller(server, call_id, call_type="phone_call", driver_phone=DRIVER_PHONE) as call:
         reply = await call.say(
@@ -171,11 +167,9 @@ async def test_a_medical_emergency_asks_for_a_callback_number_when_none_is_known
 
 
 async def test_a_breakdown_with_a_transfer_line_transfers_and_retell_confirms_it(
-    serve: Callable[..., RunningServer],
-    settings_with_alerts: Callable[..., Any],
-    receiver: AlertReceiver,
+    serve_alerting: Callable[..., RunningServer], receiver: AlertReceiver
 ) -> None:
-    server = serve(settings_with_alerts())
+    server = serve_alerting()
     call_id = new_simulated_call_id()
     async with caller(server, call_id, call_type="phone_call", driver_phone=DRIVER_PHONE) as call:
         replies = []
@@ -227,11 +221,9 @@ async def test_a_transfer_retell_does_not_bridge_falls_back_to_a_callback(
 
 
 async def test_a_driver_who_keeps_talking_after_the_goodbye_is_answered_not_looped(
-    serve: Callable[..., RunningServer],
-    settings_with_alerts: Callable[..., Any],
-    receiver: AlertReceiver,
+    serve_alerting: Callable[..., RunningServer], receiver: AlertReceiver
 ) -> None:
-    server = serve(settings_with_alerts(dispatch_transfer_number=None))
+    server = serve_alerting(dispatch_transfer_number=None)
     call_id = new_simulated_call_id()
     async with caller(server, call_id, driver_phone=DRIVER_PHONE) as call:
         first = await call.say("I jackknifed on I-80 near Laramie, I'm hurt, my leg")

@@ -46,6 +46,17 @@ def details(call_id: str, **values: Any) -> dict[str, Any]:
     return simulated_call_details(call_id, **values)
 
 
+async def dropped_after(server: RunningServer, call_id: str, line: str) -> RetellCaller:
+    """A call whose socket drops (no close frame) after the driver says `line`; returned once
+    its row has the greeting, the line and the reply."""
+    call = caller(server, call_id, call_details=details(call_id))
+    await call.connect()
+    await call.say(line)
+    await call.abort()
+    await wait_for_call(server, call_id, lambda c: len(c.transcript) == 3)
+    return call
+
+
 async def wait_for_call(
     server: RunningServer, call_id: str, condition: Callable[[Call], bool], timeout: float = 5
 ) -> Call:
@@ -209,11 +220,7 @@ async def test_abrupt_disconnect_keeps_the_partial_transcript(server):
 
 async def test_reconnect_to_the_same_call_continues_one_row(server):
     call_id = new_simulated_call_id()
-    first = caller(server, call_id, call_details=details(call_id))
-    await first.connect()
-    await first.say("I'm on I-40.")
-    await first.abort()
-    await wait_for_call(server, call_id, lambda c: len(c.transcript) == 3)
+    first = await dropped_after(server, call_id, "I'm on I-40.")
 
     # Retell reconnects to the same URL and resends the whole transcript with each request.
     second = caller(server, call_id, call_details=details(call_id))
@@ -311,11 +318,7 @@ async def test_on_postgresql_a_reconnected_call_is_one_finalized_row(
 ):
     server = serve(make_settings(database_url=postgres_database()), policy=policy)
     call_id = new_simulated_call_id()
-    first = caller(server, call_id, call_details=details(call_id))
-    await first.connect()
-    await first.say("I'm on I-40.")
-    await first.abort()
-    await wait_for_call(server, call_id, lambda c: len(c.transcript) == 3)
+    first = await dropped_after(server, call_id, "I'm on I-40.")
     async with caller(server, call_id, call_details=details(call_id)) as second:
         second.transcript = [*first.transcript]
         await second.say("Thanks, bye.")
