@@ -39,3 +39,21 @@ class ServedApp:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class ServesApp:
+    """A double whose `app()` is served: `start()` sets `url`, `stop()` ends it."""
+
+    url: str
+    what = "the double"
+
+    def app(self) -> Any:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._served = ServedApp(self.app(), what=self.what).start(timeout=10)
+        self.url = self._served.url
+        return self
+
+    def stop(self) -> None:
+        self._served.stop()

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bench.served_app import ServedApp
+from bench.served_app import ServesApp
 
 INVALID_KEY_BODY = {
     "message": "Invalid API key",
@@ -41,7 +41,7 @@ class RecordedRequest:
 
 
 @dataclass
-class PostgrestDouble:
+class PostgrestDouble(ServesApp):
     database_url: str
     service_role_key: str = "service-role-key-for-tests"
     anon_key: str = "anon-key-for-tests"
@@ -49,18 +49,11 @@ class PostgrestDouble:
     _failures: list[tuple[int, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
+    what = "the PostgREST double"
 
     def fail_next(self, status: int, body: Any = None) -> None:
         """The next request gets this status and body (JSON) or an HTML proxy page."""
         self._failures.append((status, body))
-
-    def start(self) -> PostgrestDouble:
-        self._served = ServedApp(self.app(), what="the PostgREST double").start(timeout=10)
-        self.url = self._served.url
-        return self
-
-    def stop(self) -> None:
-        self._served.stop()
 
     def rpc_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.startswith("/rest/v1/rpc/")]

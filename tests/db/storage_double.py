@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bench.served_app import ServedApp
+from bench.served_app import ServesApp
 
 PREFIX = "/storage/v1"
 Handler = Callable[[Request], Awaitable[Response]]
@@ -39,11 +39,12 @@ class StoredObject:
 
 
 @dataclass
-class StorageDouble:
+class StorageDouble(ServesApp):
     service_role_key: str = "service-role-key-for-tests"
     buckets: dict[str, dict[str, StoredObject]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
+    what = "the storage double"
 
     def _authorized(self, request: Request) -> bool:
         return request.headers.get("apikey") == self.service_role_key
@@ -138,11 +139,3 @@ class StorageDouble:
                 Route(PREFIX + "/object/{bucket}/{path:path}", guarded(download), methods=["GET"]),
             ]
         )
-
-    def start(self) -> StorageDouble:
-        self._served = ServedApp(self.app(), what="the storage double").start(timeout=10)
-        self.url = self._served.url
-        return self
-
-    def stop(self) -> None:
-        self._served.stop()
