@@ -188,90 +188,6 @@ begin
 end
 $$;
 
--- Create or merge one call atomically. A field absent (or null) in the patch never erases a
--- known value; the transcript is replaced only by one with at least as many turns; the
--- call_outcome/driver_status/emergency_type columns follow `structured`; status never moves
--- back (ended/error stay ended/error). created_at is only honoured when the call is new.
-create or replace function upsert_call(p_provider text, p_provider_call_id text, p_patch jsonb)
-returns json language plpgsql volatile as $$
-declare
-    p jsonb := jsonb_strip_nulls(coalesce(p_patch, '{}'::jsonb));
-    call_id bigint;
-    result json;
-begin
-    perform dispatch_check_call_fields(p);
-    if p ? 'transcript' and jsonb_typeof(p -> 'transcript') <> 'array' then
-        raise exception using errcode = '22023', message = 'transcript must be a JSON array';
-    end if;
-    insert into calllog as c (
-        provider, provider_call_id, driver_id, agent_id, load_number, origin, destination,
-        appointment, status, scenario, call_type, from_number, to_number, created_at,
-        started_at, ended_at, duration_secs, interruptions_est, tokens_estimated, keyword_hits,
-        sentiment, transcript, structured, call_outcome, driver_status, emergency_type,
-        recording_url, disconnection_reason, latency, cost, call_analysis, metadata, error
-    ) values (
-        p_provider, p_provider_call_id, (p ->> 'driver_id')::bigint, (p ->> 'agent_id')::bigint,
-        p ->> 'load_number', p ->> 'origin', p ->> 'destination', p ->> 'appointment',
-        coalesce(p ->> 'status', 'registered'), p ->> 'scenario', p ->> 'call_type',
-        p ->> 'from_number', p ->> 'to_number',
-        coalesce((p ->> 'created_at')::timestamptz, now()),
-        (p ->> 'started_at')::timestamptz, (p ->> 'ended_at')::timestamptz,
-        (p ->> 'duration_secs')::double precision, (p ->> 'interruptions_est')::integer,
-        (p ->> 'tokens_estimated')::integer, p -> 'keyword_hits',
-        (p ->> 'sentiment')::double precision, coalesce(p -> 'transcript', '[]'::jsonb),
-        p -> 'structured', p -> 'structured' ->> 'call_outcome',
-        p -> 'structured' ->> 'driver_status', p -> 'structured' ->> 'emergency_type',
-        p ->> 'recording_url', p ->> 'disconnection_reason', p -> 'latency',
-        (p ->> 'cost')::double precision, p -> 'call_analysis', p -> 'metadata', p ->> 'error'
-    )
-    on conflict (provider, provider_call_id) do update set
-        driver_id = coalesce(excluded.driver_id, c.driver_id),
-        agent_id = coalesce(excluded.agent_id, c.agent_id),
-        load_number = coalesce(excluded.load_number, c.load_number),
-        origin = coalesce(excluded.origin, c.origin),
-        destination = coalesce(excluded.destination, c.destination),
-        appointment = coalesce(excluded.appointment, c.appointment),
-        status = case
-            when p ? 'status'
-                 and dispatch_status_rank(excluded.status) >= dispatch_status_rank(c.status)
-            then excluded.status else c.status end,
-        scenario = coalesce(excluded.scenario, c.scenario),
-        call_type = coalesce(excluded.call_type, c.call_type),
-        from_number = coalesce(excluded.from_number, c.from_number),
-        to_number = coalesce(excluded.to_number, c.to_number),
-        updated_at = now(),
-        started_at = coalesce(excluded.started_at, c.started_at),
-        ended_at = coalesce(excluded.ended_at, c.ended_at),
-        duration_secs = coalesce(excluded.duration_secs, c.duration_secs),
-        interruptions_est = coalesce(excluded.interruptions_est, c.interruptions_est),
-        tokens_estimated = coalesce(excluded.tokens_estimated, c.tokens_estimated),
-        keyword_hits = coalesce(excluded.keyword_hits, c.keyword_hits),
-        sentiment = coalesce(excluded.sentiment, c.sentiment),
-        transcript = case
-            when p ? 'transcript'
-                 and jsonb_array_length(excluded.transcript) >= jsonb_array_length(c.transcript)
-            then excluded.transcript else c.transcript end,
-        structured = coalesce(excluded.structured, c.structured),
-        call_outcome = case when p ? 'structured' then excluded.call_outcome else c.call_outcome end,
-        driver_status = case
-            when p ? 'structured' then excluded.driver_status else c.driver_status end,
-        emergency_type = case
-            when p ? 'structured' then excluded.emergency_type else c.emergency_type end,
-        recording_url = coalesce(excluded.recording_url, c.recording_url),
-        disconnection_reason = coalesce(excluded.disconnection_reason, c.disconnection_reason),
-        latency = coalesce(excluded.latency, c.latency),
-        cost = coalesce(excluded.cost, c.cost),
-        call_analysis = coalesce(excluded.call_analysis, c.call_analysis),
-        metadata = coalesce(excluded.metadata, c.metadata),
-        error = coalesce(excluded.error, c.error)
-    returning id into call_id;
-
-    select dispatch_call_json(c, d.name) into result
-    from calllog c left join drivers d on d.id = c.driver_id where c.id = call_id;
-    return result;
-end
-$$;
-
 -- Fast insert of new calls (demo data, backfills through PostgREST): a JSON array of objects,
 -- each a call update plus provider and provider_call_id. Calls that already exist are left as
 -- they are; returns how many were inserted.
@@ -313,6 +229,79 @@ begin
     on conflict (provider, provider_call_id) do nothing;
     get diagnostics inserted = row_count;
     return inserted;
+end
+$$;
+
+-- Create or merge one call atomically. A field absent (or null) in the patch never erases a
+-- known value; the transcript is replaced only by one with at least as many turns; the
+-- call_outcome/driver_status/emergency_type columns follow `structured`; status never moves
+-- back (ended/error stay ended/error). created_at is only honoured when the call is new. A new
+-- call is inserted by insert_calls; when another insert of it won the race, it is merged.
+create or replace function upsert_call(p_provider text, p_provider_call_id text, p_patch jsonb)
+returns json language plpgsql volatile as $$
+declare
+    p jsonb := jsonb_strip_nulls(coalesce(p_patch, '{}'::jsonb));
+    result json;
+begin
+    perform dispatch_check_call_fields(p);
+    if p ? 'transcript' and jsonb_typeof(p -> 'transcript') <> 'array' then
+        raise exception using errcode = '22023', message = 'transcript must be a JSON array';
+    end if;
+    loop
+        update calllog as c set
+            driver_id = coalesce(n.driver_id, c.driver_id),
+            agent_id = coalesce(n.agent_id, c.agent_id),
+            load_number = coalesce(n.load_number, c.load_number),
+            origin = coalesce(n.origin, c.origin),
+            destination = coalesce(n.destination, c.destination),
+            appointment = coalesce(n.appointment, c.appointment),
+            status = case
+                when n.status is not null
+                     and dispatch_status_rank(n.status) >= dispatch_status_rank(c.status)
+                then n.status else c.status end,
+            scenario = coalesce(n.scenario, c.scenario),
+            call_type = coalesce(n.call_type, c.call_type),
+            from_number = coalesce(n.from_number, c.from_number),
+            to_number = coalesce(n.to_number, c.to_number),
+            updated_at = now(),
+            started_at = coalesce(n.started_at, c.started_at),
+            ended_at = coalesce(n.ended_at, c.ended_at),
+            duration_secs = coalesce(n.duration_secs, c.duration_secs),
+            interruptions_est = coalesce(n.interruptions_est, c.interruptions_est),
+            tokens_estimated = coalesce(n.tokens_estimated, c.tokens_estimated),
+            keyword_hits = coalesce(n.keyword_hits, c.keyword_hits),
+            sentiment = coalesce(n.sentiment, c.sentiment),
+            transcript = case
+                when jsonb_array_length(n.transcript) >= jsonb_array_length(c.transcript)
+                then n.transcript else c.transcript end,
+            structured = coalesce(n.structured, c.structured),
+            call_outcome = case
+                when n.structured is null then c.call_outcome
+                else n.structured ->> 'call_outcome' end,
+            driver_status = case
+                when n.structured is null then c.driver_status
+                else n.structured ->> 'driver_status' end,
+            emergency_type = case
+                when n.structured is null then c.emergency_type
+                else n.structured ->> 'emergency_type' end,
+            recording_url = coalesce(n.recording_url, c.recording_url),
+            disconnection_reason = coalesce(n.disconnection_reason, c.disconnection_reason),
+            latency = coalesce(n.latency, c.latency),
+            cost = coalesce(n.cost, c.cost),
+            call_analysis = coalesce(n.call_analysis, c.call_analysis),
+            metadata = coalesce(n.metadata, c.metadata),
+            error = coalesce(n.error, c.error)
+        from jsonb_populate_record(null::calllog, p) as n
+        where c.provider = p_provider and c.provider_call_id = p_provider_call_id;
+        exit when found;
+        exit when insert_calls(jsonb_build_array(p || jsonb_build_object(
+            'provider', p_provider, 'provider_call_id', p_provider_call_id))) = 1;
+    end loop;
+
+    select dispatch_call_json(c, d.name) into result
+    from calllog c left join drivers d on d.id = c.driver_id
+    where c.provider = p_provider and c.provider_call_id = p_provider_call_id;
+    return result;
 end
 $$;
 
