@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from agent.vocabulary import CallOutcome, EmergencyType
 from db.load_models import BoardFilters, CallPlan, LoadPatch, SlotState
+from db.models import CallStatus, CallUpdate, Provider
 from db.store import Store
 from scheduler.runner import Scheduler, call_now_slot
-from tests.scheduler.conftest import RecordingDialer, SteppedClock, a_load
+from tests.scheduler.conftest import T0, RecordingDialer, SteppedClock, a_load
 
 NO_QUIET = {"quiet_start": "00:00", "quiet_end": "00:00", "engine": "retell"}
 
@@ -163,6 +165,30 @@ def test_quiet_hours_defer_retries_but_not_an_emergency_follow_up(
     assert len(dialer.placed) == 2  # placed inside quiet hours
     board = store.dispatch_board(BoardFilters())
     assert board[0].open_emergency
+
+
+def test_an_emergency_stays_open_on_the_board_until_a_later_call_answers(store: Store) -> None:
+    store.upsert_loads([a_load()])
+
+    def call(minute: int, outcome: CallOutcome, emergency: EmergencyType | None = None) -> None:
+        store.upsert_call(
+            Provider.RETELL,
+            f"call-{minute}",
+            CallUpdate(
+                load_number="L-100",
+                status=CallStatus.ENDED,
+                created_at=T0 + timedelta(minutes=minute),
+                structured={"call_outcome": outcome.value, "emergency_type": emergency},
+            ),
+        )
+
+    call(0, CallOutcome.EMERGENCY_ESCALATION, EmergencyType.ACCIDENT)
+    call(5, CallOutcome.INCOMPLETE)  # no answer to speak of: the emergency is still open
+    [row] = store.dispatch_board(BoardFilters())
+    assert row.open_emergency and row.last_emergency_type == EmergencyType.ACCIDENT
+    call(10, CallOutcome.IN_TRANSIT_UPDATE)
+    [row] = store.dispatch_board(BoardFilters())
+    assert not row.open_emergency
 
 
 def test_paused_loads_wait_and_call_now_is_placed_at_once(

@@ -308,7 +308,8 @@ returns jsonb language sql stable as $$
             from calllog c where c.load_number = l.load_number
             order by c.created_at desc, c.id desc limit 1
         ) lc on true
-        -- An emergency stays open until a later call with a real answer says otherwise.
+        -- An emergency stays open until a later call with a real answer says otherwise
+        -- ('Incomplete': agent.vocabulary CallOutcome.INCOMPLETE, held equal by tests/scheduler).
         left join lateral (
             select c.emergency_type from calllog c
             where c.load_number = l.load_number and c.call_outcome <> 'Incomplete'
