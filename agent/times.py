@@ -57,6 +57,12 @@ _ON_TIME = GatedPattern(
     r"\b(?:on time|make (?:my|the|our) (?:appointment|appt)|right on schedule|on schedule)\b"
 )
 
+# "1030 am", "930 tonight": a clock the speech-to-text wrote without its colon, known as one by
+# what follows it (a bare "1030" is a 24-hour clock or a number, read by _MILITARY alone)
+_CLOCK_WITHOUT_COLON = re.compile(
+    r"\b(1[0-2]|0?[1-9])([0-5]\d)(?=\s?(?:am|pm)\b|\s(?:tonight|tomorrow|this (?:morning|"
+    r"afternoon|evening)|in the (?:morning|afternoon|evening)))"
+)
 _HALF_OF_DAY = re.compile(r"\bin the (?:morning|afternoon|evening)\b|\bat night\b")
 _N_AND_A_HALF = re.compile(r"\b(\d+) and a half (hours?|hrs?)\b")
 
@@ -89,6 +95,7 @@ def find_eta(text: str, *, expecting_eta: bool = False) -> str | None:
         return None
     if " and a half " in text:
         text = _N_AND_A_HALF.sub(r"\1.5 \2", text)  # "2 and a half hours" -> "2.5 hours"
+    text = _CLOCK_WITHOUT_COLON.sub(r"\1:\2", text)  # "1030 am" -> "10:30 am"
     day_part = _DAY_PART.search(text)
     day = f" {day_part.group(1)}" if day_part else ""
     has_digits = _DIGIT.search(text) is not None

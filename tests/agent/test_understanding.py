@@ -70,13 +70,18 @@ def test_ordinary_words_and_numbers_are_not_places(said: str) -> None:
         ("in like two and a half hours", True, "in 2.5 hours"),
         ("should be there around two in the afternoon", False, "2 pm"),
         ("be there by eight in the morning", False, "8 am"),
+        ("eta is about 1030 am", False, "10:30 am"),
+        ("by 930 tonight", False, "9:30 tonight"),
+        ("around 1030 tomorrow morning", True, "10:30 tomorrow morning"),
     ],
 )
 def test_arrival_times_are_normalized(said: str, expecting: bool, eta: str) -> None:
     assert find_eta(normalize(said), expecting_eta=expecting) == eta
 
 
-@pytest.mark.parametrize("said", ["been waiting two hours", "mile marker 112", "exit 6", "yeah"])
+@pytest.mark.parametrize(
+    "said", ["been waiting two hours", "mile marker 112", "exit 6", "yeah", "mile marker 1030"]
+)
 def test_durations_and_numbers_that_are_not_arrival_times(said: str) -> None:
     assert find_eta(normalize(said), expecting_eta=False) is None
 
